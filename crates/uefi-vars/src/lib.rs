@@ -1,0 +1,19 @@
+//! Host side of the UEFI variable service that edk2 firmware talks to through
+//! QEMU's `uefi-vars` device (or any VMM that embeds this crate).
+//!
+//! Layers, each calling only downward:
+//! - [`service`]: MM framing, dispatch by header GUID, boot phases;
+//! - variable and policy protocol handlers inside [`service`];
+//! - [`store`] (ordered variables, accounting), [`policy`] (VariablePolicy
+//!   engine), [`auth`] (authenticated writes);
+//! - [`persist`]: storage trait and the QEMU JSON file backend.
+//!
+//! Every guest byte is parsed in [`codec`] and nowhere else.
+#![forbid(unsafe_code)]
+
+pub mod guid;
+pub mod name;
+pub mod status;
+pub mod store;
+pub mod time;
+pub mod variable;

@@ -1,0 +1,142 @@
+//! Variable names: UCS-2 code units without the terminating NUL, with the
+//! validity rules applied to guest-supplied names.
+
+use std::fmt;
+
+/// A variable name as UCS-2 code units, NUL excluded.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct VarName(Vec<u16>);
+
+/// Why a guest-supplied name was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NameError {
+    /// NameSize is zero or odd.
+    BadSize,
+    /// No NUL inside NameSize.
+    Unterminated,
+    /// A UTF-16 surrogate before the NUL.
+    Surrogate,
+}
+
+impl VarName {
+    pub fn from_units(units: Vec<u16>) -> Self {
+        VarName(units)
+    }
+
+    pub fn units(&self) -> &[u16] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Size on the wire, NUL included.
+    pub fn wire_size(&self) -> u64 {
+        (self.0.len() as u64 + 1) * 2
+    }
+
+    /// Little-endian UCS-2 bytes with the terminating NUL.
+    pub fn to_wire(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.len() * 2 + 2);
+        for u in self.0.iter().chain(std::iter::once(&0u16)) {
+            out.extend_from_slice(&u.to_le_bytes());
+        }
+        out
+    }
+
+    /// Parses the name area of a request: it must hold a NUL, and no surrogate
+    /// may come before it. Units after the NUL are ignored. The scan is bounded
+    /// by the area itself (QEMU scans twice as far, limitations.md §2.10).
+    pub fn parse_wire(area: &[u8]) -> Result<VarName, NameError> {
+        if area.is_empty() || area.len() % 2 != 0 {
+            return Err(NameError::BadSize);
+        }
+        let mut units = Vec::new();
+        for pair in area.chunks_exact(2) {
+            let u = u16::from_le_bytes([pair[0], pair[1]]);
+            match u {
+                0 => return Ok(VarName(units)),
+                0xd800..=0xdfff => return Err(NameError::Surrogate),
+                _ => units.push(u),
+            }
+        }
+        Err(NameError::Unterminated)
+    }
+
+    /// Units up to the first NUL, or all of them; no validity checks (policy
+    /// names may lack a NUL).
+    pub fn units_until_nul(area: &[u8]) -> Vec<u16> {
+        area.chunks_exact(2)
+            .map(|p| u16::from_le_bytes([p[0], p[1]]))
+            .take_while(|&u| u != 0)
+            .collect()
+    }
+
+    /// Lossless conversion to text where the name is valid UTF-16.
+    pub fn to_string_lossless(&self) -> Option<String> {
+        String::from_utf16(&self.0).ok()
+    }
+}
+
+impl From<&str> for VarName {
+    fn from(s: &str) -> Self {
+        VarName(s.encode_utf16().collect())
+    }
+}
+
+impl fmt::Display for VarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", String::from_utf16_lossy(&self.0))
+    }
+}
+
+impl fmt::Debug for VarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", String::from_utf16_lossy(&self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(units: &[u16]) -> Vec<u8> {
+        units.iter().flat_map(|u| u.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn parse_accepts_terminated_names() {
+        assert_eq!(
+            VarName::parse_wire(&wire(&[0x41, 0x42, 0])).unwrap(),
+            VarName::from("AB")
+        );
+        // trailing units after the NUL are ignored
+        assert_eq!(
+            VarName::parse_wire(&wire(&[0x41, 0, 0x43])).unwrap(),
+            VarName::from("A")
+        );
+        assert!(VarName::parse_wire(&wire(&[0])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn parse_rejects_bad_names() {
+        assert_eq!(VarName::parse_wire(&[]), Err(NameError::BadSize));
+        assert_eq!(VarName::parse_wire(&[0, 0, 0]), Err(NameError::BadSize));
+        assert_eq!(
+            VarName::parse_wire(&wire(&[0x41, 0x42])),
+            Err(NameError::Unterminated)
+        );
+        assert_eq!(
+            VarName::parse_wire(&wire(&[0x41, 0xd800, 0])),
+            Err(NameError::Surrogate)
+        );
+    }
+
+    #[test]
+    fn wire_round_trip() {
+        let n = VarName::from("Boot0001");
+        assert_eq!(n.wire_size(), 18);
+        assert_eq!(VarName::parse_wire(&n.to_wire()).unwrap(), n);
+    }
+}

@@ -1,0 +1,94 @@
+//! Guest-visible outcomes: EFI status codes written into reply buffers, and
+//! the device-level status a whole MM request ends with. Host-side diagnostics
+//! live in [`crate::error`], never here.
+
+use std::fmt;
+
+/// An `EFI_STATUS` value as it travels on the wire (UINTN, high bit = error).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EfiStatus(pub u64);
+
+const ERR: u64 = 1 << 63;
+
+impl EfiStatus {
+    pub const SUCCESS: Self = Self(0);
+    pub const LOAD_ERROR: Self = Self(ERR | 1);
+    pub const INVALID_PARAMETER: Self = Self(ERR | 2);
+    pub const UNSUPPORTED: Self = Self(ERR | 3);
+    pub const BAD_BUFFER_SIZE: Self = Self(ERR | 4);
+    pub const BUFFER_TOO_SMALL: Self = Self(ERR | 5);
+    pub const NOT_READY: Self = Self(ERR | 6);
+    pub const DEVICE_ERROR: Self = Self(ERR | 7);
+    pub const WRITE_PROTECTED: Self = Self(ERR | 8);
+    pub const OUT_OF_RESOURCES: Self = Self(ERR | 9);
+    pub const NOT_FOUND: Self = Self(ERR | 14);
+    pub const ACCESS_DENIED: Self = Self(ERR | 15);
+    pub const ALREADY_STARTED: Self = Self(ERR | 20);
+    pub const SECURITY_VIOLATION: Self = Self(ERR | 26);
+
+    pub fn is_error(self) -> bool {
+        self.0 & ERR != 0
+    }
+
+    /// The same status in a guest whose UINTN is 32 bits wide (error bit 31).
+    pub fn to_width(self, uintn_bytes: usize) -> u64 {
+        if uintn_bytes == 4 && self.is_error() {
+            (self.0 & 0xffff) | (1 << 31)
+        } else {
+            self.0
+        }
+    }
+
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::SUCCESS => "SUCCESS",
+            Self::LOAD_ERROR => "LOAD_ERROR",
+            Self::INVALID_PARAMETER => "INVALID_PARAMETER",
+            Self::UNSUPPORTED => "UNSUPPORTED",
+            Self::BAD_BUFFER_SIZE => "BAD_BUFFER_SIZE",
+            Self::BUFFER_TOO_SMALL => "BUFFER_TOO_SMALL",
+            Self::NOT_READY => "NOT_READY",
+            Self::DEVICE_ERROR => "DEVICE_ERROR",
+            Self::WRITE_PROTECTED => "WRITE_PROTECTED",
+            Self::OUT_OF_RESOURCES => "OUT_OF_RESOURCES",
+            Self::NOT_FOUND => "NOT_FOUND",
+            Self::ACCESS_DENIED => "ACCESS_DENIED",
+            Self::ALREADY_STARTED => "ALREADY_STARTED",
+            Self::SECURITY_VIOLATION => "SECURITY_VIOLATION",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Debug for EfiStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => write!(f, "EFI_{n}"),
+            None => write!(f, "EfiStatus({:#x})", self.0),
+        }
+    }
+}
+
+impl fmt::Display for EfiStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Status of a whole MM request as the device reports it in CMD_STS
+/// (device.md §3). Only failures of framing or dispatch appear here; the
+/// outcome of a variable call is an [`EfiStatus`] inside the reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeviceStatus {
+    Success = 0x00,
+    Busy = 0x01,
+    ErrUnknown = 0x10,
+    ErrNotSupported = 0x11,
+    ErrBadBufferSize = 0x12,
+}
+
+impl DeviceStatus {
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+}
