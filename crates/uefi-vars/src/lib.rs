@@ -17,3 +17,5 @@ pub mod status;
 pub mod store;
 pub mod time;
 pub mod variable;
+pub mod pcap;
+pub mod persist;

@@ -1,0 +1,1 @@
+//! Persistence: the storage trait and its backends.
