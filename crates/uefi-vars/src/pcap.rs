@@ -1,1 +1,683 @@
 //! pcap captures with link type 302 (LINKTYPE_EDK2_MM).
+//!
+//! QEMU's `uefi-vars` device (property `pcapfile`) logs every MM
+//! communication it serves as a classic libpcap file:
+//!
+//! - a 24-byte global header: magic `0xA1B2C3D4`, version 2.4, thiszone 0,
+//!   sigfigs 0, snaplen 65536, link type 302;
+//! - per record a 16-byte header (`ts_sec`, `ts_usec`, `incl_len`,
+//!   `orig_len`), then `incl_len` bytes: a u32 record type followed by the
+//!   payload. `orig_len` is 4 + the payload length and `incl_len` is
+//!   `min(orig_len, 65536)`, so payloads longer than 65532 bytes are cut.
+//!
+//! Record types are [`RecordKind::Reset`] (machine reset, no payload),
+//! [`RecordKind::Request`] (the MM communicate buffer as received: 24-byte
+//! header plus `MessageLength` bytes) and [`RecordKind::Reply`] (the same
+//! buffer after processing).
+//!
+//! QEMU writes the headers and the record type in host byte order, so on a
+//! big-endian host the whole framing is big-endian (the magic reads
+//! reversed); the reader accepts both, and also the nanosecond-resolution
+//! magic `0xA1B23C4D`. The MM buffer itself is copied verbatim in both cases.
+//! The [`PcapWriter`] always writes the little-endian microsecond form, as
+//! QEMU does on x86 and Arm hosts.
+//!
+//! Input may be gzip-compressed; it is recognised by the gzip magic
+//! `1f 8b`, not by the file name, and decompressed into at most
+//! [`MAX_DECOMPRESSED`] bytes. Parsing never panics and never allocates more
+//! than the input justifies: every length is checked against the bytes that
+//! are actually present before it is used.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Write};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+/// The pcap link type of EDK2 MM captures.
+pub const LINKTYPE_EDK2_MM: u32 = 302;
+
+/// Snapshot length QEMU writes and [`PcapWriter`] uses: the largest
+/// `incl_len` of a record (4-byte record type included).
+pub const SNAPLEN: u32 = 65536;
+
+/// Upper bound on the size of a decompressed (or plain, when read from a
+/// file) capture: 1 GiB. Larger input is refused with
+/// [`PcapError::TooLarge`] rather than exhausting memory.
+pub const MAX_DECOMPRESSED: u64 = 1 << 30;
+
+/// Length of the pcap global header.
+const GLOBAL_HEADER_LEN: usize = 24;
+/// Length of a pcap record header.
+const RECORD_HEADER_LEN: usize = 16;
+/// Length of the record type that starts each record's data.
+const TYPE_LEN: usize = 4;
+
+const MAGIC_USEC: u32 = 0xA1B2_C3D4;
+const MAGIC_NSEC: u32 = 0xA1B2_3C4D;
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+const TYPE_RESET: u32 = 1;
+const TYPE_REQUEST: u32 = 2;
+const TYPE_REPLY: u32 = 3;
+
+/// What a record describes, from the u32 that starts its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// 1: machine reset; carries no payload.
+    Reset,
+    /// 2: an MM communicate buffer as the guest handed it over.
+    Request,
+    /// 3: the same buffer after the service processed it.
+    Reply,
+    /// Any other type, kept as read. Reading never yields `Other(1..=3)`.
+    Other(u32),
+}
+
+impl RecordKind {
+    /// Classifies a record type number.
+    pub const fn from_u32(value: u32) -> Self {
+        match value {
+            TYPE_RESET => RecordKind::Reset,
+            TYPE_REQUEST => RecordKind::Request,
+            TYPE_REPLY => RecordKind::Reply,
+            other => RecordKind::Other(other),
+        }
+    }
+
+    /// The record type number written to the file.
+    pub const fn to_u32(self) -> u32 {
+        match self {
+            RecordKind::Reset => TYPE_RESET,
+            RecordKind::Request => TYPE_REQUEST,
+            RecordKind::Reply => TYPE_REPLY,
+            RecordKind::Other(value) => value,
+        }
+    }
+}
+
+/// One capture record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub kind: RecordKind,
+    /// The bytes after the record type, as stored (possibly cut short).
+    pub payload: Vec<u8>,
+    /// Seconds since the Unix epoch.
+    pub ts_sec: u32,
+    /// Microseconds within the second (nanosecond files are divided by
+    /// 1000). Not validated: hostile files may hold values >= 1_000_000.
+    pub ts_usec: u32,
+    /// The record's `orig_len`: 4 + the length of the payload before any
+    /// truncation.
+    pub orig_len: u32,
+    /// `true` when the file holds fewer bytes than the original record
+    /// (`incl_len < orig_len`), i.e. `payload` is only a prefix.
+    pub truncated: bool,
+}
+
+/// Why a capture could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PcapError {
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+    #[error("gzip decompression failed: {0}")]
+    Gzip(#[source] io::Error),
+    #[error("capture exceeds the {limit}-byte limit (after decompression)")]
+    TooLarge { limit: u64 },
+    #[error("file too short for the pcap global header: {len} of 24 bytes")]
+    ShortHeader { len: usize },
+    #[error("bad magic {0:#010x}: not a classic libpcap file (pcapng is not supported)")]
+    BadMagic(u32),
+    #[error("unsupported pcap version {major}.{minor} (expected 2.x)")]
+    UnsupportedVersion { major: u16, minor: u16 },
+    #[error("link type {0} is not LINKTYPE_EDK2_MM (302)")]
+    WrongLinkType(u32),
+    #[error("record {index} at offset {offset}: only {available} of 16 header bytes present")]
+    TruncatedRecordHeader {
+        index: usize,
+        offset: usize,
+        available: usize,
+    },
+    #[error(
+        "record {index} at offset {offset}: incl_len {incl_len} but only {available} bytes remain"
+    )]
+    RecordPastEnd {
+        index: usize,
+        offset: usize,
+        incl_len: u32,
+        available: usize,
+    },
+    #[error("record {index} at offset {offset}: incl_len {incl_len} exceeds snaplen {snaplen}")]
+    RecordTooLong {
+        index: usize,
+        offset: usize,
+        incl_len: u32,
+        snaplen: u32,
+    },
+    #[error(
+        "record {index} at offset {offset}: inconsistent lengths incl_len {incl_len}, orig_len {orig_len} (need 4 <= incl_len <= orig_len)"
+    )]
+    BadRecordLength {
+        index: usize,
+        offset: usize,
+        incl_len: u32,
+        orig_len: u32,
+    },
+}
+
+/// Byte order of a file's pcap framing.
+#[derive(Debug, Clone, Copy)]
+enum Order {
+    Little,
+    Big,
+}
+
+impl Order {
+    fn u32(self, bytes: [u8; 4]) -> u32 {
+        match self {
+            Order::Little => u32::from_le_bytes(bytes),
+            Order::Big => u32::from_be_bytes(bytes),
+        }
+    }
+
+    fn u16(self, bytes: [u8; 2]) -> u16 {
+        match self {
+            Order::Little => u16::from_le_bytes(bytes),
+            Order::Big => u16::from_be_bytes(bytes),
+        }
+    }
+}
+
+/// The 4 bytes at `at` of a fixed-size header. Call sites use constant
+/// offsets within `N`; an out-of-range `at` would yield zeros, not a panic.
+fn quad<const N: usize>(bytes: &[u8; N], at: usize) -> [u8; 4] {
+    let mut out = [0u8; 4];
+    if let Some(src) = bytes.get(at..at.saturating_add(4)) {
+        out.copy_from_slice(src);
+    }
+    out
+}
+
+/// Parses a capture held in memory, plain or gzip-compressed.
+///
+/// Gzip input is decompressed into at most [`MAX_DECOMPRESSED`] bytes.
+/// Offsets in errors count from the start of the (decompressed) pcap data.
+pub fn read_records(bytes: &[u8]) -> Result<Vec<Record>, PcapError> {
+    read_records_with_limit(bytes, MAX_DECOMPRESSED)
+}
+
+/// [`read_records`] with an explicit bound on the decompressed size.
+pub fn read_records_with_limit(
+    bytes: &[u8],
+    max_decompressed: u64,
+) -> Result<Vec<Record>, PcapError> {
+    if bytes.starts_with(&GZIP_MAGIC) {
+        let plain = gunzip(bytes, max_decompressed)?;
+        parse(&plain)
+    } else {
+        parse(bytes)
+    }
+}
+
+/// Reads and parses a capture file, plain or gzip-compressed (detected by
+/// content). Both the file and its decompressed form are limited to
+/// [`MAX_DECOMPRESSED`] bytes.
+pub fn read_file(path: &Path) -> Result<Vec<Record>, PcapError> {
+    let mut raw = Vec::new();
+    File::open(path)?
+        .take(MAX_DECOMPRESSED.saturating_add(1))
+        .read_to_end(&mut raw)?;
+    if u64::try_from(raw.len()).unwrap_or(u64::MAX) > MAX_DECOMPRESSED {
+        return Err(PcapError::TooLarge {
+            limit: MAX_DECOMPRESSED,
+        });
+    }
+    read_records(&raw)
+}
+
+/// Decompresses (all members of) a gzip stream, refusing more than `limit`
+/// output bytes.
+fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, PcapError> {
+    let mut out = Vec::new();
+    MultiGzDecoder::new(bytes)
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(PcapError::Gzip)?;
+    if u64::try_from(out.len()).unwrap_or(u64::MAX) > limit {
+        return Err(PcapError::TooLarge { limit });
+    }
+    Ok(out)
+}
+
+/// Parses uncompressed pcap data.
+fn parse(data: &[u8]) -> Result<Vec<Record>, PcapError> {
+    let Some((header, mut rest)) = data.split_first_chunk::<GLOBAL_HEADER_LEN>() else {
+        return Err(PcapError::ShortHeader { len: data.len() });
+    };
+
+    let magic_le = u32::from_le_bytes(quad(header, 0));
+    let (order, nanos) = match (magic_le, magic_le.swap_bytes()) {
+        (MAGIC_USEC, _) => (Order::Little, false),
+        (MAGIC_NSEC, _) => (Order::Little, true),
+        (_, MAGIC_USEC) => (Order::Big, false),
+        (_, MAGIC_NSEC) => (Order::Big, true),
+        _ => return Err(PcapError::BadMagic(magic_le)),
+    };
+
+    let [_, _, _, _, v0, v1, v2, v3, ..] = *header;
+    let major = order.u16([v0, v1]);
+    let minor = order.u16([v2, v3]);
+    if major != 2 {
+        return Err(PcapError::UnsupportedVersion { major, minor });
+    }
+    // Bytes 8..16 are thiszone and sigfigs, unused.
+    let snaplen = order.u32(quad(header, 16));
+    let linktype = order.u32(quad(header, 20));
+    if linktype != LINKTYPE_EDK2_MM {
+        return Err(PcapError::WrongLinkType(linktype));
+    }
+
+    let mut records = Vec::new();
+    let mut offset = GLOBAL_HEADER_LEN;
+    let mut index = 0usize;
+    while !rest.is_empty() {
+        let Some((rec_header, after)) = rest.split_first_chunk::<RECORD_HEADER_LEN>() else {
+            return Err(PcapError::TruncatedRecordHeader {
+                index,
+                offset,
+                available: rest.len(),
+            });
+        };
+        let ts_sec = order.u32(quad(rec_header, 0));
+        let ts_frac = order.u32(quad(rec_header, 4));
+        let incl_len = order.u32(quad(rec_header, 8));
+        let orig_len = order.u32(quad(rec_header, 12));
+
+        if incl_len > snaplen {
+            return Err(PcapError::RecordTooLong {
+                index,
+                offset,
+                incl_len,
+                snaplen,
+            });
+        }
+        let bad_length = PcapError::BadRecordLength {
+            index,
+            offset,
+            incl_len,
+            orig_len,
+        };
+        if incl_len > orig_len {
+            return Err(bad_length);
+        }
+        let past_end = || PcapError::RecordPastEnd {
+            index,
+            offset,
+            incl_len,
+            available: after.len(),
+        };
+        let incl = usize::try_from(incl_len).map_err(|_| past_end())?;
+        let (body, next) = after.split_at_checked(incl).ok_or_else(past_end)?;
+        let Some((type_bytes, payload)) = body.split_first_chunk::<TYPE_LEN>() else {
+            return Err(bad_length);
+        };
+
+        records.push(Record {
+            kind: RecordKind::from_u32(order.u32(*type_bytes)),
+            payload: payload.to_vec(),
+            ts_sec,
+            ts_usec: if nanos { ts_frac / 1000 } else { ts_frac },
+            orig_len,
+            truncated: incl_len < orig_len,
+        });
+
+        // Cannot overflow: both terms are bounded by `data.len()`.
+        offset = offset
+            .saturating_add(RECORD_HEADER_LEN)
+            .saturating_add(incl);
+        index = index.saturating_add(1);
+        rest = next;
+    }
+    Ok(records)
+}
+
+/// Current wall-clock time as pcap `(ts_sec, ts_usec)`; 0 before the epoch,
+/// seconds saturate at `u32::MAX` (year 2106).
+fn now() -> (u32, u32) {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(elapsed) => (
+            u32::try_from(elapsed.as_secs()).unwrap_or(u32::MAX),
+            elapsed.subsec_micros(),
+        ),
+        Err(_) => (0, 0),
+    }
+}
+
+/// Writes an EDK2 MM capture in QEMU's format (little-endian, microsecond
+/// timestamps, snaplen [`SNAPLEN`]).
+///
+/// Payloads longer than `SNAPLEN - 4` bytes are cut, keeping the full length
+/// in `orig_len`, exactly as QEMU does. Errors are those of the underlying
+/// writer, plus `InvalidInput` for a payload whose length does not fit the
+/// u32 `orig_len` field.
+#[derive(Debug)]
+pub struct PcapWriter<W: Write> {
+    inner: W,
+    flush_each: bool,
+}
+
+impl<W: Write> PcapWriter<W> {
+    /// Writes the global header to `inner`.
+    pub fn new(mut inner: W) -> io::Result<Self> {
+        let mut header = [0u8; GLOBAL_HEADER_LEN];
+        header[0..4].copy_from_slice(&MAGIC_USEC.to_le_bytes());
+        header[4..6].copy_from_slice(&2u16.to_le_bytes());
+        header[6..8].copy_from_slice(&4u16.to_le_bytes());
+        // thiszone and sigfigs stay 0.
+        header[16..20].copy_from_slice(&SNAPLEN.to_le_bytes());
+        header[20..24].copy_from_slice(&LINKTYPE_EDK2_MM.to_le_bytes());
+        inner.write_all(&header)?;
+        Ok(PcapWriter {
+            inner,
+            flush_each: false,
+        })
+    }
+
+    /// Whether to flush the underlying writer after every record (off by
+    /// default), so a capture survives a crash of the process.
+    pub fn flush_each_record(mut self, on: bool) -> Self {
+        self.flush_each = on;
+        self
+    }
+
+    /// Logs a machine reset, timestamped now.
+    pub fn reset(&mut self) -> io::Result<()> {
+        self.record(RecordKind::Reset, &[])
+    }
+
+    /// Logs an MM communicate buffer as received, timestamped now.
+    pub fn request(&mut self, buffer: &[u8]) -> io::Result<()> {
+        self.record(RecordKind::Request, buffer)
+    }
+
+    /// Logs an MM communicate buffer after processing, timestamped now.
+    pub fn reply(&mut self, buffer: &[u8]) -> io::Result<()> {
+        self.record(RecordKind::Reply, buffer)
+    }
+
+    /// Logs a record of any kind, timestamped now.
+    pub fn record(&mut self, kind: RecordKind, payload: &[u8]) -> io::Result<()> {
+        let (ts_sec, ts_usec) = now();
+        self.record_at(kind, payload, ts_sec, ts_usec)
+    }
+
+    /// Logs a record with an explicit timestamp.
+    pub fn record_at(
+        &mut self,
+        kind: RecordKind,
+        payload: &[u8],
+        ts_sec: u32,
+        ts_usec: u32,
+    ) -> io::Result<()> {
+        let orig_len = u32::try_from(payload.len())
+            .ok()
+            .and_then(|len| len.checked_add(TYPE_LEN as u32))
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "pcap payload longer than u32::MAX - 4 bytes",
+                )
+            })?;
+        let incl_len = orig_len.min(SNAPLEN);
+        // `incl_len - 4 <= payload.len()`, so the slice is in bounds.
+        let kept = usize::try_from(incl_len)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(TYPE_LEN);
+        let kept = payload.get(..kept).unwrap_or(payload);
+
+        let mut header = [0u8; RECORD_HEADER_LEN + TYPE_LEN];
+        header[0..4].copy_from_slice(&ts_sec.to_le_bytes());
+        header[4..8].copy_from_slice(&ts_usec.to_le_bytes());
+        header[8..12].copy_from_slice(&incl_len.to_le_bytes());
+        header[12..16].copy_from_slice(&orig_len.to_le_bytes());
+        header[16..20].copy_from_slice(&kind.to_u32().to_le_bytes());
+        self.inner.write_all(&header)?;
+        self.inner.write_all(kept)?;
+        if self.flush_each {
+            self.inner.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the underlying writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+
+    /// The underlying writer.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// Unwraps the underlying writer (not flushed).
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+/// Destination of [`PcapWriter::create`] and [`PcapWriter::create_gzip`].
+#[derive(Debug)]
+pub enum FileSink {
+    Plain(BufWriter<File>),
+    Gzip(GzEncoder<BufWriter<File>>),
+}
+
+impl Write for FileSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            FileSink::Plain(w) => w.write(buf),
+            FileSink::Gzip(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            FileSink::Plain(w) => w.flush(),
+            FileSink::Gzip(w) => w.flush(),
+        }
+    }
+}
+
+impl PcapWriter<FileSink> {
+    /// Creates (or truncates) a plain capture file at `path`.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let file = BufWriter::new(File::create(path)?);
+        PcapWriter::new(FileSink::Plain(file))
+    }
+
+    /// Creates (or truncates) a gzip-compressed capture file at `path`.
+    /// Call [`PcapWriter::finish`] to write the gzip trailer and see errors.
+    pub fn create_gzip(path: &Path) -> io::Result<Self> {
+        let file = BufWriter::new(File::create(path)?);
+        PcapWriter::new(FileSink::Gzip(GzEncoder::new(file, Compression::default())))
+    }
+
+    /// Completes the file: writes the gzip trailer if any, flushes, and
+    /// reports errors that dropping the writer would swallow.
+    pub fn finish(self) -> io::Result<()> {
+        let file = match self.inner {
+            FileSink::Plain(w) => w,
+            FileSink::Gzip(w) => w.finish()?,
+        };
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(magic: [u8; 4], order: Order, linktype: u32) -> Vec<u8> {
+        let mut h = magic.to_vec();
+        let (v, s, l) = match order {
+            Order::Little => (
+                [2u16.to_le_bytes(), 4u16.to_le_bytes()].concat(),
+                SNAPLEN.to_le_bytes(),
+                linktype.to_le_bytes(),
+            ),
+            Order::Big => (
+                [2u16.to_be_bytes(), 4u16.to_be_bytes()].concat(),
+                SNAPLEN.to_be_bytes(),
+                linktype.to_be_bytes(),
+            ),
+        };
+        h.extend_from_slice(&v);
+        h.extend_from_slice(&[0; 8]);
+        h.extend_from_slice(&s);
+        h.extend_from_slice(&l);
+        h
+    }
+
+    fn be_record(ts: (u32, u32), kind: u32, payload: &[u8]) -> Vec<u8> {
+        let len = u32::try_from(payload.len() + 4).unwrap();
+        let mut r = Vec::new();
+        for v in [ts.0, ts.1, len, len, kind] {
+            r.extend_from_slice(&v.to_be_bytes());
+        }
+        r.extend_from_slice(payload);
+        r
+    }
+
+    #[test]
+    fn kind_numbers_round_trip() {
+        for n in [0, 1, 2, 3, 4, 0xdead_beef] {
+            assert_eq!(RecordKind::from_u32(n).to_u32(), n);
+        }
+        assert_eq!(RecordKind::from_u32(1), RecordKind::Reset);
+        assert_eq!(RecordKind::from_u32(2), RecordKind::Request);
+        assert_eq!(RecordKind::from_u32(3), RecordKind::Reply);
+        assert_eq!(RecordKind::from_u32(7), RecordKind::Other(7));
+    }
+
+    #[test]
+    fn writer_emits_qemu_layout() {
+        let mut w = PcapWriter::new(Vec::new()).unwrap();
+        w.record_at(RecordKind::Request, b"abc", 0x0102_0304, 5)
+            .unwrap();
+        let bytes = w.into_inner();
+        assert_eq!(
+            &bytes[..24],
+            &[
+                0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0x2e, 1, 0,
+                0
+            ]
+        );
+        assert_eq!(
+            &bytes[24..],
+            &[4, 3, 2, 1, 5, 0, 0, 0, 7, 0, 0, 0, 7, 0, 0, 0, 2, 0, 0, 0, b'a', b'b', b'c']
+        );
+    }
+
+    #[test]
+    fn big_endian_file_is_read() {
+        let mut f = header([0xa1, 0xb2, 0xc3, 0xd4], Order::Big, LINKTYPE_EDK2_MM);
+        f.extend(be_record((10, 20), 1, &[]));
+        f.extend(be_record((11, 21), 2, b"xyz"));
+        let recs = read_records(&f).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0].kind, RecordKind::Reset);
+        assert_eq!((recs[1].ts_sec, recs[1].ts_usec), (11, 21));
+        assert_eq!(recs[1].kind, RecordKind::Request);
+        assert_eq!(recs[1].payload, b"xyz");
+        assert!(!recs[1].truncated);
+    }
+
+    #[test]
+    fn big_endian_wrong_link_type_is_reported_in_host_order() {
+        let f = header([0xa1, 0xb2, 0xc3, 0xd4], Order::Big, 1);
+        assert!(matches!(read_records(&f), Err(PcapError::WrongLinkType(1))));
+    }
+
+    #[test]
+    fn nanosecond_timestamps_become_microseconds() {
+        let mut f = header([0x4d, 0x3c, 0xb2, 0xa1], Order::Little, LINKTYPE_EDK2_MM);
+        for v in [7u32, 123_456_789, 4, 4, 1] {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        let recs = read_records(&f).unwrap();
+        assert_eq!((recs[0].ts_sec, recs[0].ts_usec), (7, 123_456));
+        // And the big-endian nanosecond magic.
+        let f = header([0xa1, 0xb2, 0x3c, 0x4d], Order::Big, LINKTYPE_EDK2_MM);
+        assert_eq!(read_records(&f).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn version_must_be_2() {
+        let mut f = header([0xd4, 0xc3, 0xb2, 0xa1], Order::Little, LINKTYPE_EDK2_MM);
+        f[4] = 1;
+        assert!(matches!(
+            read_records(&f),
+            Err(PcapError::UnsupportedVersion { major: 1, minor: 4 })
+        ));
+    }
+
+    #[test]
+    fn record_shorter_than_type_word_is_rejected() {
+        let mut f = header([0xd4, 0xc3, 0xb2, 0xa1], Order::Little, LINKTYPE_EDK2_MM);
+        for v in [0u32, 0, 2, 2] {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        f.extend_from_slice(&[1, 0]);
+        assert!(matches!(
+            read_records(&f),
+            Err(PcapError::BadRecordLength {
+                index: 0,
+                offset: 24,
+                incl_len: 2,
+                orig_len: 2
+            })
+        ));
+    }
+
+    #[test]
+    fn incl_len_above_orig_len_is_rejected() {
+        let mut f = header([0xd4, 0xc3, 0xb2, 0xa1], Order::Little, LINKTYPE_EDK2_MM);
+        for v in [0u32, 0, 8, 4, 1, 0] {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        assert!(matches!(
+            read_records(&f),
+            Err(PcapError::BadRecordLength {
+                incl_len: 8,
+                orig_len: 4,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn gzip_limit_is_enforced() {
+        let mut w = PcapWriter::new(GzEncoder::new(Vec::new(), Compression::fast())).unwrap();
+        w.request(&[0u8; 1000]).unwrap();
+        let gz = w.into_inner().finish().unwrap();
+        assert!(matches!(
+            read_records_with_limit(&gz, 500),
+            Err(PcapError::TooLarge { limit: 500 })
+        ));
+        assert_eq!(
+            read_records_with_limit(&gz, 24 + 20 + 1000).unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn corrupt_gzip_is_a_gzip_error() {
+        assert!(matches!(
+            read_records(&[0x1f, 0x8b, 0, 0, 0]),
+            Err(PcapError::Gzip(_))
+        ));
+    }
+}
