@@ -11,6 +11,8 @@
 //! Every guest byte is parsed in [`codec`] and nowhere else.
 #![forbid(unsafe_code)]
 
+pub mod auth;
+pub mod codec;
 pub mod guid;
 pub mod name;
 pub mod status;
@@ -19,3 +21,4 @@ pub mod time;
 pub mod variable;
 pub mod pcap;
 pub mod persist;
+pub mod policy;

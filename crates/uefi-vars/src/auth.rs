@@ -1,0 +1,209 @@
+//! Time-based authenticated writes (EFI_VARIABLE_AUTHENTICATION_2): strict
+//! descriptor parsing, which writes need a signature, and the verifier trait
+//! that PKCS#7 backends implement.
+//!
+//! Parsing is edk2-strict: a malformed descriptor, a wrong certificate type
+//! or non-zero EFI_TIME pad/nanosecond/timezone/daylight fields are all
+//! EFI_SECURITY_VIOLATION (QEMU answers UNSUPPORTED for the type checks and
+//! does not check EFI_TIME at all; docs/compat.md).
+
+use crate::codec::{Auth2Header, AUTH2_FIXED_SIZE, WIN_CERT_UEFI_GUID_HEADER};
+use crate::guid::{Guid, CERT_TYPE_PKCS7, GLOBAL_VARIABLE, IMAGE_SECURITY_DATABASE};
+use crate::name::VarName;
+use crate::status::EfiStatus;
+use crate::time::EfiTime;
+
+pub const WIN_CERT_REVISION: u16 = 0x0200;
+pub const WIN_CERT_TYPE_EFI_GUID: u16 = 0x0EF1;
+
+/// A parsed EFI_VARIABLE_AUTHENTICATION_2 and the payload after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Auth2<'a> {
+    pub timestamp: EfiTime,
+    /// DER PKCS#7 SignedData (CertData); may be empty.
+    pub pkcs7: &'a [u8],
+    /// The new variable value; empty means authenticated delete.
+    pub payload: &'a [u8],
+}
+
+/// Parses the descriptor at the start of SetVariable data.
+pub fn parse_auth2(data: &[u8]) -> Result<Auth2<'_>, EfiStatus> {
+    let hdr = Auth2Header::parse(data).ok_or(EfiStatus::SECURITY_VIOLATION)?;
+    if hdr.length < WIN_CERT_UEFI_GUID_HEADER {
+        return Err(EfiStatus::SECURITY_VIOLATION);
+    }
+    let payload_off = usize::try_from(hdr.length)
+        .ok()
+        .and_then(|l| l.checked_add(EfiTime::SIZE))
+        .ok_or(EfiStatus::SECURITY_VIOLATION)?;
+    if data.len() < payload_off {
+        return Err(EfiStatus::SECURITY_VIOLATION);
+    }
+    if hdr.revision != WIN_CERT_REVISION
+        || hdr.cert_type != WIN_CERT_TYPE_EFI_GUID
+        || hdr.cert_type_guid != CERT_TYPE_PKCS7
+    {
+        return Err(EfiStatus::SECURITY_VIOLATION);
+    }
+    if !hdr.timestamp.is_strict() {
+        return Err(EfiStatus::SECURITY_VIOLATION);
+    }
+    Ok(Auth2 {
+        timestamp: hdr.timestamp,
+        pkcs7: data
+            .get(AUTH2_FIXED_SIZE..payload_off)
+            .ok_or(EfiStatus::SECURITY_VIOLATION)?,
+        payload: data
+            .get(payload_off..)
+            .ok_or(EfiStatus::SECURITY_VIOLATION)?,
+    })
+}
+
+/// The Secure Boot key databases that get the key-hierarchy treatment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecureBootDb {
+    Pk,
+    Kek,
+    Db,
+    Dbx,
+}
+
+impl SecureBootDb {
+    pub fn classify(guid: &Guid, name: &VarName) -> Option<Self> {
+        let n = name.units();
+        let is = |s: &str| n.iter().copied().eq(s.encode_utf16());
+        if *guid == GLOBAL_VARIABLE {
+            if is("PK") {
+                return Some(SecureBootDb::Pk);
+            }
+            if is("KEK") {
+                return Some(SecureBootDb::Kek);
+            }
+        } else if *guid == IMAGE_SECURITY_DATABASE {
+            if is("db") {
+                return Some(SecureBootDb::Db);
+            }
+            if is("dbx") {
+                return Some(SecureBootDb::Dbx);
+            }
+        }
+        None
+    }
+}
+
+/// Everything a signature check needs to know about the write.
+#[derive(Clone, Debug)]
+pub struct VerifyRequest<'a> {
+    pub guid: &'a Guid,
+    pub name: &'a VarName,
+    /// Attributes as passed to SetVariable (APPEND included).
+    pub attributes: u32,
+    pub auth: &'a Auth2<'a>,
+    /// What the signer must chain to: the signature lists of the governing
+    /// database (PK for PK/KEK, KEK for db/dbx), or the new payload for a
+    /// self-signed PK. `None` for private authenticated variables.
+    pub trust: Option<&'a [u8]>,
+}
+
+impl VerifyRequest<'_> {
+    /// The detached content the signature covers: name without NUL, vendor
+    /// GUID, attributes, timestamp, payload.
+    pub fn signed_content(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for u in self.name.units() {
+            out.extend_from_slice(&u.to_le_bytes());
+        }
+        out.extend_from_slice(&self.guid.0);
+        out.extend_from_slice(&self.attributes.to_le_bytes());
+        out.extend_from_slice(&self.auth.timestamp.0);
+        out.extend_from_slice(self.auth.payload);
+        out
+    }
+}
+
+/// What a successful verification proved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// Signer identity for private authenticated variables (stored as the
+    /// variable's digest and compared on later updates).
+    pub signer_digest: Option<Vec<u8>>,
+}
+
+/// PKCS#7 verification backend.
+pub trait SignatureVerifier: Send + Sync {
+    fn verify(&self, req: &VerifyRequest<'_>) -> Result<Verified, EfiStatus>;
+}
+
+/// The backend used until a real PKCS#7 verifier is plugged in: every write
+/// that needs a signature is refused, never accepted unverified.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoVerifier;
+
+impl SignatureVerifier for NoVerifier {
+    fn verify(&self, _req: &VerifyRequest<'_>) -> Result<Verified, EfiStatus> {
+        Err(EfiStatus::SECURITY_VIOLATION)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn descriptor(len: u32, rev: u16, ty: u16, guid: Guid, time: [u8; 16], cert: &[u8], payload: &[u8]) -> Vec<u8> {
+        let mut d = time.to_vec();
+        d.extend_from_slice(&len.to_le_bytes());
+        d.extend_from_slice(&rev.to_le_bytes());
+        d.extend_from_slice(&ty.to_le_bytes());
+        d.extend_from_slice(&guid.0);
+        d.extend_from_slice(cert);
+        d.extend_from_slice(payload);
+        d
+    }
+
+    fn time() -> [u8; 16] {
+        let mut t = [0u8; 16];
+        t[0..2].copy_from_slice(&2025u16.to_le_bytes());
+        t[2] = 1;
+        t[3] = 1;
+        t
+    }
+
+    #[test]
+    fn parses_valid_descriptor() {
+        let d = descriptor(27, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[1, 2, 3], &[9, 9]);
+        let a = parse_auth2(&d).unwrap();
+        assert_eq!(a.pkcs7, &[1, 2, 3]);
+        assert_eq!(a.payload, &[9, 9]);
+        assert_eq!(a.timestamp.year(), 2025);
+        let empty = descriptor(24, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[]);
+        let a = parse_auth2(&empty).unwrap();
+        assert!(a.pkcs7.is_empty() && a.payload.is_empty());
+    }
+
+    #[test]
+    fn rejects_bad_descriptors() {
+        let sv = Err(EfiStatus::SECURITY_VIOLATION);
+        let ok = descriptor(24, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[]);
+        assert_eq!(parse_auth2(&ok[..39]), sv);
+        assert_eq!(parse_auth2(&descriptor(23, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[0; 8])), sv);
+        assert_eq!(parse_auth2(&descriptor(30, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[0; 5])), sv);
+        assert_eq!(parse_auth2(&descriptor(u32::MAX, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[])), sv);
+        assert_eq!(parse_auth2(&descriptor(24, 0x100, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[])), sv);
+        assert_eq!(parse_auth2(&descriptor(24, 0x200, 0x2, CERT_TYPE_PKCS7, time(), &[], &[])), sv);
+        assert_eq!(parse_auth2(&descriptor(24, 0x200, 0xef1, GLOBAL_VARIABLE, time(), &[], &[])), sv);
+        for field in [7usize, 8, 12, 13, 14, 15] {
+            let mut t = time();
+            t[field] = 1;
+            assert_eq!(parse_auth2(&descriptor(24, 0x200, 0xef1, CERT_TYPE_PKCS7, t, &[], &[])), sv, "byte {field}");
+        }
+    }
+
+    #[test]
+    fn classify_secure_boot_databases() {
+        assert_eq!(SecureBootDb::classify(&GLOBAL_VARIABLE, &"PK".into()), Some(SecureBootDb::Pk));
+        assert_eq!(SecureBootDb::classify(&GLOBAL_VARIABLE, &"KEK".into()), Some(SecureBootDb::Kek));
+        assert_eq!(SecureBootDb::classify(&IMAGE_SECURITY_DATABASE, &"dbx".into()), Some(SecureBootDb::Dbx));
+        assert_eq!(SecureBootDb::classify(&GLOBAL_VARIABLE, &"db".into()), None);
+        assert_eq!(SecureBootDb::classify(&IMAGE_SECURITY_DATABASE, &"dbt".into()), None);
+    }
+}

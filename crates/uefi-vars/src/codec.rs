@@ -1,0 +1,405 @@
+//! Wire codec: every guest-supplied byte is decoded here and nowhere else.
+//!
+//! The MM communicate buffer is read and written through [`MmBuffer`], whose
+//! accessors are bounds-checked and little-endian regardless of the host. The
+//! structures edk2 exchanges contain `UINTN` fields, so their layout depends
+//! on the guest's word size: [`Layout`] computes every offset from it (QEMU
+//! supports only 64-bit guests; a 32-bit edk2 build lays out the same structs
+//! with 4-byte `UINTN`).
+
+use crate::guid::Guid;
+use crate::status::{DeviceStatus, EfiStatus};
+use crate::time::EfiTime;
+
+/// Width of the guest's `UINTN`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WordSize {
+    W32,
+    W64,
+}
+
+impl WordSize {
+    pub const fn bytes(self) -> usize {
+        match self {
+            WordSize::W32 => 4,
+            WordSize::W64 => 8,
+        }
+    }
+}
+
+/// Sizes and offsets of the edk2 wire structures for one guest word size.
+/// Offsets named `*_off` are absolute (from the start of the MM header).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    pub word: WordSize,
+}
+
+impl Layout {
+    pub const X64: Layout = Layout {
+        word: WordSize::W64,
+    };
+    pub const IA32: Layout = Layout {
+        word: WordSize::W32,
+    };
+
+    pub const fn uintn(&self) -> usize {
+        self.word.bytes()
+    }
+    /// EFI_MM_COMMUNICATE_HEADER: HeaderGuid + UINTN MessageLength.
+    pub const fn mm_header(&self) -> usize {
+        16 + self.uintn()
+    }
+    /// SMM_VARIABLE_COMMUNICATE_HEADER: UINTN Function + EFI_STATUS ReturnStatus.
+    pub const fn var_header(&self) -> usize {
+        2 * self.uintn()
+    }
+    /// Absolute offset of a variable function's payload.
+    pub const fn var_payload_off(&self) -> usize {
+        self.mm_header() + self.var_header()
+    }
+    /// SMM_VARIABLE_COMMUNICATE_ACCESS_VARIABLE up to Name.
+    pub const fn access_variable(&self) -> usize {
+        16 + 2 * self.uintn() + 4
+    }
+    /// SMM_VARIABLE_COMMUNICATE_GET_NEXT_VARIABLE_NAME (and LOCK_VARIABLE) up
+    /// to Name.
+    pub const fn next_variable(&self) -> usize {
+        16 + self.uintn()
+    }
+    /// SMM_VARIABLE_COMMUNICATE_QUERY_VARIABLE_INFO as QEMU writes it (three
+    /// UINT64 and a UINT32, packed).
+    pub const fn query_info(&self) -> usize {
+        28
+    }
+    /// SMM_VARIABLE_COMMUNICATE_GET_PAYLOAD_SIZE: one UINTN.
+    pub const fn payload_size(&self) -> usize {
+        self.uintn()
+    }
+    /// SMM_VAR_CHECK_VARIABLE_PROPERTY up to Name: Guid, UINTN NameSize, then
+    /// VAR_CHECK_VARIABLE_PROPERTY (u16 Revision, u16 Property, u32
+    /// Attributes, UINTN MinSize, UINTN MaxSize).
+    pub const fn var_check_property(&self) -> usize {
+        16 + self.uintn() + 8 + 2 * self.uintn()
+    }
+    /// VAR_CHECK_POLICY_COMM_HEADER: Signature, Revision, Command (u32 each)
+    /// and EFI_STATUS Result, packed.
+    pub const fn policy_header(&self) -> usize {
+        12 + self.uintn()
+    }
+    pub const fn policy_payload_off(&self) -> usize {
+        self.mm_header() + self.policy_header()
+    }
+}
+
+/// A whole MM communicate buffer as the device stages it: the request bytes,
+/// zero-filled up to the negotiated buffer size (QEMU zero-fills too, so a
+/// handler that writes past MessageLength sees zeros, and nothing of an
+/// earlier request leaks).
+#[derive(Clone, Debug)]
+pub struct MmBuffer {
+    bytes: Vec<u8>,
+    layout: Layout,
+    message_length: u64,
+}
+
+impl MmBuffer {
+    /// Stages a request for processing. Fails with `ErrBadBufferSize` when the
+    /// buffer cannot hold the header, or header + MessageLength exceeds the
+    /// buffer size or the bytes supplied.
+    pub fn stage(request: &[u8], buffer_size: usize, layout: Layout) -> Result<Self, DeviceStatus> {
+        let hdr = layout.mm_header();
+        if buffer_size < hdr || request.len() < hdr {
+            return Err(DeviceStatus::ErrBadBufferSize);
+        }
+        let message_length = read_uintn(request, 16, layout).ok_or(DeviceStatus::ErrBadBufferSize)?;
+        let total = usize::try_from(message_length)
+            .ok()
+            .and_then(|ml| ml.checked_add(hdr))
+            .ok_or(DeviceStatus::ErrBadBufferSize)?;
+        if total > buffer_size {
+            return Err(DeviceStatus::ErrBadBufferSize);
+        }
+        let supplied = request.get(..total).ok_or(DeviceStatus::ErrBadBufferSize)?;
+        let mut bytes = vec![0u8; buffer_size];
+        bytes
+            .get_mut(..total)
+            .ok_or(DeviceStatus::ErrBadBufferSize)?
+            .copy_from_slice(supplied);
+        Ok(MmBuffer {
+            bytes,
+            layout,
+            message_length,
+        })
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    pub fn header_guid(&self) -> Guid {
+        self.guid(0).unwrap_or_default()
+    }
+
+    /// MessageLength as the guest wrote it (never rewritten).
+    pub fn message_length(&self) -> u64 {
+        self.message_length
+    }
+
+    /// Capacity available after the MM header (QEMU's "buf check" bound).
+    pub fn capacity(&self) -> u64 {
+        (self.bytes.len() as u64).saturating_sub(self.layout.mm_header() as u64)
+    }
+
+    /// The reply the device writes back: header + the original MessageLength.
+    pub fn into_reply(mut self) -> Vec<u8> {
+        let n = (self.message_length as usize).saturating_add(self.layout.mm_header());
+        self.bytes.truncate(n);
+        self.bytes
+    }
+
+    pub fn slice(&self, off: usize, len: usize) -> Option<&[u8]> {
+        self.bytes.get(off..off.checked_add(len)?)
+    }
+
+    pub fn u8(&self, off: usize) -> Option<u8> {
+        self.bytes.get(off).copied()
+    }
+    pub fn u16(&self, off: usize) -> Option<u16> {
+        Some(u16::from_le_bytes(self.slice(off, 2)?.try_into().ok()?))
+    }
+    pub fn u32(&self, off: usize) -> Option<u32> {
+        Some(u32::from_le_bytes(self.slice(off, 4)?.try_into().ok()?))
+    }
+    pub fn u64(&self, off: usize) -> Option<u64> {
+        Some(u64::from_le_bytes(self.slice(off, 8)?.try_into().ok()?))
+    }
+    pub fn uintn(&self, off: usize) -> Option<u64> {
+        read_uintn(&self.bytes, off, self.layout)
+    }
+    pub fn guid(&self, off: usize) -> Option<Guid> {
+        Some(Guid(self.slice(off, 16)?.try_into().ok()?))
+    }
+
+    pub fn put_bytes(&mut self, off: usize, data: &[u8]) -> Option<()> {
+        let end = off.checked_add(data.len())?;
+        self.bytes.get_mut(off..end)?.copy_from_slice(data);
+        Some(())
+    }
+    pub fn put_u8(&mut self, off: usize, v: u8) -> Option<()> {
+        self.put_bytes(off, &[v])
+    }
+    pub fn put_u32(&mut self, off: usize, v: u32) -> Option<()> {
+        self.put_bytes(off, &v.to_le_bytes())
+    }
+    pub fn put_u64(&mut self, off: usize, v: u64) -> Option<()> {
+        self.put_bytes(off, &v.to_le_bytes())
+    }
+    /// Writes a UINTN; a value too wide for a 32-bit guest is saturated.
+    pub fn put_uintn(&mut self, off: usize, v: u64) -> Option<()> {
+        match self.layout.word {
+            WordSize::W64 => self.put_u64(off, v),
+            WordSize::W32 => self.put_u32(off, u32::try_from(v).unwrap_or(u32::MAX)),
+        }
+    }
+    pub fn put_status(&mut self, off: usize, status: EfiStatus) -> Option<()> {
+        let v = status.to_width(self.layout.uintn());
+        self.put_uintn(off, v)
+    }
+    pub fn put_guid(&mut self, off: usize, g: &Guid) -> Option<()> {
+        self.put_bytes(off, &g.0)
+    }
+}
+
+fn read_uintn(bytes: &[u8], off: usize, layout: Layout) -> Option<u64> {
+    let end = off.checked_add(layout.uintn())?;
+    let b = bytes.get(off..end)?;
+    Some(match layout.word {
+        WordSize::W64 => u64::from_le_bytes(b.try_into().ok()?),
+        WordSize::W32 => u64::from(u32::from_le_bytes(b.try_into().ok()?)),
+    })
+}
+
+/// Builds an MM request (header + message) for a given layout; used by
+/// tests, tools and front ends that originate requests.
+pub fn build_request(layout: Layout, guid: &Guid, message: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(layout.mm_header() + message.len());
+    out.extend_from_slice(&guid.0);
+    push_uintn(&mut out, layout, message.len() as u64);
+    out.extend_from_slice(message);
+    out
+}
+
+/// Appends a UINTN in the layout's width (saturating for 32-bit guests).
+pub fn push_uintn(out: &mut Vec<u8>, layout: Layout, v: u64) {
+    match layout.word {
+        WordSize::W64 => out.extend_from_slice(&v.to_le_bytes()),
+        WordSize::W32 => out.extend_from_slice(&u32::try_from(v).unwrap_or(u32::MAX).to_le_bytes()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Structures inside variable payloads (not in the MM buffer itself).
+
+/// WIN_CERTIFICATE_UEFI_GUID header of an EFI_VARIABLE_AUTHENTICATION_2.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Auth2Header {
+    pub timestamp: EfiTime,
+    /// AuthInfo.Hdr.dwLength: WIN_CERTIFICATE length, its 24-byte header included.
+    pub length: u32,
+    pub revision: u16,
+    pub cert_type: u16,
+    pub cert_type_guid: Guid,
+}
+
+/// Size of the fixed part of EFI_VARIABLE_AUTHENTICATION_2 (TimeStamp +
+/// WIN_CERTIFICATE_UEFI_GUID header).
+pub const AUTH2_FIXED_SIZE: usize = 40;
+/// WIN_CERTIFICATE_UEFI_GUID header size (Hdr + CertType).
+pub const WIN_CERT_UEFI_GUID_HEADER: u32 = 24;
+
+impl Auth2Header {
+    /// Reads the fixed 40-byte header; `None` if `data` is shorter.
+    pub fn parse(data: &[u8]) -> Option<Self> {
+        let b = data.get(..AUTH2_FIXED_SIZE)?;
+        let mut ts = [0u8; 16];
+        ts.copy_from_slice(b.get(0..16)?);
+        Some(Auth2Header {
+            timestamp: EfiTime(ts),
+            length: u32::from_le_bytes(b.get(16..20)?.try_into().ok()?),
+            revision: u16::from_le_bytes(b.get(20..22)?.try_into().ok()?),
+            cert_type: u16::from_le_bytes(b.get(22..24)?.try_into().ok()?),
+            cert_type_guid: Guid(b.get(24..40)?.try_into().ok()?),
+        })
+    }
+}
+
+/// A VARIABLE_POLICY_ENTRY as registered by the guest (policy.md §3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyEntryHeader {
+    pub version: u32,
+    pub size: u16,
+    pub offset_to_name: u16,
+    pub namespace: Guid,
+    pub min_size: u32,
+    pub max_size: u32,
+    pub attributes_must_have: u32,
+    pub attributes_cant_have: u32,
+    pub lock_policy_type: u8,
+}
+
+pub const POLICY_ENTRY_HEADER_SIZE: usize = 44;
+/// VARIABLE_LOCK_ON_VAR_STATE_POLICY before its name: Namespace, Value, pad.
+pub const LOCK_ON_VAR_STATE_HEADER_SIZE: usize = 18;
+
+impl PolicyEntryHeader {
+    pub fn parse(b: &[u8]) -> Option<Self> {
+        let b = b.get(..POLICY_ENTRY_HEADER_SIZE)?;
+        let u32_at = |o: usize| -> Option<u32> { Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?)) };
+        let u16_at = |o: usize| -> Option<u16> { Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?)) };
+        Some(PolicyEntryHeader {
+            version: u32_at(0)?,
+            size: u16_at(4)?,
+            offset_to_name: u16_at(6)?,
+            namespace: Guid(b.get(8..24)?.try_into().ok()?),
+            min_size: u32_at(24)?,
+            max_size: u32_at(28)?,
+            attributes_must_have: u32_at(32)?,
+            attributes_cant_have: u32_at(36)?,
+            lock_policy_type: *b.get(40)?,
+        })
+    }
+
+    pub fn encode(&self) -> [u8; POLICY_ENTRY_HEADER_SIZE] {
+        let mut out = [0u8; POLICY_ENTRY_HEADER_SIZE];
+        let mut w = Vec::with_capacity(POLICY_ENTRY_HEADER_SIZE);
+        w.extend_from_slice(&self.version.to_le_bytes());
+        w.extend_from_slice(&self.size.to_le_bytes());
+        w.extend_from_slice(&self.offset_to_name.to_le_bytes());
+        w.extend_from_slice(&self.namespace.0);
+        w.extend_from_slice(&self.min_size.to_le_bytes());
+        w.extend_from_slice(&self.max_size.to_le_bytes());
+        w.extend_from_slice(&self.attributes_must_have.to_le_bytes());
+        w.extend_from_slice(&self.attributes_cant_have.to_le_bytes());
+        w.push(self.lock_policy_type);
+        w.extend_from_slice(&[0, 0, 0]);
+        out.copy_from_slice(&w);
+        out
+    }
+}
+
+/// Decodes little-endian UCS-2 units from a byte area (an odd trailing byte
+/// is ignored).
+pub fn ucs2_units(area: &[u8]) -> Vec<u16> {
+    area.chunks_exact(2)
+        .map(|p| u16::from_le_bytes([p[0], p[1]]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guid::SMM_VARIABLE_PROTOCOL;
+
+    #[test]
+    fn stage_checks_framing() {
+        let req = build_request(Layout::X64, &SMM_VARIABLE_PROTOCOL, &[1, 2, 3]);
+        let b = MmBuffer::stage(&req, 64, Layout::X64).unwrap();
+        assert_eq!(b.message_length(), 3);
+        assert_eq!(b.capacity(), 40);
+        assert_eq!(b.into_reply(), req);
+        // header + message larger than the buffer
+        assert_eq!(
+            MmBuffer::stage(&req, 26, Layout::X64).unwrap_err(),
+            DeviceStatus::ErrBadBufferSize
+        );
+        // fewer bytes than the header
+        assert!(MmBuffer::stage(&req[..20], 64, Layout::X64).is_err());
+        // message shorter than MessageLength claims
+        assert!(MmBuffer::stage(&req[..25], 64, Layout::X64).is_err());
+        // MessageLength near u64::MAX must not overflow
+        let mut huge = req.clone();
+        huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(MmBuffer::stage(&huge, 64, Layout::X64).is_err());
+    }
+
+    #[test]
+    fn ia32_layout() {
+        let l = Layout::IA32;
+        assert_eq!(l.mm_header(), 20);
+        assert_eq!(l.var_payload_off(), 28);
+        assert_eq!(l.access_variable(), 28);
+        assert_eq!(l.next_variable(), 20);
+        let req = build_request(l, &SMM_VARIABLE_PROTOCOL, &[9; 8]);
+        assert_eq!(req.len(), 28);
+        let mut b = MmBuffer::stage(&req, 64, l).unwrap();
+        assert_eq!(b.uintn(20), Some(0x0909_0909));
+        b.put_status(24, EfiStatus::NOT_FOUND).unwrap();
+        assert_eq!(b.u32(24), Some(0x8000_000e));
+    }
+
+    #[test]
+    fn accessors_are_bounded() {
+        let req = build_request(Layout::X64, &SMM_VARIABLE_PROTOCOL, &[]);
+        let mut b = MmBuffer::stage(&req, 24, Layout::X64).unwrap();
+        assert_eq!(b.u64(20), None);
+        assert_eq!(b.put_u64(usize::MAX - 2, 1), None);
+        assert_eq!(b.slice(usize::MAX, 2), None);
+    }
+
+    #[test]
+    fn policy_entry_round_trip() {
+        let h = PolicyEntryHeader {
+            version: 0x10000,
+            size: 60,
+            offset_to_name: 44,
+            namespace: SMM_VARIABLE_PROTOCOL,
+            min_size: 1,
+            max_size: u32::MAX,
+            attributes_must_have: 7,
+            attributes_cant_have: 0x40,
+            lock_policy_type: 2,
+        };
+        assert_eq!(PolicyEntryHeader::parse(&h.encode()), Some(h));
+        assert_eq!(PolicyEntryHeader::parse(&[0; 43]), None);
+    }
+}
