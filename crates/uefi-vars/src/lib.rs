@@ -22,3 +22,11 @@ pub mod variable;
 pub mod pcap;
 pub mod persist;
 pub mod policy;
+pub mod error;
+pub mod service;
+pub mod siglist;
+
+pub use error::Error;
+pub use service::{BootPhase, Config, MmResponse, Service};
+pub use status::{DeviceStatus, EfiStatus};
+pub mod replay;

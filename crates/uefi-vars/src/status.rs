@@ -23,6 +23,7 @@ impl EfiStatus {
     pub const OUT_OF_RESOURCES: Self = Self(ERR | 9);
     pub const NOT_FOUND: Self = Self(ERR | 14);
     pub const ACCESS_DENIED: Self = Self(ERR | 15);
+    pub const TIMEOUT: Self = Self(ERR | 18);
     pub const ALREADY_STARTED: Self = Self(ERR | 20);
     pub const SECURITY_VIOLATION: Self = Self(ERR | 26);
 
@@ -53,6 +54,7 @@ impl EfiStatus {
             Self::OUT_OF_RESOURCES => "OUT_OF_RESOURCES",
             Self::NOT_FOUND => "NOT_FOUND",
             Self::ACCESS_DENIED => "ACCESS_DENIED",
+            Self::TIMEOUT => "TIMEOUT",
             Self::ALREADY_STARTED => "ALREADY_STARTED",
             Self::SECURITY_VIOLATION => "SECURITY_VIOLATION",
             _ => return None,

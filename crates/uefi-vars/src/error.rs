@@ -1,0 +1,14 @@
+//! Host-side diagnostics. These never reach the guest: the guest sees only an
+//! [`crate::status::EfiStatus`] or a [`crate::status::DeviceStatus`].
+
+use crate::persist::PersistError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The variable store could not be loaded or written.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
+    /// A variable from the store breaks a rule the service relies on.
+    #[error("variable store: {0}")]
+    InvalidStore(String),
+}

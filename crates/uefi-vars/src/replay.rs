@@ -1,0 +1,129 @@
+//! Replays a LINKTYPE_EDK2_MM capture through a [`Service`] and compares
+//! every reply with the recorded one.
+
+use crate::codec::Layout;
+use crate::guid::{SMM_VARIABLE_PROTOCOL, VAR_CHECK_POLICY_MMI};
+use crate::pcap::{Record, RecordKind};
+use crate::service::Service;
+
+/// One reply that differs from the capture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// Index of the request record in the capture.
+    pub record: usize,
+    /// What the request was (e.g. `SET_VARIABLE`).
+    pub what: String,
+    pub request: Vec<u8>,
+    pub expected: Vec<u8>,
+    /// `None`: the service wrote nothing back (framing error).
+    pub actual: Option<Vec<u8>>,
+}
+
+impl Mismatch {
+    /// Offsets at which the replies differ (length differences count as one
+    /// offset past the shorter reply).
+    pub fn offsets(&self) -> Vec<usize> {
+        let actual = self.actual.as_deref().unwrap_or_default();
+        let mut out: Vec<usize> = self
+            .expected
+            .iter()
+            .zip(actual)
+            .enumerate()
+            .filter(|(_, (a, b))| a != b)
+            .map(|(i, _)| i)
+            .collect();
+        if self.expected.len() != actual.len() {
+            out.push(self.expected.len().min(actual.len()));
+        }
+        out
+    }
+}
+
+/// Summary of a replay.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub resets: usize,
+    pub requests: usize,
+    pub identical: usize,
+    pub mismatches: Vec<Mismatch>,
+    /// Host-side errors the service reported (e.g. store writes).
+    pub host_errors: Vec<String>,
+}
+
+/// Human-readable name of a request, for reports.
+pub fn describe_request(request: &[u8], layout: Layout) -> String {
+    let guid = request.get(..16).and_then(|g| <[u8; 16]>::try_from(g).ok()).map(crate::guid::Guid);
+    let h = layout.mm_header();
+    let word = |off: usize| -> Option<u64> {
+        let b = request.get(off..off + layout.uintn())?;
+        Some(b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+    };
+    match guid {
+        Some(g) if g == SMM_VARIABLE_PROTOCOL => {
+            let f = word(h).unwrap_or(0);
+            let name = match f {
+                1 => "GET_VARIABLE",
+                2 => "GET_NEXT_VARIABLE_NAME",
+                3 => "SET_VARIABLE",
+                4 => "QUERY_VARIABLE_INFO",
+                5 => "READY_TO_BOOT",
+                6 => "EXIT_BOOT_SERVICE",
+                7 => "GET_STATISTICS",
+                8 => "LOCK_VARIABLE",
+                9 => "VAR_CHECK_VARIABLE_PROPERTY_SET",
+                10 => "VAR_CHECK_VARIABLE_PROPERTY_GET",
+                11 => "GET_PAYLOAD_SIZE",
+                12..=14 => "RUNTIME_CACHE",
+                _ => "UNKNOWN_FUNCTION",
+            };
+            format!("variable {name}")
+        }
+        Some(g) if g == VAR_CHECK_POLICY_MMI => {
+            let c = request.get(h + 8..h + 12).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            format!("policy command {c}")
+        }
+        Some(g) => format!("event/other {g}"),
+        None => "short buffer".to_string(),
+    }
+}
+
+/// Runs the capture's resets and requests through `service`, comparing each
+/// reply with the recorded one.
+pub fn replay(service: &mut Service, records: &[Record]) -> ReplayReport {
+    let mut report = ReplayReport::default();
+    let mut pending: Option<(usize, Vec<u8>, Option<Vec<u8>>)> = None;
+    for (i, rec) in records.iter().enumerate() {
+        match rec.kind {
+            RecordKind::Reset => {
+                report.resets += 1;
+                if let Err(e) = service.reset() {
+                    report.host_errors.push(e.to_string());
+                }
+            }
+            RecordKind::Request => {
+                report.requests += 1;
+                let resp = service.communicate(&rec.payload);
+                pending = Some((i, rec.payload.clone(), resp.reply));
+            }
+            RecordKind::Reply => {
+                let Some((idx, request, actual)) = pending.take() else {
+                    continue;
+                };
+                if actual.as_deref() == Some(rec.payload.as_slice()) {
+                    report.identical += 1;
+                } else {
+                    report.mismatches.push(Mismatch {
+                        record: idx,
+                        what: describe_request(&request, service.config().layout),
+                        request,
+                        expected: rec.payload.clone(),
+                        actual,
+                    });
+                }
+            }
+            RecordKind::Other(_) => {}
+        }
+        report.host_errors.extend(service.take_errors().iter().map(ToString::to_string));
+    }
+    report
+}

@@ -1,0 +1,265 @@
+//! The variable service: one MM communicate buffer in, one reply out.
+//!
+//! [`Service::communicate`] stages the request (framing checks), dispatches
+//! on the header GUID to the variable protocol, the VarCheck policy protocol
+//! or a boot-phase event, and returns the reply buffer together with the
+//! device status. State that survives between requests: the variable store,
+//! the policies and the boot phase. Persistence goes through a
+//! [`Storage`] backend; host-side failures are kept as [`Error`]s for the
+//! embedder, the guest only sees EFI status codes.
+
+pub mod policy_mmi;
+mod secure_boot;
+pub mod vars;
+
+use crate::auth::{NoVerifier, SignatureVerifier};
+use crate::codec::{Layout, MmBuffer};
+use crate::error::Error;
+use crate::guid::{
+    END_OF_DXE_EVENT, EXIT_BOOT_SERVICES_EVENT, READY_TO_BOOT_EVENT, SMM_VARIABLE_PROTOCOL,
+    VAR_CHECK_POLICY_MMI,
+};
+use crate::persist::{MemoryStorage, Storage};
+use crate::policy::{PolicyEngine, PolicyLimits};
+use crate::status::DeviceStatus;
+use crate::store::{VarStore, Visibility};
+use crate::variable::Variable;
+
+/// Largest communication buffer the device accepts (device.md §2).
+pub const MAX_BUFFER_SIZE: u32 = 64 * 1024;
+
+/// Service settings. Defaults match QEMU's `uefi-vars` device.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Total variable storage (QEMU's `size` property).
+    pub max_storage: u64,
+    /// MaximumVariableSize reported by QueryVariableInfo; `None` means
+    /// `max_storage / 4` as QEMU reports.
+    pub max_variable_size: Option<u64>,
+    /// Per-variable overhead counted in the storage accounting (QEMU: 96,
+    /// the size of its host-side record).
+    pub record_overhead: u64,
+    /// Guest word size.
+    pub layout: Layout,
+    pub policy_limits: PolicyLimits,
+    /// edk2's PcdAllowVariablePolicyEnforcementDisable.
+    pub allow_policy_disable: bool,
+    /// QEMU's `force-secure-boot`.
+    pub force_secure_boot: bool,
+    /// QEMU's `disable-custom-mode`.
+    pub disable_custom_mode: bool,
+    /// Answer GET_PAYLOAD_SIZE with the whole buffer size, as QEMU 10.0 to
+    /// 10.2 did (later releases, and the default here, leave room for the
+    /// 40 header bytes edk2 adds back).
+    pub legacy_payload_size: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_storage: 256 * 1024,
+            max_variable_size: None,
+            record_overhead: 96,
+            layout: Layout::X64,
+            policy_limits: PolicyLimits::default(),
+            allow_policy_disable: false,
+            force_secure_boot: false,
+            disable_custom_mode: false,
+            legacy_payload_size: false,
+        }
+    }
+}
+
+/// Boot-phase flags; only a machine reset clears them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BootPhase {
+    pub end_of_dxe: bool,
+    pub ready_to_boot: bool,
+    pub exit_boot_services: bool,
+}
+
+/// Outcome of one MM request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MmResponse {
+    /// What the device reports in CMD_STS.
+    pub status: DeviceStatus,
+    /// The buffer to write back (header + original MessageLength bytes);
+    /// `None` when framing failed and nothing is written back.
+    pub reply: Option<Vec<u8>>,
+}
+
+/// The host-side UEFI variable service.
+pub struct Service {
+    config: Config,
+    store: VarStore,
+    policies: PolicyEngine,
+    phase: BootPhase,
+    storage: Box<dyn Storage>,
+    verifier: Box<dyn SignatureVerifier>,
+    buffer_size: u32,
+    /// Page cache of a policy DUMP in progress.
+    dump_cache: Option<Vec<u8>>,
+    errors: Vec<Error>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("config", &self.config)
+            .field("variables", &self.store.len())
+            .field("policies", &self.policies.policies().len())
+            .field("phase", &self.phase)
+            .finish()
+    }
+}
+
+impl Service {
+    /// Loads the store from `storage` and performs the machine reset that
+    /// precedes every boot (Secure Boot state variables are created).
+    pub fn new(config: Config, mut storage: Box<dyn Storage>) -> Result<Self, Error> {
+        let loaded = storage.load()?;
+        let mut store = VarStore::new(config.record_overhead);
+        for var in loaded {
+            if var.data.is_empty() {
+                return Err(Error::InvalidStore(format!("variable {} has no data", var.name)));
+            }
+            store.put(var);
+        }
+        let mut svc = Service {
+            policies: PolicyEngine::new(config.policy_limits),
+            config,
+            store,
+            phase: BootPhase::default(),
+            storage,
+            verifier: Box::new(NoVerifier),
+            buffer_size: MAX_BUFFER_SIZE,
+            dump_cache: None,
+            errors: Vec::new(),
+        };
+        svc.reset()?;
+        Ok(svc)
+    }
+
+    /// A service with no backing file (everything in memory).
+    pub fn in_memory(config: Config) -> Self {
+        let mut svc = Service {
+            policies: PolicyEngine::new(config.policy_limits),
+            store: VarStore::new(config.record_overhead),
+            config,
+            phase: BootPhase::default(),
+            storage: Box::new(MemoryStorage::new()),
+            verifier: Box::new(NoVerifier),
+            buffer_size: MAX_BUFFER_SIZE,
+            dump_cache: None,
+            errors: Vec::new(),
+        };
+        // In-memory storage cannot fail to save.
+        let _ = svc.reset();
+        svc
+    }
+
+    /// Replaces the PKCS#7 verification backend.
+    pub fn set_verifier(&mut self, verifier: Box<dyn SignatureVerifier>) {
+        self.verifier = verifier;
+    }
+
+    /// Machine reset: boot phase and policies cleared, volatile variables
+    /// dropped, Secure Boot state variables regenerated and the store
+    /// written.
+    pub fn reset(&mut self) -> Result<(), Error> {
+        self.phase = BootPhase::default();
+        self.policies.clear();
+        self.dump_cache = None;
+        self.store.retain(Variable::is_non_volatile);
+        self.init_secure_boot_state();
+        self.save_store()
+    }
+
+    /// The communication buffer size the guest negotiated (BUFFER_SIZE).
+    pub fn set_buffer_size(&mut self, size: u32) {
+        self.buffer_size = size.min(MAX_BUFFER_SIZE);
+    }
+
+    pub fn buffer_size(&self) -> u32 {
+        self.buffer_size
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn phase(&self) -> BootPhase {
+        self.phase
+    }
+
+    pub fn store(&self) -> &VarStore {
+        &self.store
+    }
+
+    pub fn policies(&self) -> &PolicyEngine {
+        &self.policies
+    }
+
+    /// Host-side errors since the last call (e.g. a failed store write).
+    pub fn take_errors(&mut self) -> Vec<Error> {
+        std::mem::take(&mut self.errors)
+    }
+
+    /// Processes one MM communicate buffer.
+    pub fn communicate(&mut self, request: &[u8]) -> MmResponse {
+        let mut buf = match MmBuffer::stage(request, self.buffer_size as usize, self.config.layout) {
+            Ok(b) => b,
+            Err(status) => return MmResponse { status, reply: None },
+        };
+        let guid = buf.header_guid();
+        let status = if guid == SMM_VARIABLE_PROTOCOL {
+            self.variable_protocol(&mut buf)
+        } else if guid == VAR_CHECK_POLICY_MMI {
+            self.policy_protocol(&mut buf)
+        } else if guid == END_OF_DXE_EVENT {
+            self.end_of_dxe();
+            DeviceStatus::Success
+        } else if guid == READY_TO_BOOT_EVENT {
+            self.ready_to_boot();
+            DeviceStatus::Success
+        } else if guid == EXIT_BOOT_SERVICES_EVENT {
+            self.phase.exit_boot_services = true;
+            DeviceStatus::Success
+        } else {
+            DeviceStatus::ErrNotSupported
+        };
+        MmResponse {
+            status,
+            reply: Some(buf.into_reply()),
+        }
+    }
+
+    /// edk2 locks the policy interface itself at EndOfDxe.
+    fn end_of_dxe(&mut self) {
+        self.phase.end_of_dxe = true;
+        self.policies.lock();
+    }
+
+    /// edk2 performs the EndOfDxe actions at ReadyToBoot if EndOfDxe never
+    /// arrived.
+    fn ready_to_boot(&mut self) {
+        self.phase.ready_to_boot = true;
+        if !self.phase.end_of_dxe {
+            self.end_of_dxe();
+        }
+    }
+
+    fn visibility(&self) -> Visibility {
+        if self.phase.exit_boot_services {
+            Visibility::Runtime
+        } else {
+            Visibility::BootServices
+        }
+    }
+
+    fn save_store(&mut self) -> Result<(), Error> {
+        let vars: Vec<&Variable> = self.store.iter().collect();
+        self.storage.save(&vars)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,555 @@
+//! SMM variable protocol handlers (gEfiSmmVariableProtocolGuid).
+//!
+//! Check order and reply lengths follow QEMU's device so replies match byte
+//! for byte; where QEMU is unsafe or wrong, edk2's SMM variable driver is
+//! followed instead, and each such place is listed in docs/compat.md under
+//! the id given in the comment.
+
+use super::Service;
+use crate::auth::{parse_auth2, SecureBootDb, VerifyRequest};
+use crate::codec::MmBuffer;
+use crate::guid::{CUSTOM_MODE_ENABLE, GLOBAL_VARIABLE, SECURE_BOOT_ENABLE_DISABLE};
+use crate::name::VarName;
+use crate::policy::{Policy, WriteRequest};
+use crate::siglist;
+use crate::status::{DeviceStatus, EfiStatus};
+use crate::variable::{attr, VarKey, Variable};
+
+pub const GET_VARIABLE: u64 = 1;
+pub const GET_NEXT_VARIABLE_NAME: u64 = 2;
+pub const SET_VARIABLE: u64 = 3;
+pub const QUERY_VARIABLE_INFO: u64 = 4;
+pub const READY_TO_BOOT: u64 = 5;
+pub const EXIT_BOOT_SERVICE: u64 = 6;
+pub const GET_STATISTICS: u64 = 7;
+pub const LOCK_VARIABLE: u64 = 8;
+pub const VAR_CHECK_VARIABLE_PROPERTY_SET: u64 = 9;
+pub const VAR_CHECK_VARIABLE_PROPERTY_GET: u64 = 10;
+pub const GET_PAYLOAD_SIZE: u64 = 11;
+pub const INIT_RUNTIME_VARIABLE_CACHE_CONTEXT: u64 = 12;
+pub const SYNC_RUNTIME_CACHE: u64 = 13;
+pub const GET_RUNTIME_CACHE_INFO: u64 = 14;
+
+/// Result of a handler: the status to report and the reply length it needs
+/// (counted from the end of the MM header); the caller turns "needed more
+/// than MessageLength" into BUFFER_TOO_SMALL.
+struct Outcome {
+    status: EfiStatus,
+    length: u64,
+}
+
+impl Outcome {
+    fn err(status: EfiStatus, hv: usize) -> Self {
+        Outcome {
+            status,
+            length: hv as u64,
+        }
+    }
+}
+
+/// Offsets of the fields every variable function shares.
+struct Frame {
+    /// Size of SMM_VARIABLE_COMMUNICATE_HEADER.
+    hv: usize,
+    /// Absolute offset of the function payload.
+    p: usize,
+    /// UINTN width.
+    u: usize,
+    ml: u64,
+}
+
+impl Service {
+    pub(super) fn variable_protocol(&mut self, buf: &mut MmBuffer) -> DeviceStatus {
+        let layout = buf.layout();
+        let hv = layout.var_header();
+        let ml = buf.message_length();
+        if ml < hv as u64 {
+            return DeviceStatus::ErrBadBufferSize;
+        }
+        let f = Frame {
+            hv,
+            p: layout.var_payload_off(),
+            u: layout.uintn(),
+            ml,
+        };
+        let function = buf.uintn(layout.mm_header()).unwrap_or(0);
+        let out = match function {
+            GET_VARIABLE => self.get_variable(buf, &f),
+            GET_NEXT_VARIABLE_NAME => self.get_next_variable_name(buf, &f),
+            SET_VARIABLE => self.set_variable(buf, &f),
+            QUERY_VARIABLE_INFO => self.query_variable_info(buf, &f),
+            READY_TO_BOOT => {
+                // compat: ready-to-boot-at-runtime (edk2 refuses it)
+                if self.phase.exit_boot_services {
+                    Outcome::err(EfiStatus::UNSUPPORTED, 0)
+                } else {
+                    self.ready_to_boot();
+                    Outcome::err(EfiStatus::SUCCESS, 0)
+                }
+            }
+            EXIT_BOOT_SERVICE => {
+                self.phase.exit_boot_services = true;
+                Outcome::err(EfiStatus::SUCCESS, 0)
+            }
+            LOCK_VARIABLE => self.lock_variable(buf, &f),
+            GET_PAYLOAD_SIZE => self.get_payload_size(buf, &f),
+            // Statistics, VarCheck properties and the runtime cache are not
+            // provided; edk2 must be built with the runtime cache off.
+            _ => Outcome::err(EfiStatus::UNSUPPORTED, hv),
+        };
+        let status = if ml < out.length {
+            EfiStatus::BUFFER_TOO_SMALL
+        } else {
+            out.status
+        };
+        let _ = buf.put_status(layout.mm_header() + f.u, status);
+        DeviceStatus::Success
+    }
+
+    /// "buf check": the reply fits the negotiated buffer.
+    fn fits_buffer(buf: &MmBuffer, length: u64) -> bool {
+        length <= buf.capacity()
+    }
+
+    /// Reads (GUID, NameSize) style headers and applies the checks common to
+    /// GET/SET: minimum length, max_storage bounds, name inside the message.
+    /// Returns the name area's offset and size.
+    fn access_header(&self, buf: &MmBuffer, f: &Frame) -> Result<AccessHeader, Outcome> {
+        let acc = buf.layout().access_variable();
+        let length = (f.hv + acc) as u64;
+        if f.ml < length {
+            return Err(Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv));
+        }
+        let guid = buf.guid(f.p).unwrap_or_default();
+        let data_size = buf.uintn(f.p + 16).unwrap_or(0);
+        let name_size = buf.uintn(f.p + 16 + f.u).unwrap_or(0);
+        let attributes = buf.u32(f.p + 16 + 2 * f.u).unwrap_or(0);
+        if name_size > self.config.max_storage || data_size > self.config.max_storage {
+            return Err(Outcome::err(EfiStatus::OUT_OF_RESOURCES, f.hv));
+        }
+        let length = length
+            .checked_add(name_size)
+            .filter(|&l| l <= f.ml)
+            .ok_or(Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv))?;
+        Ok(AccessHeader {
+            guid,
+            data_size,
+            name_size,
+            attributes,
+            name_off: f.p + acc,
+            length,
+        })
+    }
+
+    fn parse_name(buf: &MmBuffer, off: usize, size: u64, f: &Frame) -> Result<VarName, Outcome> {
+        let area = usize::try_from(size)
+            .ok()
+            .and_then(|s| buf.slice(off, s))
+            .ok_or(Outcome::err(EfiStatus::INVALID_PARAMETER, f.hv))?;
+        // compat: name-scan-bound (QEMU scans up to twice the area)
+        VarName::parse_wire(area).map_err(|_| Outcome::err(EfiStatus::INVALID_PARAMETER, f.hv))
+    }
+
+    fn get_variable(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
+        let h = match self.access_header(buf, f) {
+            Ok(h) => h,
+            Err(o) => return o,
+        };
+        let name = match Self::parse_name(buf, h.name_off, h.name_size, f) {
+            Ok(n) => n,
+            Err(o) => return o,
+        };
+        let vis = self.visibility();
+        let Some(var) = self.store.get(&VarKey::new(h.guid, name)) else {
+            return Outcome::err(EfiStatus::NOT_FOUND, f.hv);
+        };
+        if !vis.allows(var.attributes) {
+            // compat: get-inaccessible (QEMU: ACCESS_DENIED, edk2: NOT_FOUND)
+            return Outcome::err(EfiStatus::NOT_FOUND, f.hv);
+        }
+        let Some(length) = h.length.checked_add(h.data_size) else {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        };
+        if !Self::fits_buffer(buf, length) {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        }
+        let actual = var.data.len() as u64;
+        let _ = buf.put_u32(f.p + 16 + 2 * f.u, var.attributes);
+        let _ = buf.put_uintn(f.p + 16, actual);
+        if h.data_size < actual {
+            // The reply still needs only what was sent; status says "too small".
+            return Outcome {
+                status: EfiStatus::BUFFER_TOO_SMALL,
+                length: h.length,
+            };
+        }
+        let data_off = h.name_off.saturating_add(h.name_size as usize);
+        let data = var.data.clone();
+        if buf.put_bytes(data_off, &data).is_none() {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        }
+        Outcome {
+            status: EfiStatus::SUCCESS,
+            length,
+        }
+    }
+
+    fn get_next_variable_name(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
+        let nv = buf.layout().next_variable();
+        let base = (f.hv + nv) as u64;
+        if f.ml < base {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        }
+        let guid = buf.guid(f.p).unwrap_or_default();
+        let name_size = buf.uintn(f.p + 16).unwrap_or(0);
+        if name_size > self.config.max_storage {
+            return Outcome::err(EfiStatus::OUT_OF_RESOURCES, f.hv);
+        }
+        if base.checked_add(name_size).is_none_or(|l| l > f.ml) {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        }
+        let name_off = f.p + nv;
+        let name = match Self::parse_name(buf, name_off, name_size, f) {
+            Ok(n) => n,
+            Err(o) => return o,
+        };
+        let vis = self.visibility();
+        let next = if name.is_empty() {
+            self.store.first_visible(vis)
+        } else {
+            match self.store.next_visible(&VarKey::new(guid, name), vis) {
+                None => return Outcome::err(EfiStatus::INVALID_PARAMETER, f.hv),
+                Some(n) => n,
+            }
+        };
+        let Some(next) = next else {
+            return Outcome::err(EfiStatus::NOT_FOUND, f.hv);
+        };
+        let wire = next.name.to_wire();
+        let length = base.saturating_add(wire.len() as u64);
+        if !Self::fits_buffer(buf, length) {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        }
+        let next_guid = next.guid;
+        let _ = buf.put_guid(f.p, &next_guid);
+        let _ = buf.put_uintn(f.p + 16, wire.len() as u64);
+        let _ = buf.put_bytes(name_off, &wire);
+        Outcome {
+            status: EfiStatus::SUCCESS,
+            length,
+        }
+    }
+
+    fn set_variable(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
+        let h = match self.access_header(buf, f) {
+            Ok(h) => h,
+            Err(o) => return o,
+        };
+        if h.length.checked_add(h.data_size).is_none_or(|l| l > f.ml) {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        }
+        let name = match Self::parse_name(buf, h.name_off, h.name_size, f) {
+            Ok(n) => n,
+            Err(o) => return o,
+        };
+        let data_off = h.name_off.saturating_add(h.name_size as usize);
+        let data = buf
+            .slice(data_off, h.data_size as usize)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        let status = self.set(h.guid, name, h.attributes, &data);
+        Outcome::err(status, f.hv)
+    }
+
+    /// SetVariable decision procedure (variables.md §4 with the compat fixes).
+    pub(super) fn set(&mut self, guid: crate::guid::Guid, name: VarName, attributes: u32, data: &[u8]) -> EfiStatus {
+        match self.try_set(guid, name, attributes, data) {
+            Ok(()) => EfiStatus::SUCCESS,
+            Err(s) => s,
+        }
+    }
+
+    fn try_set(&mut self, guid: crate::guid::Guid, name: VarName, attributes: u32, data: &[u8]) -> Result<(), EfiStatus> {
+        // compat: empty-name (QEMU accepts it and enumeration then loops)
+        if name.is_empty() {
+            return Err(EfiStatus::INVALID_PARAMETER);
+        }
+        let key = VarKey::new(guid, name.clone());
+        let old = self.store.get(&key).cloned();
+        let append = attributes & attr::APPEND_WRITE != 0;
+        let sb_db = SecureBootDb::classify(&guid, &name);
+
+        let new: Option<Variable> = if !data.is_empty() {
+            if attributes & attr::AUTHENTICATED_WRITE_ACCESS != 0 {
+                return Err(EfiStatus::UNSUPPORTED);
+            }
+            if attributes & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0 {
+                let auth = parse_auth2(data)?;
+                let digest = self.authenticate(&guid, &name, attributes, sb_db, &auth)?;
+                let mut var = Variable::new(guid, name.clone(), attributes, auth.payload.to_vec());
+                var.time = auth.timestamp;
+                var.digest = digest;
+                if let Some(old) = &old {
+                    if !append && old.time.chrono_cmp(&var.time) == std::cmp::Ordering::Greater {
+                        return Err(EfiStatus::SECURITY_VIOLATION);
+                    }
+                    if (old.digest.is_some() || var.digest.is_some()) && old.digest != var.digest {
+                        return Err(EfiStatus::SECURITY_VIOLATION);
+                    }
+                }
+                // An empty authenticated payload is an authenticated delete.
+                (!var.data.is_empty()).then_some(var)
+            } else {
+                Some(Variable::new(guid, name.clone(), attributes, data.to_vec()))
+            }
+        } else {
+            if append {
+                // compat: append-empty (UEFI: no-op; QEMU deletes)
+                return Ok(());
+            }
+            if old.as_ref().is_some_and(Variable::is_time_auth) {
+                // compat: unauthenticated-delete (QEMU deletes without a signature)
+                return Err(if sb_db.is_some() {
+                    EfiStatus::INVALID_PARAMETER
+                } else {
+                    EfiStatus::WRITE_PROTECTED
+                });
+            }
+            None
+        };
+
+        if old.is_none() && new.is_none() {
+            return Ok(());
+        }
+        self.check_update(old.as_ref(), new.as_ref(), attributes)?;
+
+        let mut new = new;
+        if let (true, Some(old), Some(new)) = (append, &old, &mut new) {
+            if sb_db.is_none() {
+                return Err(EfiStatus::UNSUPPORTED);
+            }
+            new.data = siglist::append(&old.data, &new.data).ok_or(EfiStatus::INVALID_PARAMETER)?;
+        }
+
+        let cost_old = old.as_ref().map_or(0, |v| self.store.cost(v));
+        let cost_new = new.as_ref().map_or(0, |v| self.store.cost(v));
+        let needed = self.store.used().saturating_sub(cost_old).saturating_add(cost_new);
+        if needed > self.config.max_storage {
+            return Err(EfiStatus::OUT_OF_RESOURCES);
+        }
+
+        let non_volatile = new.as_ref().or(old.as_ref()).is_some_and(Variable::is_non_volatile);
+        if non_volatile {
+            // Write the would-be store first: on failure nothing changes and
+            // the guest is told (QEMU reports SUCCESS and only logs).
+            let mut next: Vec<&Variable> = self.store.iter().filter(|v| v.guid != guid || v.name != name).collect();
+            if let Some(n) = &new {
+                next.push(n);
+            }
+            if let Err(e) = self.storage.save(&next) {
+                self.errors.push(e.into());
+                return Err(EfiStatus::DEVICE_ERROR);
+            }
+        }
+        self.store.remove(&key);
+        let pk_written = matches!((&new, sb_db), (Some(_), Some(SecureBootDb::Pk)));
+        if let Some(n) = new {
+            self.store.put(n);
+        }
+        if pk_written {
+            self.init_secure_boot_state();
+            if let Err(e) = self.save_store() {
+                self.errors.push(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the signature rules for a time-based authenticated write and
+    /// returns the signer digest to store (private variables only).
+    fn authenticate(
+        &self,
+        guid: &crate::guid::Guid,
+        name: &VarName,
+        attributes: u32,
+        sb_db: Option<SecureBootDb>,
+        auth: &crate::auth::Auth2<'_>,
+    ) -> Result<Option<Vec<u8>>, EfiStatus> {
+        let trust: Option<Vec<u8>> = match sb_db {
+            Some(db) => {
+                if self.custom_mode_active() {
+                    return Ok(None);
+                }
+                let setup = self.setup_mode_active();
+                if setup && db != SecureBootDb::Pk {
+                    return Ok(None);
+                }
+                if auth.pkcs7.is_empty() {
+                    return Err(EfiStatus::SECURITY_VIOLATION);
+                }
+                let anchor = match db {
+                    SecureBootDb::Pk | SecureBootDb::Kek => "PK",
+                    SecureBootDb::Db | SecureBootDb::Dbx => "KEK",
+                };
+                match self.store.get(&VarKey::new(GLOBAL_VARIABLE, VarName::from(anchor))) {
+                    Some(v) => Some(v.data.clone()),
+                    None if setup && db == SecureBootDb::Pk => Some(auth.payload.to_vec()),
+                    None => return Err(EfiStatus::SECURITY_VIOLATION),
+                }
+            }
+            None => None,
+        };
+        let req = VerifyRequest {
+            guid,
+            name,
+            attributes,
+            auth,
+            trust: trust.as_deref(),
+        };
+        let verified = self.verifier.verify(&req)?;
+        Ok(if sb_db.is_some() { None } else { verified.signer_digest })
+    }
+
+    /// QEMU's check_update, with edk2's policy semantics.
+    fn check_update(&self, old: Option<&Variable>, new: Option<&Variable>, req_attributes: u32) -> Result<(), EfiStatus> {
+        let vis = self.visibility();
+        if let Some(o) = old {
+            if !vis.allows(o.attributes) {
+                return Err(EfiStatus::ACCESS_DENIED);
+            }
+        }
+        if let Some(n) = new {
+            if n.attributes & !attr::SUPPORTED != 0 {
+                return Err(EfiStatus::UNSUPPORTED);
+            }
+            if !vis.allows(n.attributes) {
+                return Err(EfiStatus::ACCESS_DENIED);
+            }
+        }
+        if let (Some(o), Some(n)) = (old, new) {
+            if o.attributes != n.attributes {
+                return Err(EfiStatus::INVALID_PARAMETER);
+            }
+        }
+        let Some(subject) = new.or(old) else {
+            return Ok(());
+        };
+        if self.phase.end_of_dxe {
+            let w = WriteRequest {
+                guid: &subject.guid,
+                name: &subject.name,
+                attributes: if new.is_some() { req_attributes } else { subject.attributes },
+                data_size: new.map_or(0, |n| n.data.len() as u64),
+                is_delete: new.is_none(),
+                exists: old.is_some(),
+            };
+            self.policies.check_write(&w, |g, n| {
+                self.store.get(&VarKey::new(*g, n.clone())).map(|v| v.data.clone())
+            })?;
+        }
+        if SecureBootDb::classify(&subject.guid, &subject.name).is_some() && subject.attributes != attr::SECURE_BOOT_DB {
+            return Err(EfiStatus::INVALID_PARAMETER);
+        }
+        let is = |g: &crate::guid::Guid, n: &str| subject.guid == *g && subject.name == VarName::from(n);
+        if self.config.force_secure_boot
+            && is(&SECURE_BOOT_ENABLE_DISABLE, "SecureBootEnable")
+            && subject.data.first() != Some(&1)
+        {
+            return Err(EfiStatus::WRITE_PROTECTED);
+        }
+        if self.config.disable_custom_mode && is(&CUSTOM_MODE_ENABLE, "CustomMode") {
+            return Err(EfiStatus::WRITE_PROTECTED);
+        }
+        Ok(())
+    }
+
+    fn query_variable_info(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
+        let length = (f.hv + buf.layout().query_info()) as u64;
+        if !Self::fits_buffer(buf, length) {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        }
+        let max = self.config.max_storage;
+        let max_var = self.config.max_variable_size.unwrap_or(max / 4);
+        let _ = buf.put_u64(f.p, max);
+        // compat: query-remaining-saturates (QEMU wraps when over the limit)
+        let _ = buf.put_u64(f.p + 8, max.saturating_sub(self.store.used()));
+        let _ = buf.put_u64(f.p + 16, max_var);
+        let _ = buf.put_u32(f.p + 24, 0);
+        Outcome {
+            status: EfiStatus::SUCCESS,
+            length,
+        }
+    }
+
+    fn get_payload_size(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
+        let length = (f.hv + buf.layout().payload_size()) as u64;
+        if !Self::fits_buffer(buf, length) {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        }
+        let payload = if self.config.legacy_payload_size {
+            u64::from(self.buffer_size)
+        } else {
+            buf.capacity().saturating_sub(f.hv as u64)
+        };
+        let _ = buf.put_uintn(f.p, payload);
+        Outcome {
+            status: EfiStatus::SUCCESS,
+            length,
+        }
+    }
+
+    /// Legacy VariableLock: becomes a LOCK_NOW policy, as edk2's
+    /// VariableLockRequestToLock does.
+    fn lock_variable(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
+        let nv = buf.layout().next_variable();
+        let base = (f.hv + nv) as u64;
+        if f.ml < base {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        }
+        let guid = buf.guid(f.p).unwrap_or_default();
+        let name_size = buf.uintn(f.p + 16).unwrap_or(0);
+        let Some(length) = base.checked_add(name_size).filter(|&l| l <= f.ml) else {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        };
+        if name_size.saturating_add(44) > u64::from(u16::MAX) {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        }
+        // compat: lock-variable-phase (QEMU accepts it at any time)
+        if self.phase.end_of_dxe {
+            return Outcome::err(EfiStatus::ACCESS_DENIED, f.hv);
+        }
+        let name = match Self::parse_name(buf, f.p + nv, name_size, f) {
+            Ok(n) if !n.is_empty() => n,
+            _ => return Outcome::err(EfiStatus::INVALID_PARAMETER, f.hv),
+        };
+        let status = match self.policies.register(Policy::lock_now(guid, &name)) {
+            Ok(()) => EfiStatus::SUCCESS,
+            Err(EfiStatus::ALREADY_STARTED) => {
+                let probe = WriteRequest {
+                    guid: &guid,
+                    name: &name,
+                    attributes: 0,
+                    data_size: 0,
+                    is_delete: true,
+                    exists: true,
+                };
+                match self.policies.check_write(&probe, |_, _| None) {
+                    Err(EfiStatus::WRITE_PROTECTED) => EfiStatus::SUCCESS,
+                    _ => EfiStatus::ACCESS_DENIED,
+                }
+            }
+            Err(e) => e,
+        };
+        Outcome { status, length }
+    }
+}
+
+struct AccessHeader {
+    guid: crate::guid::Guid,
+    data_size: u64,
+    name_size: u64,
+    attributes: u32,
+    name_off: usize,
+    /// Header + name, counted from the end of the MM header.
+    length: u64,
+}
