@@ -1,0 +1,209 @@
+//! The JSON store on disk.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{json, non_volatile, PersistError, Storage};
+use crate::variable::Variable;
+
+/// How [`JsonFile::save`](Storage::save) replaces the file's content.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Write a temporary file in the same directory, fsync it, rename it over
+    /// the target and fsync the directory. A crash leaves either the old or
+    /// the new store, never a mix (at worst a stray `.NAME.tmp-*` file).
+    /// The target's permission bits are kept; its inode, owner and security
+    /// label are not (the file is a new one). A symlink target is followed:
+    /// the file it points to is replaced, the link stays.
+    #[default]
+    AtomicReplace,
+    /// Rewrite the existing file: open it (creating it if missing), write the
+    /// new content from offset 0, truncate to the new length, fsync. Keeps the
+    /// inode, owner and label, for callers that were handed a prepared file
+    /// (libvirt). **Not crash-atomic**: a crash or a failed write part way
+    /// leaves a file mixing new and old content. QEMU itself writes this way
+    /// (truncating first).
+    InPlace,
+}
+
+/// QEMU's JSON variable store in a file.
+///
+/// Loading: a missing file or an empty file is an empty store (QEMU creates
+/// the file at start). Every I/O error is returned with the path; nothing is
+/// retried or swallowed.
+#[derive(Clone, Debug)]
+pub struct JsonFile {
+    path: PathBuf,
+    mode: WriteMode,
+}
+
+impl JsonFile {
+    /// A store at `path`, written with [`WriteMode::AtomicReplace`].
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self::with_mode(path, WriteMode::default())
+    }
+
+    pub fn with_mode(path: impl Into<PathBuf>, mode: WriteMode) -> Self {
+        JsonFile {
+            path: path.into(),
+            mode,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn mode(&self) -> WriteMode {
+        self.mode
+    }
+
+    /// Writes `text` as the whole content of the file, in the configured mode.
+    pub fn write_text(&self, text: &str) -> Result<(), PersistError> {
+        match self.mode {
+            WriteMode::AtomicReplace => write_atomic(&self.path, text.as_bytes()),
+            WriteMode::InPlace => write_in_place(&self.path, text.as_bytes()),
+        }
+    }
+}
+
+impl Storage for JsonFile {
+    fn load(&mut self) -> Result<Vec<Variable>, PersistError> {
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(PersistError::io(&self.path, "read", e)),
+        };
+        if bytes.is_empty() {
+            return Ok(Vec::new());
+        }
+        json::decode(&bytes).map_err(|source| PersistError::Format {
+            file: Some(self.path.clone()),
+            source,
+        })
+    }
+
+    fn save(&mut self, vars: &[&Variable]) -> Result<(), PersistError> {
+        let text = json::encode(&non_volatile(vars)).map_err(|source| PersistError::Format {
+            file: Some(self.path.clone()),
+            source,
+        })?;
+        self.write_text(&text)
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), PersistError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| PersistError::io(dir, "fsync directory", e))
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn write_atomic(path: &Path, content: &[u8]) -> Result<(), PersistError> {
+    // Replace what a symlink points to, not the link.
+    let target = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)
+            .map_err(|e| PersistError::io(path, "resolve symbolic link", e))?,
+        _ => path.to_path_buf(),
+    };
+    let Some(file_name) = target.file_name() else {
+        return Err(PersistError::io(
+            path,
+            "find file name",
+            io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"),
+        ));
+    };
+    let dir = parent_dir(&target);
+    let old_mode = match fs::metadata(&target) {
+        Ok(m) => Some(m.permissions().mode() & 0o7777),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(PersistError::io(&target, "stat", e)),
+    };
+
+    // A fresh name in the same directory; never reuse an existing file.
+    let (tmp_path, mut tmp) = {
+        let mut attempt = 0;
+        loop {
+            let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+            let mut name = std::ffi::OsString::from(".");
+            name.push(file_name);
+            name.push(format!(".tmp-{}-{n}", std::process::id()));
+            let candidate = dir.join(name);
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&candidate)
+            {
+                Ok(f) => break (candidate, f),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(PersistError::io(&candidate, "create temporary file", e));
+                }
+            }
+        }
+    };
+
+    let written = (|| -> Result<(), PersistError> {
+        if let Some(mode) = old_mode {
+            tmp.set_permissions(fs::Permissions::from_mode(mode))
+                .map_err(|e| PersistError::io(&tmp_path, "set permissions", e))?;
+        }
+        tmp.write_all(content)
+            .map_err(|e| PersistError::io(&tmp_path, "write", e))?;
+        tmp.sync_all()
+            .map_err(|e| PersistError::io(&tmp_path, "fsync", e))?;
+        fs::rename(&tmp_path, &target).map_err(|e| {
+            PersistError::io(&target, format!("rename {} over it", tmp_path.display()), e)
+        })
+    })();
+    drop(tmp);
+    if let Err(err) = written {
+        return Err(match fs::remove_file(&tmp_path) {
+            Ok(()) => err,
+            // Report the leftover rather than hide it.
+            Err(cleanup) => PersistError::io(
+                &tmp_path,
+                format!("remove temporary file after failure ({err}), which also failed"),
+                cleanup,
+            ),
+        });
+    }
+    sync_dir(dir)
+}
+
+fn write_in_place(path: &Path, content: &[u8]) -> Result<(), PersistError> {
+    let existed = match fs::metadata(path) {
+        Ok(_) => true,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+        Err(e) => return Err(PersistError::io(path, "stat", e)),
+    };
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| PersistError::io(path, "open for writing", e))?;
+    file.write_all(content)
+        .map_err(|e| PersistError::io(path, "write", e))?;
+    file.set_len(content.len() as u64)
+        .map_err(|e| PersistError::io(path, "truncate", e))?;
+    file.sync_all()
+        .map_err(|e| PersistError::io(path, "fsync", e))?;
+    if !existed {
+        sync_dir(parent_dir(path))?;
+    }
+    Ok(())
+}
