@@ -403,3 +403,91 @@ mod tests {
         assert_eq!(PolicyEntryHeader::parse(&[0; 43]), None);
     }
 }
+
+/// Builders for the requests edk2 sends, laid out as its client does
+/// (mm-protocol.md §11). Used by tests, the CLI and other front ends that
+/// originate requests.
+pub mod request {
+    use super::{build_request, push_uintn, Layout};
+    use crate::guid::{Guid, SMM_VARIABLE_PROTOCOL, VAR_CHECK_POLICY_MMI};
+
+    /// SMM_VARIABLE_COMMUNICATE_HEADER + payload, wrapped in an MM header.
+    pub fn variable(layout: Layout, function: u64, payload: &[u8]) -> Vec<u8> {
+        let mut msg = Vec::new();
+        push_uintn(&mut msg, layout, function);
+        push_uintn(&mut msg, layout, 0xafaf_afaf_afaf_afaf); // ReturnStatus: junk, as DEBUG edk2 leaves it
+        msg.extend_from_slice(payload);
+        build_request(layout, &SMM_VARIABLE_PROTOCOL, &msg)
+    }
+
+    fn access(layout: Layout, guid: &Guid, data_size: u64, name: &[u8], attributes: u32, data: &[u8]) -> Vec<u8> {
+        let mut p = guid.0.to_vec();
+        push_uintn(&mut p, layout, data_size);
+        push_uintn(&mut p, layout, name.len() as u64);
+        p.extend_from_slice(&attributes.to_le_bytes());
+        p.extend_from_slice(name);
+        p.extend_from_slice(data);
+        p
+    }
+
+    /// GET_VARIABLE with room for `capacity` data bytes. `name` is the raw
+    /// name area (UCS-2 with NUL, see [`crate::name::VarName::to_wire`]).
+    pub fn get_variable(layout: Layout, guid: &Guid, name: &[u8], capacity: u64) -> Vec<u8> {
+        let room = vec![0u8; usize::try_from(capacity).unwrap_or(0)];
+        variable(layout, 1, &access(layout, guid, capacity, name, 0, &room))
+    }
+
+    /// SET_VARIABLE.
+    pub fn set_variable(layout: Layout, guid: &Guid, name: &[u8], attributes: u32, data: &[u8]) -> Vec<u8> {
+        variable(layout, 3, &access(layout, guid, data.len() as u64, name, attributes, data))
+    }
+
+    /// GET_NEXT_VARIABLE_NAME with a name buffer of `capacity` bytes holding
+    /// `name` (zero-padded).
+    pub fn get_next_variable_name(layout: Layout, guid: &Guid, name: &[u8], capacity: u64) -> Vec<u8> {
+        let mut p = guid.0.to_vec();
+        push_uintn(&mut p, layout, capacity);
+        let mut area = name.to_vec();
+        area.resize(usize::try_from(capacity).unwrap_or(0).max(name.len()), 0);
+        p.extend_from_slice(&area);
+        variable(layout, 2, &p)
+    }
+
+    /// QUERY_VARIABLE_INFO (edk2's 32-byte struct with padding).
+    pub fn query_variable_info(layout: Layout, attributes: u32) -> Vec<u8> {
+        let mut p = vec![0u8; 24];
+        p.extend_from_slice(&attributes.to_le_bytes());
+        p.extend_from_slice(&[0u8; 4]);
+        variable(layout, 4, &p)
+    }
+
+    /// GET_PAYLOAD_SIZE.
+    pub fn get_payload_size(layout: Layout) -> Vec<u8> {
+        variable(layout, 11, &vec![0u8; layout.uintn()])
+    }
+
+    /// LOCK_VARIABLE (legacy VariableLock).
+    pub fn lock_variable(layout: Layout, guid: &Guid, name: &[u8]) -> Vec<u8> {
+        let mut p = guid.0.to_vec();
+        push_uintn(&mut p, layout, name.len() as u64);
+        p.extend_from_slice(name);
+        variable(layout, 8, &p)
+    }
+
+    /// A boot-phase event: bare header with a one-byte payload, as VirtMm
+    /// signals it.
+    pub fn event(layout: Layout, guid: &Guid) -> Vec<u8> {
+        build_request(layout, guid, &[0])
+    }
+
+    /// A VarCheck policy command with its parameters.
+    pub fn policy(layout: Layout, command: u32, params: &[u8]) -> Vec<u8> {
+        let mut msg = Vec::new();
+        msg.extend_from_slice(&u32::from_le_bytes(*b"VCPC").to_le_bytes());
+        msg.extend_from_slice(&1u32.to_le_bytes());
+        msg.extend_from_slice(&command.to_le_bytes());
+        push_uintn(&mut msg, layout, 0xafaf_afaf_afaf_afaf);
+        msg.extend_from_slice(params);
+        build_request(layout, &VAR_CHECK_POLICY_MMI, &msg)
+    }
+}

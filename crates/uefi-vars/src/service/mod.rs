@@ -205,6 +205,18 @@ impl Service {
         std::mem::take(&mut self.errors)
     }
 
+    /// Host-side SetVariable (CLI, tooling): the same decision procedure the
+    /// guest's requests go through, in the current boot phase.
+    pub fn set_variable(
+        &mut self,
+        guid: crate::guid::Guid,
+        name: crate::name::VarName,
+        attributes: u32,
+        data: &[u8],
+    ) -> crate::status::EfiStatus {
+        self.set(guid, name, attributes, data)
+    }
+
     /// Processes one MM communicate buffer.
     pub fn communicate(&mut self, request: &[u8]) -> MmResponse {
         let mut buf = match MmBuffer::stage(request, self.buffer_size as usize, self.config.layout) {
