@@ -76,7 +76,7 @@ impl Service {
         let out = match function {
             GET_VARIABLE => self.get_variable(buf, &f),
             GET_NEXT_VARIABLE_NAME => self.get_next_variable_name(buf, &f),
-            SET_VARIABLE => self.set_variable(buf, &f),
+            SET_VARIABLE => self.mm_set_variable(buf, &f),
             QUERY_VARIABLE_INFO => self.query_variable_info(buf, &f),
             READY_TO_BOOT => {
                 // compat: ready-to-boot-at-runtime (edk2 refuses it)
@@ -240,7 +240,7 @@ impl Service {
         }
     }
 
-    fn set_variable(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
+    fn mm_set_variable(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
         let h = match self.access_header(buf, f) {
             Ok(h) => h,
             Err(o) => return o,
