@@ -8,7 +8,4 @@ pub enum Error {
     /// The variable store could not be loaded or written.
     #[error(transparent)]
     Persist(#[from] PersistError),
-    /// A variable from the store breaks a rule the service relies on.
-    #[error("variable store: {0}")]
-    InvalidStore(String),
 }

@@ -116,16 +116,22 @@ impl std::fmt::Debug for Service {
 impl Service {
     /// Loads the store from `storage` and performs the machine reset that
     /// precedes every boot (Secure Boot state variables are created).
-    pub fn new(config: Config, mut storage: Box<dyn Storage>) -> Result<Self, Error> {
+    pub fn new(config: Config, storage: Box<dyn Storage>) -> Result<Self, Error> {
+        let mut svc = Service::open(config, storage)?;
+        svc.reset()?;
+        Ok(svc)
+    }
+
+    /// Loads the store without the machine reset: the state host-side tools
+    /// edit (no Secure Boot state variables are added, nothing is written
+    /// until a change is made).
+    pub fn open(config: Config, mut storage: Box<dyn Storage>) -> Result<Self, Error> {
         let loaded = storage.load()?;
         let mut store = VarStore::new(config.record_overhead);
         for var in loaded {
-            if var.data.is_empty() {
-                return Err(Error::InvalidStore(format!("variable {} has no data", var.name)));
-            }
             store.put(var);
         }
-        let mut svc = Service {
+        Ok(Service {
             policies: PolicyEngine::new(config.policy_limits),
             config,
             store,
@@ -135,9 +141,7 @@ impl Service {
             buffer_size: MAX_BUFFER_SIZE,
             dump_cache: None,
             errors: Vec::new(),
-        };
-        svc.reset()?;
-        Ok(svc)
+        })
     }
 
     /// A service with no backing file (everything in memory).
@@ -219,9 +223,15 @@ impl Service {
 
     /// Processes one MM communicate buffer.
     pub fn communicate(&mut self, request: &[u8]) -> MmResponse {
-        let mut buf = match MmBuffer::stage(request, self.buffer_size as usize, self.config.layout) {
+        let mut buf = match MmBuffer::stage(request, self.buffer_size as usize, self.config.layout)
+        {
             Ok(b) => b,
-            Err(status) => return MmResponse { status, reply: None },
+            Err(status) => {
+                return MmResponse {
+                    status,
+                    reply: None,
+                }
+            }
         };
         let guid = buf.header_guid();
         let status = if guid == SMM_VARIABLE_PROTOCOL {
