@@ -149,7 +149,15 @@ impl SignatureVerifier for NoVerifier {
 mod tests {
     use super::*;
 
-    fn descriptor(len: u32, rev: u16, ty: u16, guid: Guid, time: [u8; 16], cert: &[u8], payload: &[u8]) -> Vec<u8> {
+    fn descriptor(
+        len: u32,
+        rev: u16,
+        ty: u16,
+        guid: Guid,
+        time: [u8; 16],
+        cert: &[u8],
+        payload: &[u8],
+    ) -> Vec<u8> {
         let mut d = time.to_vec();
         d.extend_from_slice(&len.to_le_bytes());
         d.extend_from_slice(&rev.to_le_bytes());
@@ -170,7 +178,15 @@ mod tests {
 
     #[test]
     fn parses_valid_descriptor() {
-        let d = descriptor(27, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[1, 2, 3], &[9, 9]);
+        let d = descriptor(
+            27,
+            0x200,
+            0xef1,
+            CERT_TYPE_PKCS7,
+            time(),
+            &[1, 2, 3],
+            &[9, 9],
+        );
         let a = parse_auth2(&d).unwrap();
         assert_eq!(a.pkcs7, &[1, 2, 3]);
         assert_eq!(a.payload, &[9, 9]);
@@ -185,25 +201,107 @@ mod tests {
         let sv = Err(EfiStatus::SECURITY_VIOLATION);
         let ok = descriptor(24, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[]);
         assert_eq!(parse_auth2(&ok[..39]), sv);
-        assert_eq!(parse_auth2(&descriptor(23, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[0; 8])), sv);
-        assert_eq!(parse_auth2(&descriptor(30, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[0; 5])), sv);
-        assert_eq!(parse_auth2(&descriptor(u32::MAX, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[])), sv);
-        assert_eq!(parse_auth2(&descriptor(24, 0x100, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[])), sv);
-        assert_eq!(parse_auth2(&descriptor(24, 0x200, 0x2, CERT_TYPE_PKCS7, time(), &[], &[])), sv);
-        assert_eq!(parse_auth2(&descriptor(24, 0x200, 0xef1, GLOBAL_VARIABLE, time(), &[], &[])), sv);
+        assert_eq!(
+            parse_auth2(&descriptor(
+                23,
+                0x200,
+                0xef1,
+                CERT_TYPE_PKCS7,
+                time(),
+                &[],
+                &[0; 8]
+            )),
+            sv
+        );
+        assert_eq!(
+            parse_auth2(&descriptor(
+                30,
+                0x200,
+                0xef1,
+                CERT_TYPE_PKCS7,
+                time(),
+                &[],
+                &[0; 5]
+            )),
+            sv
+        );
+        assert_eq!(
+            parse_auth2(&descriptor(
+                u32::MAX,
+                0x200,
+                0xef1,
+                CERT_TYPE_PKCS7,
+                time(),
+                &[],
+                &[]
+            )),
+            sv
+        );
+        assert_eq!(
+            parse_auth2(&descriptor(
+                24,
+                0x100,
+                0xef1,
+                CERT_TYPE_PKCS7,
+                time(),
+                &[],
+                &[]
+            )),
+            sv
+        );
+        assert_eq!(
+            parse_auth2(&descriptor(
+                24,
+                0x200,
+                0x2,
+                CERT_TYPE_PKCS7,
+                time(),
+                &[],
+                &[]
+            )),
+            sv
+        );
+        assert_eq!(
+            parse_auth2(&descriptor(
+                24,
+                0x200,
+                0xef1,
+                GLOBAL_VARIABLE,
+                time(),
+                &[],
+                &[]
+            )),
+            sv
+        );
         for field in [7usize, 8, 12, 13, 14, 15] {
             let mut t = time();
             t[field] = 1;
-            assert_eq!(parse_auth2(&descriptor(24, 0x200, 0xef1, CERT_TYPE_PKCS7, t, &[], &[])), sv, "byte {field}");
+            assert_eq!(
+                parse_auth2(&descriptor(24, 0x200, 0xef1, CERT_TYPE_PKCS7, t, &[], &[])),
+                sv,
+                "byte {field}"
+            );
         }
     }
 
     #[test]
     fn classify_secure_boot_databases() {
-        assert_eq!(SecureBootDb::classify(&GLOBAL_VARIABLE, &"PK".into()), Some(SecureBootDb::Pk));
-        assert_eq!(SecureBootDb::classify(&GLOBAL_VARIABLE, &"KEK".into()), Some(SecureBootDb::Kek));
-        assert_eq!(SecureBootDb::classify(&IMAGE_SECURITY_DATABASE, &"dbx".into()), Some(SecureBootDb::Dbx));
+        assert_eq!(
+            SecureBootDb::classify(&GLOBAL_VARIABLE, &"PK".into()),
+            Some(SecureBootDb::Pk)
+        );
+        assert_eq!(
+            SecureBootDb::classify(&GLOBAL_VARIABLE, &"KEK".into()),
+            Some(SecureBootDb::Kek)
+        );
+        assert_eq!(
+            SecureBootDb::classify(&IMAGE_SECURITY_DATABASE, &"dbx".into()),
+            Some(SecureBootDb::Dbx)
+        );
         assert_eq!(SecureBootDb::classify(&GLOBAL_VARIABLE, &"db".into()), None);
-        assert_eq!(SecureBootDb::classify(&IMAGE_SECURITY_DATABASE, &"dbt".into()), None);
+        assert_eq!(
+            SecureBootDb::classify(&IMAGE_SECURITY_DATABASE, &"dbt".into()),
+            None
+        );
     }
 }

@@ -111,7 +111,8 @@ impl MmBuffer {
         if buffer_size < hdr || request.len() < hdr {
             return Err(DeviceStatus::ErrBadBufferSize);
         }
-        let message_length = read_uintn(request, 16, layout).ok_or(DeviceStatus::ErrBadBufferSize)?;
+        let message_length =
+            read_uintn(request, 16, layout).ok_or(DeviceStatus::ErrBadBufferSize)?;
         let total = usize::try_from(message_length)
             .ok()
             .and_then(|ml| ml.checked_add(hdr))
@@ -294,8 +295,12 @@ pub const LOCK_ON_VAR_STATE_HEADER_SIZE: usize = 18;
 impl PolicyEntryHeader {
     pub fn parse(b: &[u8]) -> Option<Self> {
         let b = b.get(..POLICY_ENTRY_HEADER_SIZE)?;
-        let u32_at = |o: usize| -> Option<u32> { Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?)) };
-        let u16_at = |o: usize| -> Option<u16> { Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?)) };
+        let u32_at = |o: usize| -> Option<u32> {
+            Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
+        };
+        let u16_at = |o: usize| -> Option<u16> {
+            Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
+        };
         Some(PolicyEntryHeader {
             version: u32_at(0)?,
             size: u16_at(4)?,
@@ -420,7 +425,14 @@ pub mod request {
         build_request(layout, &SMM_VARIABLE_PROTOCOL, &msg)
     }
 
-    fn access(layout: Layout, guid: &Guid, data_size: u64, name: &[u8], attributes: u32, data: &[u8]) -> Vec<u8> {
+    fn access(
+        layout: Layout,
+        guid: &Guid,
+        data_size: u64,
+        name: &[u8],
+        attributes: u32,
+        data: &[u8],
+    ) -> Vec<u8> {
         let mut p = guid.0.to_vec();
         push_uintn(&mut p, layout, data_size);
         push_uintn(&mut p, layout, name.len() as u64);
@@ -438,13 +450,28 @@ pub mod request {
     }
 
     /// SET_VARIABLE.
-    pub fn set_variable(layout: Layout, guid: &Guid, name: &[u8], attributes: u32, data: &[u8]) -> Vec<u8> {
-        variable(layout, 3, &access(layout, guid, data.len() as u64, name, attributes, data))
+    pub fn set_variable(
+        layout: Layout,
+        guid: &Guid,
+        name: &[u8],
+        attributes: u32,
+        data: &[u8],
+    ) -> Vec<u8> {
+        variable(
+            layout,
+            3,
+            &access(layout, guid, data.len() as u64, name, attributes, data),
+        )
     }
 
     /// GET_NEXT_VARIABLE_NAME with a name buffer of `capacity` bytes holding
     /// `name` (zero-padded).
-    pub fn get_next_variable_name(layout: Layout, guid: &Guid, name: &[u8], capacity: u64) -> Vec<u8> {
+    pub fn get_next_variable_name(
+        layout: Layout,
+        guid: &Guid,
+        name: &[u8],
+        capacity: u64,
+    ) -> Vec<u8> {
         let mut p = guid.0.to_vec();
         push_uintn(&mut p, layout, capacity);
         let mut area = name.to_vec();

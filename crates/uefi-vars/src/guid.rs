@@ -192,8 +192,8 @@ mod tests {
         assert_eq!(
             GLOBAL_VARIABLE.0,
             [
-                0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98,
-                0x03, 0x2b, 0x8c
+                0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0x0d, 0x00, 0xe0, 0x98, 0x03,
+                0x2b, 0x8c
             ]
         );
     }
@@ -205,7 +205,9 @@ mod tests {
         assert_eq!(g, GLOBAL_VARIABLE);
         assert_eq!(g.to_string(), text);
         assert_eq!(
-            "8BE4DF61-93CA-11D2-AA0D-00E098032B8C".parse::<Guid>().unwrap(),
+            "8BE4DF61-93CA-11D2-AA0D-00E098032B8C"
+                .parse::<Guid>()
+                .unwrap(),
             g
         );
     }

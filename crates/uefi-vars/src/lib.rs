@@ -13,18 +13,18 @@
 
 pub mod auth;
 pub mod codec;
+pub mod error;
 pub mod guid;
 pub mod name;
+pub mod pcap;
+pub mod persist;
+pub mod policy;
+pub mod service;
+pub mod siglist;
 pub mod status;
 pub mod store;
 pub mod time;
 pub mod variable;
-pub mod pcap;
-pub mod persist;
-pub mod policy;
-pub mod error;
-pub mod service;
-pub mod siglist;
 
 pub use error::Error;
 pub use service::{BootPhase, Config, MmResponse, Service};

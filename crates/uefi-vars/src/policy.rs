@@ -305,7 +305,10 @@ impl PolicyEngine {
 
     /// Concatenated raw entries in registration order (DUMP content).
     pub fn dump(&self) -> Vec<u8> {
-        self.policies.iter().flat_map(|p| p.raw.iter().copied()).collect()
+        self.policies
+            .iter()
+            .flat_map(|p| p.raw.iter().copied())
+            .collect()
     }
 
     /// edk2 ValidateSetVariable. `state_of` returns the data of a variable
@@ -399,7 +402,10 @@ mod tests {
     fn validation_follows_edk2() {
         assert!(Policy::parse(&entry(Some("A"), 0, None)).is_some());
         assert!(Policy::parse(&entry(None, 0, None)).is_some());
-        assert!(Policy::parse(&entry(Some("A"), 4, None)).is_none(), "lock type > 3");
+        assert!(
+            Policy::parse(&entry(Some("A"), 4, None)).is_none(),
+            "lock type > 3"
+        );
         let mut bad_version = entry(Some("A"), 0, None);
         bad_version[2] = 2;
         assert!(Policy::parse(&bad_version).is_none());
@@ -426,17 +432,27 @@ mod tests {
     #[test]
     fn priority_exact_then_wildcards_then_namespace() {
         let mut e = PolicyEngine::new(PolicyLimits::default());
-        e.register(Policy::parse(&entry(None, 0, None)).unwrap()).unwrap();
-        e.register(Policy::parse(&entry(Some("Boot####"), 1, None)).unwrap()).unwrap();
-        e.register(Policy::parse(&entry(Some("Boot00##"), 2, None)).unwrap()).unwrap();
-        e.register(Policy::parse(&entry(Some("Boot0001"), 0, None)).unwrap()).unwrap();
-        let lock_of = |n: &str| e.best_match(&GLOBAL_VARIABLE, &VarName::from(n)).unwrap().lock;
+        e.register(Policy::parse(&entry(None, 0, None)).unwrap())
+            .unwrap();
+        e.register(Policy::parse(&entry(Some("Boot####"), 1, None)).unwrap())
+            .unwrap();
+        e.register(Policy::parse(&entry(Some("Boot00##"), 2, None)).unwrap())
+            .unwrap();
+        e.register(Policy::parse(&entry(Some("Boot0001"), 0, None)).unwrap())
+            .unwrap();
+        let lock_of = |n: &str| {
+            e.best_match(&GLOBAL_VARIABLE, &VarName::from(n))
+                .unwrap()
+                .lock
+        };
         assert_eq!(lock_of("Boot0001"), LockType::NoLock);
         assert_eq!(lock_of("Boot0002"), LockType::LockOnCreate);
         assert_eq!(lock_of("Boot1A2b"), LockType::LockNow);
         assert_eq!(lock_of("BootOrder"), LockType::NoLock); // namespace-wide
         assert_eq!(lock_of("Boot00G1"), LockType::NoLock); // G is not hex
-        assert!(e.best_match(&Guid::default(), &VarName::from("Boot0001")).is_none());
+        assert!(e
+            .best_match(&Guid::default(), &VarName::from("Boot0001"))
+            .is_none());
     }
 
     #[test]
@@ -448,7 +464,8 @@ mod tests {
         let p = Policy::parse(&entry(Some("A"), 0, None)).unwrap();
         e.register(p.clone()).unwrap();
         assert_eq!(e.register(p), Err(EfiStatus::ALREADY_STARTED));
-        e.register(Policy::parse(&entry(Some("B"), 0, None)).unwrap()).unwrap();
+        e.register(Policy::parse(&entry(Some("B"), 0, None)).unwrap())
+            .unwrap();
         assert_eq!(
             e.register(Policy::parse(&entry(Some("C"), 0, None)).unwrap()),
             Err(EfiStatus::OUT_OF_RESOURCES)
@@ -468,24 +485,56 @@ mod tests {
     fn check_write_rules() {
         let none = |_: &Guid, _: &VarName| None;
         let mut e = PolicyEngine::new(PolicyLimits::default());
-        e.register(Policy::parse(&entry(Some("A"), 0, None)).unwrap()).unwrap();
-        e.register(Policy::parse(&entry(Some("C"), 2, None)).unwrap()).unwrap();
-        e.register(Policy::parse(&entry(Some("N"), 1, None)).unwrap()).unwrap();
-        e.register(Policy::parse(&entry(Some("V"), 3, Some(("S", 1)))).unwrap()).unwrap();
-        let (a, c, n, v) = (VarName::from("A"), VarName::from("C"), VarName::from("N"), VarName::from("V"));
+        e.register(Policy::parse(&entry(Some("A"), 0, None)).unwrap())
+            .unwrap();
+        e.register(Policy::parse(&entry(Some("C"), 2, None)).unwrap())
+            .unwrap();
+        e.register(Policy::parse(&entry(Some("N"), 1, None)).unwrap())
+            .unwrap();
+        e.register(Policy::parse(&entry(Some("V"), 3, Some(("S", 1)))).unwrap())
+            .unwrap();
+        let (a, c, n, v) = (
+            VarName::from("A"),
+            VarName::from("C"),
+            VarName::from("N"),
+            VarName::from("V"),
+        );
         assert_eq!(e.check_write(&req(&a, 4, 3, false), none), Ok(()));
-        assert_eq!(e.check_write(&req(&a, 9, 3, false), none), Err(EfiStatus::INVALID_PARAMETER));
-        assert_eq!(e.check_write(&req(&a, 4, 1, false), none), Err(EfiStatus::INVALID_PARAMETER));
-        assert_eq!(e.check_write(&req(&a, 4, 7, false), none), Err(EfiStatus::INVALID_PARAMETER));
+        assert_eq!(
+            e.check_write(&req(&a, 9, 3, false), none),
+            Err(EfiStatus::INVALID_PARAMETER)
+        );
+        assert_eq!(
+            e.check_write(&req(&a, 4, 1, false), none),
+            Err(EfiStatus::INVALID_PARAMETER)
+        );
+        assert_eq!(
+            e.check_write(&req(&a, 4, 7, false), none),
+            Err(EfiStatus::INVALID_PARAMETER)
+        );
         // deletes skip size and attribute checks (edk2)
         assert_eq!(e.check_write(&req(&a, 0, 7, true), none), Ok(()));
         assert_eq!(e.check_write(&req(&c, 4, 3, false), none), Ok(()));
-        assert_eq!(e.check_write(&req(&c, 4, 3, true), none), Err(EfiStatus::WRITE_PROTECTED));
-        assert_eq!(e.check_write(&req(&n, 4, 3, false), none), Err(EfiStatus::WRITE_PROTECTED));
-        let state = |val: Vec<u8>| move |_: &Guid, n: &VarName| (n == &VarName::from("S")).then(|| val.clone());
-        assert_eq!(e.check_write(&req(&v, 4, 3, true), state(vec![1])), Err(EfiStatus::WRITE_PROTECTED));
+        assert_eq!(
+            e.check_write(&req(&c, 4, 3, true), none),
+            Err(EfiStatus::WRITE_PROTECTED)
+        );
+        assert_eq!(
+            e.check_write(&req(&n, 4, 3, false), none),
+            Err(EfiStatus::WRITE_PROTECTED)
+        );
+        let state = |val: Vec<u8>| {
+            move |_: &Guid, n: &VarName| (n == &VarName::from("S")).then(|| val.clone())
+        };
+        assert_eq!(
+            e.check_write(&req(&v, 4, 3, true), state(vec![1])),
+            Err(EfiStatus::WRITE_PROTECTED)
+        );
         assert_eq!(e.check_write(&req(&v, 4, 3, true), state(vec![0])), Ok(()));
-        assert_eq!(e.check_write(&req(&v, 4, 3, true), state(vec![1, 1])), Ok(()));
+        assert_eq!(
+            e.check_write(&req(&v, 4, 3, true), state(vec![1, 1])),
+            Ok(())
+        );
         let mut d = e.clone();
         d.disable(true).unwrap();
         assert_eq!(d.check_write(&req(&n, 4, 3, false), none), Ok(()));

@@ -52,11 +52,18 @@ pub struct ReplayReport {
 
 /// Human-readable name of a request, for reports.
 pub fn describe_request(request: &[u8], layout: Layout) -> String {
-    let guid = request.get(..16).and_then(|g| <[u8; 16]>::try_from(g).ok()).map(crate::guid::Guid);
+    let guid = request
+        .get(..16)
+        .and_then(|g| <[u8; 16]>::try_from(g).ok())
+        .map(crate::guid::Guid);
     let h = layout.mm_header();
     let word = |off: usize| -> Option<u64> {
         let b = request.get(off..off + layout.uintn())?;
-        Some(b.iter().rev().fold(0u64, |acc, &x| (acc << 8) | u64::from(x)))
+        Some(
+            b.iter()
+                .rev()
+                .fold(0u64, |acc, &x| (acc << 8) | u64::from(x)),
+        )
     };
     match guid {
         Some(g) if g == SMM_VARIABLE_PROTOCOL => {
@@ -79,7 +86,9 @@ pub fn describe_request(request: &[u8], layout: Layout) -> String {
             format!("variable {name}")
         }
         Some(g) if g == VAR_CHECK_POLICY_MMI => {
-            let c = request.get(h + 8..h + 12).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+            let c = request
+                .get(h + 8..h + 12)
+                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
             format!("policy command {c}")
         }
         Some(g) => format!("event/other {g}"),
@@ -123,7 +132,9 @@ pub fn replay(service: &mut Service, records: &[Record]) -> ReplayReport {
             }
             RecordKind::Other(_) => {}
         }
-        report.host_errors.extend(service.take_errors().iter().map(ToString::to_string));
+        report
+            .host_errors
+            .extend(service.take_errors().iter().map(ToString::to_string));
     }
     report
 }

@@ -34,7 +34,10 @@ pub fn parse(mut data: &[u8]) -> Option<Vec<SignatureList<'_>>> {
         let list_size = u32_at(16)?;
         let header_size = u32_at(20)?;
         let signature_size = u32_at(24)?;
-        if list_size < LIST_HEADER_SIZE || list_size > data.len() || signature_size <= SIGNATURE_OWNER_SIZE {
+        if list_size < LIST_HEADER_SIZE
+            || list_size > data.len()
+            || signature_size <= SIGNATURE_OWNER_SIZE
+        {
             return None;
         }
         let body = data.get(LIST_HEADER_SIZE..list_size)?;
@@ -61,8 +64,16 @@ pub fn encode(lists: &[SignatureList<'_>]) -> Vec<u8> {
         let size = LIST_HEADER_SIZE + l.header.len() + l.signature_size * l.entries.len();
         out.extend_from_slice(&l.sig_type.0);
         out.extend_from_slice(&u32::try_from(size).unwrap_or(u32::MAX).to_le_bytes());
-        out.extend_from_slice(&u32::try_from(l.header.len()).unwrap_or(u32::MAX).to_le_bytes());
-        out.extend_from_slice(&u32::try_from(l.signature_size).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(
+            &u32::try_from(l.header.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
+        out.extend_from_slice(
+            &u32::try_from(l.signature_size)
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
         out.extend_from_slice(l.header);
         for e in &l.entries {
             out.extend_from_slice(e);
@@ -78,7 +89,9 @@ pub fn append(old: &[u8], new: &[u8]) -> Option<Vec<u8>> {
     for l in &mut new_lists {
         l.entries.retain(|e| {
             !old_lists.iter().any(|o| {
-                o.sig_type == l.sig_type && o.signature_size == l.signature_size && o.entries.contains(e)
+                o.sig_type == l.sig_type
+                    && o.signature_size == l.signature_size
+                    && o.entries.contains(e)
             })
         });
     }
@@ -113,7 +126,11 @@ mod tests {
 
     #[test]
     fn append_dedupes_and_keeps_every_type() {
-        let old = [list(CERT_SHA256, 48, &[entry(1, 0xaa, 32)]), list(CERT_X509, 20, &[entry(1, 0xcc, 4)])].concat();
+        let old = [
+            list(CERT_SHA256, 48, &[entry(1, 0xaa, 32)]),
+            list(CERT_X509, 20, &[entry(1, 0xcc, 4)]),
+        ]
+        .concat();
         let new = [
             list(CERT_SHA256, 48, &[entry(1, 0xaa, 32), entry(1, 0xbb, 32)]),
             list(CERT_SHA384, 64, &[entry(2, 0xdd, 48)]),

@@ -191,10 +191,22 @@ mod tests {
         s.put(var("C", 3));
         s.put(var("D", 5)); // NV|RT
         let k = |n: &str| VarKey::new(GLOBAL_VARIABLE, n.into());
-        assert_eq!(s.first_visible(Visibility::Runtime).unwrap().name.to_string(), "B");
-        let n = s.next_visible(&k("B"), Visibility::Runtime).unwrap().unwrap();
+        assert_eq!(
+            s.first_visible(Visibility::Runtime)
+                .unwrap()
+                .name
+                .to_string(),
+            "B"
+        );
+        let n = s
+            .next_visible(&k("B"), Visibility::Runtime)
+            .unwrap()
+            .unwrap();
         assert_eq!(n.name.to_string(), "D");
-        let n = s.next_visible(&k("B"), Visibility::BootServices).unwrap().unwrap();
+        let n = s
+            .next_visible(&k("B"), Visibility::BootServices)
+            .unwrap()
+            .unwrap();
         assert_eq!(n.name.to_string(), "C");
         assert!(s.next_visible(&k("D"), Visibility::All).unwrap().is_none());
         assert!(s.next_visible(&k("X"), Visibility::All).is_none());

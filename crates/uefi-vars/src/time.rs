@@ -86,10 +86,22 @@ mod tests {
 
     #[test]
     fn ordering_is_field_by_field() {
-        assert_eq!(t(2025, 1, 0, 0).chrono_cmp(&t(2024, 12, 59, 9)), Ordering::Greater);
-        assert_eq!(t(2025, 1, 1, 0).chrono_cmp(&t(2025, 1, 0, 999)), Ordering::Greater);
-        assert_eq!(t(2025, 1, 1, 5).chrono_cmp(&t(2025, 1, 1, 6)), Ordering::Less);
-        assert_eq!(t(2025, 1, 1, 5).chrono_cmp(&t(2025, 1, 1, 5)), Ordering::Equal);
+        assert_eq!(
+            t(2025, 1, 0, 0).chrono_cmp(&t(2024, 12, 59, 9)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            t(2025, 1, 1, 0).chrono_cmp(&t(2025, 1, 0, 999)),
+            Ordering::Greater
+        );
+        assert_eq!(
+            t(2025, 1, 1, 5).chrono_cmp(&t(2025, 1, 1, 6)),
+            Ordering::Less
+        );
+        assert_eq!(
+            t(2025, 1, 1, 5).chrono_cmp(&t(2025, 1, 1, 5)),
+            Ordering::Equal
+        );
     }
 
     #[test]

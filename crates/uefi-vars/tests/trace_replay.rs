@@ -7,7 +7,9 @@ use uefi_vars::replay::{replay, ReplayReport};
 use uefi_vars::{Config, Service};
 
 fn data(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(name)
 }
 
 fn run(pcap: &str, start: Option<&str>) -> (ReplayReport, Service) {
@@ -36,10 +38,18 @@ fn run_with(pcap: &str, start: Option<&str>, config: Config) -> (ReplayReport, S
 
 fn print_mismatches(r: &ReplayReport) {
     for m in r.mismatches.iter().take(20) {
-        eprintln!("record {} {}: offsets {:?}", m.record, m.what, &m.offsets()[..m.offsets().len().min(16)]);
+        eprintln!(
+            "record {} {}: offsets {:?}",
+            m.record,
+            m.what,
+            &m.offsets()[..m.offsets().len().min(16)]
+        );
         eprintln!("  req {:02x?}", &m.request[..m.request.len().min(120)]);
         eprintln!("  exp {:02x?}", &m.expected[..m.expected.len().min(120)]);
-        eprintln!("  got {:02x?}", m.actual.as_ref().map(|a| &a[..a.len().min(120)]));
+        eprintln!(
+            "  got {:02x?}",
+            m.actual.as_ref().map(|a| &a[..a.len().min(120)])
+        );
     }
 }
 
@@ -81,7 +91,11 @@ fn fedora_boot_1() {
 
 #[test]
 fn fedora_boot_2() {
-    let (r, svc) = run_with("fedora-boot-2.pcap.gz", Some("fedora-boot-1.json"), qemu_10_0());
+    let (r, svc) = run_with(
+        "fedora-boot-2.pcap.gz",
+        Some("fedora-boot-1.json"),
+        qemu_10_0(),
+    );
     print_mismatches(&r);
     assert_eq!(r.requests, 953);
     assert_eq!(r.mismatches.len(), 0);

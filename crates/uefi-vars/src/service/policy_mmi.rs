@@ -58,7 +58,10 @@ impl Service {
                     if ml < (ph + 1) as u64 {
                         EfiStatus::BAD_BUFFER_SIZE
                     } else {
-                        let _ = buf.put_u8(layout.policy_payload_off(), u8::from(self.policies.is_enabled()));
+                        let _ = buf.put_u8(
+                            layout.policy_payload_off(),
+                            u8::from(self.policies.is_enabled()),
+                        );
                         EfiStatus::SUCCESS
                     }
                 }
@@ -68,7 +71,9 @@ impl Service {
                     self.policies.lock();
                     EfiStatus::SUCCESS
                 }
-                CMD_GET_INFO | CMD_GET_LOCK_VAR_STATE_INFO => self.policy_get_info(buf, ml, command),
+                CMD_GET_INFO | CMD_GET_LOCK_VAR_STATE_INFO => {
+                    self.policy_get_info(buf, ml, command)
+                }
                 _ => EfiStatus::UNSUPPORTED,
             }
         };
@@ -93,7 +98,8 @@ impl Service {
         if ph + size > ml
             || size < hs
             || name_off < hs
-            || (lock_type == LockType::LockOnVarState as u8 && name_off < hs + LOCK_ON_VAR_STATE_HEADER_SIZE as u64)
+            || (lock_type == LockType::LockOnVarState as u8
+                && name_off < hs + LOCK_ON_VAR_STATE_HEADER_SIZE as u64)
             || size < name_off
         {
             return EfiStatus::BAD_BUFFER_SIZE;

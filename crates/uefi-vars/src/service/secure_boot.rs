@@ -14,11 +14,14 @@ const NV_BS: u32 = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS;
 
 impl Service {
     fn force_set(&mut self, guid: crate::guid::Guid, name: &str, attributes: u32, data: Vec<u8>) {
-        self.store.put(Variable::new(guid, VarName::from(name), attributes, data));
+        self.store
+            .put(Variable::new(guid, VarName::from(name), attributes, data));
     }
 
     pub(super) fn pk_present(&self) -> bool {
-        self.store.get(&VarKey::new(GLOBAL_VARIABLE, VarName::from("PK"))).is_some()
+        self.store
+            .get(&VarKey::new(GLOBAL_VARIABLE, VarName::from("PK")))
+            .is_some()
     }
 
     /// Recomputes SetupMode, SignatureSupport, SecureBootEnable, SecureBoot,
@@ -26,31 +29,60 @@ impl Service {
     /// visible through GetNextVariableName).
     pub(super) fn init_secure_boot_state(&mut self) {
         let user_mode = self.pk_present();
-        self.force_set(GLOBAL_VARIABLE, "SetupMode", BS_RT, vec![u8::from(!user_mode)]);
+        self.force_set(
+            GLOBAL_VARIABLE,
+            "SetupMode",
+            BS_RT,
+            vec![u8::from(!user_mode)],
+        );
 
-        let support: Vec<u8> = [CERT_SHA256, CERT_SHA384, CERT_SHA512, CERT_RSA2048, CERT_X509]
-            .iter()
-            .flat_map(|g| g.0)
-            .collect();
+        let support: Vec<u8> = [
+            CERT_SHA256,
+            CERT_SHA384,
+            CERT_SHA512,
+            CERT_RSA2048,
+            CERT_X509,
+        ]
+        .iter()
+        .flat_map(|g| g.0)
+        .collect();
         self.force_set(GLOBAL_VARIABLE, "SignatureSupport", BS_RT, support);
 
-        let sbe_key = VarKey::new(SECURE_BOOT_ENABLE_DISABLE, VarName::from("SecureBootEnable"));
+        let sbe_key = VarKey::new(
+            SECURE_BOOT_ENABLE_DISABLE,
+            VarName::from("SecureBootEnable"),
+        );
         let mut sbe = 0u8;
         match self.store.get(&sbe_key) {
             Some(v) if user_mode => sbe = v.data.first().copied().unwrap_or(0),
             Some(_) => {}
             None if user_mode => {
                 sbe = 1;
-                self.force_set(SECURE_BOOT_ENABLE_DISABLE, "SecureBootEnable", NV_BS, vec![1]);
+                self.force_set(
+                    SECURE_BOOT_ENABLE_DISABLE,
+                    "SecureBootEnable",
+                    NV_BS,
+                    vec![1],
+                );
             }
             None => {}
         }
         if self.config.force_secure_boot && sbe != 1 {
             sbe = 1;
-            self.force_set(SECURE_BOOT_ENABLE_DISABLE, "SecureBootEnable", NV_BS, vec![1]);
+            self.force_set(
+                SECURE_BOOT_ENABLE_DISABLE,
+                "SecureBootEnable",
+                NV_BS,
+                vec![1],
+            );
         }
         let secure_boot = sbe == 1 && user_mode;
-        self.force_set(GLOBAL_VARIABLE, "SecureBoot", BS_RT, vec![u8::from(secure_boot)]);
+        self.force_set(
+            GLOBAL_VARIABLE,
+            "SecureBoot",
+            BS_RT,
+            vec![u8::from(secure_boot)],
+        );
         self.force_set(CUSTOM_MODE_ENABLE, "CustomMode", NV_BS, vec![0]);
         self.force_set(
             GLOBAL_VARIABLE,
@@ -63,7 +95,10 @@ impl Service {
 
     pub(super) fn custom_mode_active(&self) -> bool {
         self.store
-            .get(&VarKey::new(CUSTOM_MODE_ENABLE, VarName::from("CustomMode")))
+            .get(&VarKey::new(
+                CUSTOM_MODE_ENABLE,
+                VarName::from("CustomMode"),
+            ))
             .is_some_and(|v| v.data.first() == Some(&1))
     }
 

@@ -262,14 +262,26 @@ impl Service {
     }
 
     /// SetVariable decision procedure (variables.md §4 with the compat fixes).
-    pub(super) fn set(&mut self, guid: crate::guid::Guid, name: VarName, attributes: u32, data: &[u8]) -> EfiStatus {
+    pub(super) fn set(
+        &mut self,
+        guid: crate::guid::Guid,
+        name: VarName,
+        attributes: u32,
+        data: &[u8],
+    ) -> EfiStatus {
         match self.try_set(guid, name, attributes, data) {
             Ok(()) => EfiStatus::SUCCESS,
             Err(s) => s,
         }
     }
 
-    fn try_set(&mut self, guid: crate::guid::Guid, name: VarName, attributes: u32, data: &[u8]) -> Result<(), EfiStatus> {
+    fn try_set(
+        &mut self,
+        guid: crate::guid::Guid,
+        name: VarName,
+        attributes: u32,
+        data: &[u8],
+    ) -> Result<(), EfiStatus> {
         // compat: empty-name (QEMU accepts it and enumeration then loops)
         if name.is_empty() {
             return Err(EfiStatus::INVALID_PARAMETER);
@@ -333,16 +345,27 @@ impl Service {
 
         let cost_old = old.as_ref().map_or(0, |v| self.store.cost(v));
         let cost_new = new.as_ref().map_or(0, |v| self.store.cost(v));
-        let needed = self.store.used().saturating_sub(cost_old).saturating_add(cost_new);
+        let needed = self
+            .store
+            .used()
+            .saturating_sub(cost_old)
+            .saturating_add(cost_new);
         if needed > self.config.max_storage {
             return Err(EfiStatus::OUT_OF_RESOURCES);
         }
 
-        let non_volatile = new.as_ref().or(old.as_ref()).is_some_and(Variable::is_non_volatile);
+        let non_volatile = new
+            .as_ref()
+            .or(old.as_ref())
+            .is_some_and(Variable::is_non_volatile);
         if non_volatile {
             // Write the would-be store first: on failure nothing changes and
             // the guest is told (QEMU reports SUCCESS and only logs).
-            let mut next: Vec<&Variable> = self.store.iter().filter(|v| v.guid != guid || v.name != name).collect();
+            let mut next: Vec<&Variable> = self
+                .store
+                .iter()
+                .filter(|v| v.guid != guid || v.name != name)
+                .collect();
             if let Some(n) = &new {
                 next.push(n);
             }
@@ -391,7 +414,10 @@ impl Service {
                     SecureBootDb::Pk | SecureBootDb::Kek => "PK",
                     SecureBootDb::Db | SecureBootDb::Dbx => "KEK",
                 };
-                match self.store.get(&VarKey::new(GLOBAL_VARIABLE, VarName::from(anchor))) {
+                match self
+                    .store
+                    .get(&VarKey::new(GLOBAL_VARIABLE, VarName::from(anchor)))
+                {
                     Some(v) => Some(v.data.clone()),
                     None if setup && db == SecureBootDb::Pk => Some(auth.payload.to_vec()),
                     None => return Err(EfiStatus::SECURITY_VIOLATION),
@@ -407,11 +433,20 @@ impl Service {
             trust: trust.as_deref(),
         };
         let verified = self.verifier.verify(&req)?;
-        Ok(if sb_db.is_some() { None } else { verified.signer_digest })
+        Ok(if sb_db.is_some() {
+            None
+        } else {
+            verified.signer_digest
+        })
     }
 
     /// QEMU's check_update, with edk2's policy semantics.
-    fn check_update(&self, old: Option<&Variable>, new: Option<&Variable>, req_attributes: u32) -> Result<(), EfiStatus> {
+    fn check_update(
+        &self,
+        old: Option<&Variable>,
+        new: Option<&Variable>,
+        req_attributes: u32,
+    ) -> Result<(), EfiStatus> {
         let vis = self.visibility();
         if let Some(o) = old {
             if !vis.allows(o.attributes) {
@@ -438,19 +473,28 @@ impl Service {
             let w = WriteRequest {
                 guid: &subject.guid,
                 name: &subject.name,
-                attributes: if new.is_some() { req_attributes } else { subject.attributes },
+                attributes: if new.is_some() {
+                    req_attributes
+                } else {
+                    subject.attributes
+                },
                 data_size: new.map_or(0, |n| n.data.len() as u64),
                 is_delete: new.is_none(),
                 exists: old.is_some(),
             };
             self.policies.check_write(&w, |g, n| {
-                self.store.get(&VarKey::new(*g, n.clone())).map(|v| v.data.clone())
+                self.store
+                    .get(&VarKey::new(*g, n.clone()))
+                    .map(|v| v.data.clone())
             })?;
         }
-        if SecureBootDb::classify(&subject.guid, &subject.name).is_some() && subject.attributes != attr::SECURE_BOOT_DB {
+        if SecureBootDb::classify(&subject.guid, &subject.name).is_some()
+            && subject.attributes != attr::SECURE_BOOT_DB
+        {
             return Err(EfiStatus::INVALID_PARAMETER);
         }
-        let is = |g: &crate::guid::Guid, n: &str| subject.guid == *g && subject.name == VarName::from(n);
+        let is =
+            |g: &crate::guid::Guid, n: &str| subject.guid == *g && subject.name == VarName::from(n);
         if self.config.force_secure_boot
             && is(&SECURE_BOOT_ENABLE_DISABLE, "SecureBootEnable")
             && subject.data.first() != Some(&1)
