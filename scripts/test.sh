@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The project's test command (README "Set-up"): installs the external tools
+# the interop tests use, then runs formatting, lints and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# virt-fw-vars (PyPI virt-firmware) reads and writes the same JSON stores;
+# the interop tests run it for real.
+if ! command -v virt-fw-vars >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check virt-firmware
+    hash -r
+fi
+command -v virt-fw-vars >/dev/null 2>&1 || {
+    echo "virt-fw-vars is not on PATH after installing virt-firmware" >&2
+    exit 1
+}
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
