@@ -52,16 +52,10 @@ pub fn details(v: &Variable) -> String {
 
 /// Text for data that is obviously a small integer, a UCS-2 string or ASCII.
 fn preview(data: &[u8]) -> Option<String> {
-    match data.len() {
-        0 => return None,
-        1 => return Some(format!("{}", data[0])),
-        2 => return Some(format!("{}", u16::from_le_bytes([data[0], data[1]]))),
-        4 if !looks_ucs2(data) => {
-            return Some(format!(
-                "{:#x}",
-                u32::from_le_bytes([data[0], data[1], data[2], data[3]])
-            ))
-        }
+    match data {
+        [] => return None,
+        [b] => return Some(format!("{b}")),
+        [a, b] => return Some(format!("{}", u16::from_le_bytes([*a, *b]))),
         _ => {}
     }
     if looks_ucs2(data) {
@@ -73,10 +67,13 @@ fn preview(data: &[u8]) -> Option<String> {
         return Some(format!("{:?} (UCS-2)", String::from_utf16_lossy(&units)));
     }
     let text = data.strip_suffix(&[0]).unwrap_or(data);
-    if !text.is_empty() && text.iter().all(|b| (0x20..0x7f).contains(b)) {
+    if text.len() >= 2 && text.iter().all(|b| (0x20..0x7f).contains(b)) {
         return Some(format!("{:?}", String::from_utf8_lossy(text)));
     }
-    None
+    match <[u8; 4]>::try_from(data) {
+        Ok(w) => Some(format!("{:#x}", u32::from_le_bytes(w))),
+        Err(_) => None,
+    }
 }
 
 fn looks_ucs2(data: &[u8]) -> bool {

@@ -1,0 +1,175 @@
+//! The `uefi-vars` binary, run as a user runs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_uefi-vars"))
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn replay_real_trace_reports_all_identical() {
+    let trace = data("ovmf-2boots-empty.pcap.gz");
+    let expect = data("ovmf-2boots-empty.end.json");
+    let o = run(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--expect",
+        expect.to_str().unwrap(),
+    ]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("requests:   1746"), "{out}");
+    assert!(out.contains("identical:  1746"), "{out}");
+    assert!(out.contains("mismatches: 0"), "{out}");
+    assert!(out.contains("final store: identical"), "{out}");
+}
+
+#[test]
+fn replay_reports_mismatches_with_offsets_and_fails() {
+    // The Fedora capture comes from QEMU 10.0: without the legacy switch the
+    // GET_PAYLOAD_SIZE reply differs (65496 vs 65536) in bytes 0x28..0x2a.
+    let trace = data("fedora-boot-1.pcap.gz");
+    let o = run(&["replay", trace.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("mismatches: 1"), "{out}");
+    assert!(
+        out.contains("record 1 variable GET_PAYLOAD_SIZE: differs at 0x28 0x29 0x2a"),
+        "{out}"
+    );
+    let o = run(&[
+        "replay",
+        trace.to_str().unwrap(),
+        "--legacy-payload-size",
+        "--expect",
+        data("fedora-boot-1.json").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stdout(&o));
+}
+
+#[test]
+fn replay_writes_the_final_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("end.json");
+    let o = run(&[
+        "replay",
+        data("fedora-boot-2.pcap.gz").to_str().unwrap(),
+        "--legacy-payload-size",
+        "--store",
+        data("fedora-boot-1.json").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stdout(&o));
+    let ours: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data("fedora-boot-2.json")).unwrap()).unwrap();
+    assert_eq!(ours, expected);
+}
+
+#[test]
+fn list_and_get_decode_variables() {
+    let store = data("fedora-boot-1.json");
+    let o = run(&["list", "--store", store.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert!(o.status.success());
+    assert_eq!(out.lines().count(), 28);
+    assert!(
+        out.contains("8be4df61-93ca-11d2-aa0d-00e098032b8c  NV|BS|AT"),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l.contains("BootOrder")));
+
+    let o = run(&["get", "Lang", "--store", store.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert!(out.contains("attributes: 0x7 (NV|BS|RT)"), "{out}");
+    assert!(out.contains("value:      \"eng\""), "{out}");
+
+    let o = run(&["get", "Lang", "--raw", "--store", store.to_str().unwrap()]);
+    assert_eq!(stdout(&o).trim(), "656e6700");
+
+    // 5254001087CE exists under two GUIDs in this store
+    let o = run(&["get", "5254001087CE", "--store", store.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("several GUIDs"), "{}", stderr(&o));
+}
+
+#[test]
+fn set_and_delete_round_trip_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    std::fs::copy(data("fedora-boot-1.json"), &store).unwrap();
+    let s = store.to_str().unwrap();
+
+    let o = run(&["set", "Greeting", "--utf16", "hello", "--store", s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["get", "Greeting", "--store", s]);
+    assert!(stdout(&o).contains("\"hello\" (UCS-2)"), "{}", stdout(&o));
+    let o = run(&[
+        "set", "Greeting", "--hex", "0102", "--attr", "nv,bs", "--store", s,
+    ]);
+    // attributes of an existing variable cannot change
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("EFI_INVALID_PARAMETER"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["delete", "Greeting", "--store", s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["get", "Greeting", "--store", s]);
+    assert_eq!(o.status.code(), Some(2));
+
+    // an authenticated variable cannot be deleted without a signature
+    let o = run(&["delete", "VendorKeysNv", "--store", s]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("EFI_WRITE_PROTECTED"), "{}", stderr(&o));
+    let o = run(&[
+        "set",
+        "X",
+        "--hex",
+        "00",
+        "--attr",
+        "nv,bs,rt,at",
+        "--store",
+        s,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+
+    // the file is still a valid store that virt-fw-vars style readers accept
+    let vars = uefi_vars::persist::json::decode(&std::fs::read(&store).unwrap()).unwrap();
+    assert_eq!(vars.len(), 28);
+}
+
+#[test]
+fn bad_store_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("bad.json");
+    std::fs::write(&store, r#"{"version":2,"variables":[{"name":"A","guid":"8be4df61-93ca-11d2-aa0d-00e098032b8c","attr":7,"data":"0g"}]}"#).unwrap();
+    let o = run(&["list", "--store", store.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("bad.json") && err.contains("\"A\"") && err.contains("data"),
+        "{err}"
+    );
+}
