@@ -15,6 +15,10 @@ command -v virt-fw-vars >/dev/null 2>&1 || {
     exit 1
 }
 
+# QEMU >= 10.0 with the uefi-vars-x64 device, and gcc/ld for the test guest:
+# the QEMU conformance suite (crates/uefi-vars-qemu-oracle) runs it.
+bash scripts/install-qemu.sh
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
