@@ -13,6 +13,7 @@
 
 pub mod auth;
 pub mod codec;
+pub mod crypto;
 pub mod error;
 pub mod guid;
 pub mod name;
