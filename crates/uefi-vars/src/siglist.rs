@@ -82,6 +82,78 @@ pub fn encode(lists: &[SignatureList<'_>]) -> Vec<u8> {
     out
 }
 
+/// Signature types edk2 accepts in the Secure Boot databases, with the size
+/// of their signature data (after the owner GUID); `None` = variable (X.509).
+pub fn known_type_data_size(ty: &Guid) -> Option<Option<usize>> {
+    use crate::guid::*;
+    let table: [(Guid, Option<usize>); 12] = [
+        (CERT_SHA256, Some(32)),
+        (CERT_RSA2048, Some(256)),
+        (CERT_RSA2048_SHA256, Some(256)),
+        (CERT_SHA1, Some(20)),
+        (CERT_RSA2048_SHA1, Some(256)),
+        (CERT_X509, None),
+        (CERT_SHA224, Some(28)),
+        (CERT_SHA384, Some(48)),
+        (CERT_SHA512, Some(64)),
+        (CERT_X509_SHA256, Some(48)),
+        (CERT_X509_SHA384, Some(64)),
+        (CERT_X509_SHA512, Some(80)),
+    ];
+    table.iter().find(|(g, _)| g == ty).map(|(_, s)| *s)
+}
+
+/// Why a database payload was refused (edk2 `CheckSignatureListFormat`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormatProblem {
+    Malformed,
+    UnknownType(Guid),
+    WrongSize(Guid),
+    /// PK must hold exactly one X.509 certificate.
+    PkNotOneCertificate,
+}
+
+/// Validates a Secure Boot database payload as edk2 does: every list of a
+/// known type with a zero header and the type's signature size; PK exactly
+/// one X.509 certificate.
+pub fn check_format(data: &[u8], is_pk: bool) -> Result<(), FormatProblem> {
+    let lists = parse(data).ok_or(FormatProblem::Malformed)?;
+    let mut count = 0usize;
+    for l in &lists {
+        let size = known_type_data_size(&l.sig_type).ok_or(FormatProblem::UnknownType(l.sig_type))?;
+        if !l.header.is_empty() {
+            return Err(FormatProblem::WrongSize(l.sig_type));
+        }
+        if let Some(s) = size {
+            if l.signature_size != SIGNATURE_OWNER_SIZE + s {
+                return Err(FormatProblem::WrongSize(l.sig_type));
+            }
+        }
+        if l.entries.is_empty() {
+            return Err(FormatProblem::Malformed);
+        }
+        count = count.saturating_add(l.entries.len());
+        if is_pk && l.sig_type != crate::guid::CERT_X509 {
+            return Err(FormatProblem::PkNotOneCertificate);
+        }
+    }
+    if is_pk && count != 1 {
+        return Err(FormatProblem::PkNotOneCertificate);
+    }
+    Ok(())
+}
+
+/// The DER certificates of every X.509 entry (owner GUID stripped).
+pub fn x509_certificates(data: &[u8]) -> Vec<&[u8]> {
+    parse(data)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| l.sig_type == crate::guid::CERT_X509)
+        .flat_map(|l| l.entries.into_iter())
+        .filter_map(|e| e.get(SIGNATURE_OWNER_SIZE..))
+        .collect()
+}
+
 /// APPEND of `new` onto `old`: `None` if either is not a valid database.
 pub fn append(old: &[u8], new: &[u8]) -> Option<Vec<u8>> {
     let old_lists = parse(old)?;
@@ -147,6 +219,26 @@ mod tests {
         assert_eq!(merged, expect);
         // appending the same data again changes nothing
         assert_eq!(append(&merged, &new).unwrap(), merged);
+    }
+
+    #[test]
+    fn format_check_follows_edk2() {
+        let sha = list(CERT_SHA256, 48, &[entry(1, 0xaa, 32), entry(1, 0xbb, 32)]);
+        assert_eq!(check_format(&sha, false), Ok(()));
+        let x509 = list(CERT_X509, 20, &[entry(1, 0xcc, 4)]);
+        assert_eq!(check_format(&[sha.clone(), x509.clone()].concat(), false), Ok(()));
+        assert_eq!(check_format(&x509, true), Ok(()));
+        // PK: exactly one certificate, and only X.509
+        let two = [x509.clone(), list(CERT_X509, 21, &[entry(2, 0xdd, 5)])].concat();
+        assert_eq!(check_format(&two, true), Err(FormatProblem::PkNotOneCertificate));
+        assert_eq!(check_format(&sha, true), Err(FormatProblem::PkNotOneCertificate));
+        // wrong size for a fixed-size type
+        let bad = list(CERT_SHA256, 40, &[entry(1, 0xaa, 24)]);
+        assert_eq!(check_format(&bad, false), Err(FormatProblem::WrongSize(CERT_SHA256)));
+        let unknown = list(crate::guid::GLOBAL_VARIABLE, 20, &[entry(1, 0, 4)]);
+        assert_eq!(check_format(&unknown, false), Err(FormatProblem::UnknownType(crate::guid::GLOBAL_VARIABLE)));
+        assert_eq!(check_format(&x509[..x509.len() - 1], false), Err(FormatProblem::Malformed));
+        assert_eq!(x509_certificates(&[sha, x509].concat()), vec![&[0xcc; 4][..]]);
     }
 
     #[test]
