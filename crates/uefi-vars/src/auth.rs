@@ -8,6 +8,7 @@
 //! does not check EFI_TIME at all; docs/compat.md).
 
 use crate::codec::{Auth2Header, AUTH2_FIXED_SIZE, WIN_CERT_UEFI_GUID_HEADER};
+use crate::crypto::{Pkcs7Backend, SignerChain};
 use crate::guid::{Guid, CERT_TYPE_PKCS7, GLOBAL_VARIABLE, IMAGE_SECURITY_DATABASE};
 use crate::name::VarName;
 use crate::status::EfiStatus;
@@ -91,58 +92,62 @@ impl SecureBootDb {
     }
 }
 
-/// Everything a signature check needs to know about the write.
-#[derive(Clone, Debug)]
-pub struct VerifyRequest<'a> {
-    pub guid: &'a Guid,
-    pub name: &'a VarName,
-    /// Attributes as passed to SetVariable (APPEND included).
-    pub attributes: u32,
-    pub auth: &'a Auth2<'a>,
-    /// What the signer must chain to: the signature lists of the governing
-    /// database (PK for PK/KEK, KEK for db/dbx), or the new payload for a
-    /// self-signed PK. `None` for private authenticated variables.
-    pub trust: Option<&'a [u8]>,
+/// How a time-based authenticated variable is authorised (edk2
+/// AuthVariableLib): the key hierarchy for the Secure Boot databases, the
+/// signer's own identity for everything else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthClass {
+    Pk,
+    Kek,
+    /// db, dbx, dbt, dbr in the image security database namespace.
+    ImageDb,
+    /// A private authenticated variable.
+    Private,
 }
 
-impl VerifyRequest<'_> {
-    /// The detached content the signature covers: name without NUL, vendor
-    /// GUID, attributes, timestamp, payload.
-    pub fn signed_content(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        for u in self.name.units() {
-            out.extend_from_slice(&u.to_le_bytes());
+impl AuthClass {
+    pub fn classify(guid: &Guid, name: &VarName) -> Self {
+        match SecureBootDb::classify(guid, name) {
+            Some(SecureBootDb::Pk) => AuthClass::Pk,
+            Some(SecureBootDb::Kek) => AuthClass::Kek,
+            Some(SecureBootDb::Db | SecureBootDb::Dbx) => AuthClass::ImageDb,
+            None => {
+                let n = name.units();
+                let is = |s: &str| n.iter().copied().eq(s.encode_utf16());
+                if *guid == IMAGE_SECURITY_DATABASE && (is("dbt") || is("dbr")) {
+                    AuthClass::ImageDb
+                } else {
+                    AuthClass::Private
+                }
+            }
         }
-        out.extend_from_slice(&self.guid.0);
-        out.extend_from_slice(&self.attributes.to_le_bytes());
-        out.extend_from_slice(&self.auth.timestamp.0);
-        out.extend_from_slice(self.auth.payload);
-        out
     }
 }
 
-/// What a successful verification proved.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verified {
-    /// Signer identity for private authenticated variables (stored as the
-    /// variable's digest and compared on later updates).
-    pub signer_digest: Option<Vec<u8>>,
-}
-
-/// PKCS#7 verification backend.
-pub trait SignatureVerifier: Send + Sync {
-    fn verify(&self, req: &VerifyRequest<'_>) -> Result<Verified, EfiStatus>;
-}
-
-/// The backend used until a real PKCS#7 verifier is plugged in: every write
-/// that needs a signature is refused, never accepted unverified.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoVerifier;
-
-impl SignatureVerifier for NoVerifier {
-    fn verify(&self, _req: &VerifyRequest<'_>) -> Result<Verified, EfiStatus> {
-        Err(EfiStatus::SECURITY_VIOLATION)
+/// The detached content an authenticated write's signature covers: name
+/// without NUL, vendor GUID, attributes as passed (APPEND included),
+/// timestamp, payload.
+pub fn signed_content(guid: &Guid, name: &VarName, attributes: u32, auth: &Auth2<'_>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(name.units().len() * 2 + 36 + auth.payload.len());
+    for u in name.units() {
+        out.extend_from_slice(&u.to_le_bytes());
     }
+    out.extend_from_slice(&guid.0);
+    out.extend_from_slice(&attributes.to_le_bytes());
+    out.extend_from_slice(&auth.timestamp.0);
+    out.extend_from_slice(auth.payload);
+    out
+}
+
+/// Identity a private authenticated variable is bound to: SHA-256 over the
+/// signer's CommonName and the SHA-256 of its top-level certificate. This is
+/// QEMU's formula (so stores move between the two), but fed with the
+/// certificate that really signed and the top of its own chain, not with
+/// the first and last certificates of the bag (limitations.md §2.6).
+pub fn signer_digest(backend: &dyn Pkcs7Backend, chain: &SignerChain) -> Vec<u8> {
+    let mut buf = chain.signer_common_name.clone();
+    buf.extend_from_slice(&backend.sha256(&chain.top_level));
+    backend.sha256(&buf).to_vec()
 }
 
 #[cfg(test)]

@@ -120,7 +120,8 @@ pub fn check_format(data: &[u8], is_pk: bool) -> Result<(), FormatProblem> {
     let lists = parse(data).ok_or(FormatProblem::Malformed)?;
     let mut count = 0usize;
     for l in &lists {
-        let size = known_type_data_size(&l.sig_type).ok_or(FormatProblem::UnknownType(l.sig_type))?;
+        let size =
+            known_type_data_size(&l.sig_type).ok_or(FormatProblem::UnknownType(l.sig_type))?;
         if !l.header.is_empty() {
             return Err(FormatProblem::WrongSize(l.sig_type));
         }
@@ -226,19 +227,40 @@ mod tests {
         let sha = list(CERT_SHA256, 48, &[entry(1, 0xaa, 32), entry(1, 0xbb, 32)]);
         assert_eq!(check_format(&sha, false), Ok(()));
         let x509 = list(CERT_X509, 20, &[entry(1, 0xcc, 4)]);
-        assert_eq!(check_format(&[sha.clone(), x509.clone()].concat(), false), Ok(()));
+        assert_eq!(
+            check_format(&[sha.clone(), x509.clone()].concat(), false),
+            Ok(())
+        );
         assert_eq!(check_format(&x509, true), Ok(()));
         // PK: exactly one certificate, and only X.509
         let two = [x509.clone(), list(CERT_X509, 21, &[entry(2, 0xdd, 5)])].concat();
-        assert_eq!(check_format(&two, true), Err(FormatProblem::PkNotOneCertificate));
-        assert_eq!(check_format(&sha, true), Err(FormatProblem::PkNotOneCertificate));
+        assert_eq!(
+            check_format(&two, true),
+            Err(FormatProblem::PkNotOneCertificate)
+        );
+        assert_eq!(
+            check_format(&sha, true),
+            Err(FormatProblem::PkNotOneCertificate)
+        );
         // wrong size for a fixed-size type
         let bad = list(CERT_SHA256, 40, &[entry(1, 0xaa, 24)]);
-        assert_eq!(check_format(&bad, false), Err(FormatProblem::WrongSize(CERT_SHA256)));
+        assert_eq!(
+            check_format(&bad, false),
+            Err(FormatProblem::WrongSize(CERT_SHA256))
+        );
         let unknown = list(crate::guid::GLOBAL_VARIABLE, 20, &[entry(1, 0, 4)]);
-        assert_eq!(check_format(&unknown, false), Err(FormatProblem::UnknownType(crate::guid::GLOBAL_VARIABLE)));
-        assert_eq!(check_format(&x509[..x509.len() - 1], false), Err(FormatProblem::Malformed));
-        assert_eq!(x509_certificates(&[sha, x509].concat()), vec![&[0xcc; 4][..]]);
+        assert_eq!(
+            check_format(&unknown, false),
+            Err(FormatProblem::UnknownType(crate::guid::GLOBAL_VARIABLE))
+        );
+        assert_eq!(
+            check_format(&x509[..x509.len() - 1], false),
+            Err(FormatProblem::Malformed)
+        );
+        assert_eq!(
+            x509_certificates(&[sha, x509].concat()),
+            vec![&[0xcc; 4][..]]
+        );
     }
 
     #[test]

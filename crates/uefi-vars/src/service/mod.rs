@@ -8,12 +8,13 @@
 //! [`Storage`] backend; host-side failures are kept as [`Error`]s for the
 //! embedder, the guest only sees EFI status codes.
 
+mod authvars;
 pub mod policy_mmi;
 mod secure_boot;
 pub mod vars;
 
-use crate::auth::{NoVerifier, SignatureVerifier};
 use crate::codec::{Layout, MmBuffer};
+use crate::crypto::{default_backend, Pkcs7Backend};
 use crate::error::Error;
 use crate::guid::{
     END_OF_DXE_EVENT, EXIT_BOOT_SERVICES_EVENT, READY_TO_BOOT_EVENT, SMM_VARIABLE_PROTOCOL,
@@ -95,7 +96,7 @@ pub struct Service {
     policies: PolicyEngine,
     phase: BootPhase,
     storage: Box<dyn Storage>,
-    verifier: Box<dyn SignatureVerifier>,
+    crypto: Box<dyn Pkcs7Backend>,
     buffer_size: u32,
     /// Page cache of a policy DUMP in progress.
     dump_cache: Option<Vec<u8>>,
@@ -137,7 +138,7 @@ impl Service {
             store,
             phase: BootPhase::default(),
             storage,
-            verifier: Box::new(NoVerifier),
+            crypto: default_backend(),
             buffer_size: MAX_BUFFER_SIZE,
             dump_cache: None,
             errors: Vec::new(),
@@ -152,7 +153,7 @@ impl Service {
             config,
             phase: BootPhase::default(),
             storage: Box::new(MemoryStorage::new()),
-            verifier: Box::new(NoVerifier),
+            crypto: default_backend(),
             buffer_size: MAX_BUFFER_SIZE,
             dump_cache: None,
             errors: Vec::new(),
@@ -163,8 +164,8 @@ impl Service {
     }
 
     /// Replaces the PKCS#7 verification backend.
-    pub fn set_verifier(&mut self, verifier: Box<dyn SignatureVerifier>) {
-        self.verifier = verifier;
+    pub fn set_crypto(&mut self, backend: Box<dyn Pkcs7Backend>) {
+        self.crypto = backend;
     }
 
     /// Machine reset: boot phase and policies cleared, volatile variables

@@ -101,10 +101,4 @@ impl Service {
             ))
             .is_some_and(|v| v.data.first() == Some(&1))
     }
-
-    pub(super) fn setup_mode_active(&self) -> bool {
-        self.store
-            .get(&VarKey::new(GLOBAL_VARIABLE, VarName::from("SetupMode")))
-            .is_some_and(|v| v.data.first() == Some(&1))
-    }
 }

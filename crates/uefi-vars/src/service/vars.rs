@@ -5,10 +5,11 @@
 //! followed instead, and each such place is listed in docs/compat.md under
 //! the id given in the comment.
 
+use super::authvars;
 use super::Service;
-use crate::auth::{parse_auth2, SecureBootDb, VerifyRequest};
+use crate::auth::{parse_auth2, AuthClass, SecureBootDb};
 use crate::codec::MmBuffer;
-use crate::guid::{CUSTOM_MODE_ENABLE, GLOBAL_VARIABLE, SECURE_BOOT_ENABLE_DISABLE};
+use crate::guid::{CUSTOM_MODE_ENABLE, SECURE_BOOT_ENABLE_DISABLE};
 use crate::name::VarName;
 use crate::policy::{Policy, WriteRequest};
 use crate::siglist;
@@ -286,10 +287,15 @@ impl Service {
         if name.is_empty() {
             return Err(EfiStatus::INVALID_PARAMETER);
         }
+        // compat: read-only (QEMU lets the guest overwrite them)
+        if authvars::is_read_only(&guid, &name) {
+            return Err(EfiStatus::WRITE_PROTECTED);
+        }
         let key = VarKey::new(guid, name.clone());
         let old = self.store.get(&key).cloned();
         let append = attributes & attr::APPEND_WRITE != 0;
         let sb_db = SecureBootDb::classify(&guid, &name);
+        let class = AuthClass::classify(&guid, &name);
 
         let new: Option<Variable> = if !data.is_empty() {
             if attributes & attr::AUTHENTICATED_WRITE_ACCESS != 0 {
@@ -297,15 +303,19 @@ impl Service {
             }
             if attributes & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0 {
                 let auth = parse_auth2(data)?;
-                let digest = self.authenticate(&guid, &name, attributes, sb_db, &auth)?;
+                let digest =
+                    self.authenticate(&guid, &name, attributes, class, &auth, old.as_ref())?;
                 let mut var = Variable::new(guid, name.clone(), attributes, auth.payload.to_vec());
                 var.time = auth.timestamp;
                 var.digest = digest;
                 if let Some(old) = &old {
-                    if !append && old.time.chrono_cmp(&var.time) == std::cmp::Ordering::Greater {
-                        return Err(EfiStatus::SECURITY_VIOLATION);
-                    }
-                    if (old.digest.is_some() || var.digest.is_some()) && old.digest != var.digest {
+                    if append {
+                        // APPEND keeps the later of the two timestamps (edk2).
+                        if old.time.chrono_cmp(&var.time) == std::cmp::Ordering::Greater {
+                            var.time = old.time;
+                        }
+                    } else if old.time.chrono_cmp(&var.time) != std::cmp::Ordering::Less {
+                        // compat: replay (edk2 wants a strictly later time; QEMU accepts equal)
                         return Err(EfiStatus::SECURITY_VIOLATION);
                     }
                 }
@@ -321,10 +331,10 @@ impl Service {
             }
             if old.as_ref().is_some_and(Variable::is_time_auth) {
                 // compat: unauthenticated-delete (QEMU deletes without a signature)
-                return Err(if sb_db.is_some() {
-                    EfiStatus::INVALID_PARAMETER
-                } else {
+                return Err(if class == AuthClass::Private {
                     EfiStatus::WRITE_PROTECTED
+                } else {
+                    EfiStatus::INVALID_PARAMETER
                 });
             }
             None
@@ -337,7 +347,7 @@ impl Service {
 
         let mut new = new;
         if let (true, Some(old), Some(new)) = (append, &old, &mut new) {
-            if sb_db.is_none() {
+            if class == AuthClass::Private {
                 return Err(EfiStatus::UNSUPPORTED);
             }
             new.data = siglist::append(&old.data, &new.data).ok_or(EfiStatus::INVALID_PARAMETER)?;
@@ -360,7 +370,7 @@ impl Service {
             .is_some_and(Variable::is_non_volatile);
         if non_volatile {
             // Write the would-be store first: on failure nothing changes and
-            // the guest is told (QEMU reports SUCCESS and only logs).
+            // the guest is told (compat: store-write-failure).
             let mut next: Vec<&Variable> = self
                 .store
                 .iter()
@@ -375,69 +385,18 @@ impl Service {
             }
         }
         self.store.remove(&key);
-        let pk_written = matches!((&new, sb_db), (Some(_), Some(SecureBootDb::Pk)));
         if let Some(n) = new {
             self.store.put(n);
         }
-        if pk_written {
+        if sb_db == Some(SecureBootDb::Pk) {
+            // Enrolling or deleting PK switches the platform mode at once
+            // (compat: pk-delete-mode; QEMU recomputes only on enrollment).
             self.init_secure_boot_state();
             if let Err(e) = self.save_store() {
                 self.errors.push(e);
             }
         }
         Ok(())
-    }
-
-    /// Runs the signature rules for a time-based authenticated write and
-    /// returns the signer digest to store (private variables only).
-    fn authenticate(
-        &self,
-        guid: &crate::guid::Guid,
-        name: &VarName,
-        attributes: u32,
-        sb_db: Option<SecureBootDb>,
-        auth: &crate::auth::Auth2<'_>,
-    ) -> Result<Option<Vec<u8>>, EfiStatus> {
-        let trust: Option<Vec<u8>> = match sb_db {
-            Some(db) => {
-                if self.custom_mode_active() {
-                    return Ok(None);
-                }
-                let setup = self.setup_mode_active();
-                if setup && db != SecureBootDb::Pk {
-                    return Ok(None);
-                }
-                if auth.pkcs7.is_empty() {
-                    return Err(EfiStatus::SECURITY_VIOLATION);
-                }
-                let anchor = match db {
-                    SecureBootDb::Pk | SecureBootDb::Kek => "PK",
-                    SecureBootDb::Db | SecureBootDb::Dbx => "KEK",
-                };
-                match self
-                    .store
-                    .get(&VarKey::new(GLOBAL_VARIABLE, VarName::from(anchor)))
-                {
-                    Some(v) => Some(v.data.clone()),
-                    None if setup && db == SecureBootDb::Pk => Some(auth.payload.to_vec()),
-                    None => return Err(EfiStatus::SECURITY_VIOLATION),
-                }
-            }
-            None => None,
-        };
-        let req = VerifyRequest {
-            guid,
-            name,
-            attributes,
-            auth,
-            trust: trust.as_deref(),
-        };
-        let verified = self.verifier.verify(&req)?;
-        Ok(if sb_db.is_some() {
-            None
-        } else {
-            verified.signer_digest
-        })
     }
 
     /// QEMU's check_update, with edk2's policy semantics.

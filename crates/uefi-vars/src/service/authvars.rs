@@ -1,0 +1,139 @@
+//! Authorisation of time-based authenticated writes (edk2 AuthVariableLib):
+//! the Secure Boot key hierarchy, setup/custom mode, and private variables
+//! bound to their signer.
+
+use super::Service;
+use crate::auth::{signed_content, signer_digest, Auth2, AuthClass};
+use crate::guid::{Guid, GLOBAL_VARIABLE};
+use crate::name::VarName;
+use crate::siglist;
+use crate::status::EfiStatus;
+use crate::variable::{VarKey, Variable};
+
+/// Variables the guest may never write: AuthVariableLib and VarCheckUefiLib
+/// mark them read-only (QEMU lets the guest overwrite them, limitations §2.3).
+const READ_ONLY_GLOBAL: [&str; 12] = [
+    "SetupMode",
+    "SecureBoot",
+    "SignatureSupport",
+    "VendorKeys",
+    "VendorKeysNv",
+    "AuditMode",
+    "DeployedMode",
+    "PKDefault",
+    "KEKDefault",
+    "dbDefault",
+    "dbxDefault",
+    "dbtDefault",
+];
+
+pub(super) fn is_read_only(guid: &Guid, name: &VarName) -> bool {
+    *guid == GLOBAL_VARIABLE
+        && READ_ONLY_GLOBAL
+            .iter()
+            .any(|n| name.units().iter().copied().eq(n.encode_utf16()))
+}
+
+impl Service {
+    fn global(&self, name: &str) -> Option<&Variable> {
+        self.store
+            .get(&VarKey::new(GLOBAL_VARIABLE, VarName::from(name)))
+    }
+
+    /// Checks the signature of an authenticated write. Returns the signer
+    /// digest to store with a private variable.
+    pub(super) fn authenticate(
+        &self,
+        guid: &Guid,
+        name: &VarName,
+        attributes: u32,
+        class: AuthClass,
+        auth: &Auth2<'_>,
+        old: Option<&Variable>,
+    ) -> Result<Option<Vec<u8>>, EfiStatus> {
+        let content = signed_content(guid, name, attributes, auth);
+        let backend = self.crypto.as_ref();
+        let violation = |_: crate::crypto::VerifyError| EfiStatus::SECURITY_VIOLATION;
+        if class == AuthClass::Private {
+            let chain = backend.signer_chain(auth.pkcs7).map_err(violation)?;
+            backend
+                .verify(auth.pkcs7, &content, &[chain.top_level.as_slice()])
+                .map_err(violation)?;
+            let digest = signer_digest(backend, &chain);
+            if let Some(old) = old {
+                // A variable without a recorded signer (VendorKeysNv, or a
+                // store written by a tool that drops digests) cannot be
+                // updated: there is nobody to compare with.
+                if old.digest.as_deref() != Some(digest.as_slice()) {
+                    return Err(EfiStatus::SECURITY_VIOLATION);
+                }
+            }
+            return Ok(Some(digest));
+        }
+
+        if !auth.payload.is_empty() {
+            siglist::check_format(auth.payload, class == AuthClass::Pk)
+                .map_err(|_| EfiStatus::INVALID_PARAMETER)?;
+        }
+        let setup = !self.pk_present();
+        if self.custom_mode_active() || (setup && class != AuthClass::Pk) {
+            return Ok(None);
+        }
+        if auth.pkcs7.is_empty() {
+            return Err(EfiStatus::SECURITY_VIOLATION);
+        }
+        match class {
+            AuthClass::Pk if setup => {
+                // Enrolling PK: it must be signed by a certificate of the
+                // new PK itself.
+                let anchors = siglist::x509_certificates(auth.payload);
+                self.verify_any(auth.pkcs7, &content, &anchors)
+            }
+            AuthClass::Pk | AuthClass::Kek => self.verify_by_pk(auth.pkcs7, &content),
+            AuthClass::ImageDb => {
+                let kek = self
+                    .global("KEK")
+                    .map(|v| v.data.clone())
+                    .unwrap_or_default();
+                let anchors = siglist::x509_certificates(&kek);
+                self.verify_any(auth.pkcs7, &content, &anchors)
+                    .or_else(|_| self.verify_by_pk(auth.pkcs7, &content))
+            }
+            AuthClass::Private => Err(EfiStatus::SECURITY_VIOLATION),
+        }
+        .map(|()| None)
+    }
+
+    /// edk2's PK rule: the signer's top-level certificate must be the PK
+    /// certificate itself (no chaining), and the signature must verify with it.
+    fn verify_by_pk(&self, p7: &[u8], content: &[u8]) -> Result<(), EfiStatus> {
+        let backend = self.crypto.as_ref();
+        let pk = self.global("PK").ok_or(EfiStatus::SECURITY_VIOLATION)?;
+        let certs = siglist::x509_certificates(&pk.data);
+        let [pk_cert] = certs.as_slice() else {
+            return Err(EfiStatus::SECURITY_VIOLATION);
+        };
+        let chain = backend
+            .signer_chain(p7)
+            .map_err(|_| EfiStatus::SECURITY_VIOLATION)?;
+        if chain.top_level.as_slice() != *pk_cert {
+            return Err(EfiStatus::SECURITY_VIOLATION);
+        }
+        backend
+            .verify(p7, content, &[pk_cert])
+            .map_err(|_| EfiStatus::SECURITY_VIOLATION)
+    }
+
+    /// Accepts a signature that verifies against any one of `anchors`.
+    fn verify_any(&self, p7: &[u8], content: &[u8], anchors: &[&[u8]]) -> Result<(), EfiStatus> {
+        let backend = self.crypto.as_ref();
+        if anchors
+            .iter()
+            .any(|a| backend.verify(p7, content, &[a]).is_ok())
+        {
+            Ok(())
+        } else {
+            Err(EfiStatus::SECURITY_VIOLATION)
+        }
+    }
+}
