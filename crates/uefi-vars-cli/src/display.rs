@@ -2,10 +2,122 @@
 
 use std::fmt::Write;
 
+use uefi_vars::guid::{self, Guid};
+use uefi_vars::siglist;
 use uefi_vars::variable::{attr, Variable};
+
+/// Short name of a signature type GUID.
+fn sig_type_name(g: &Guid) -> String {
+    let table = [
+        (guid::CERT_X509, "X509"),
+        (guid::CERT_SHA256, "SHA256"),
+        (guid::CERT_SHA1, "SHA1"),
+        (guid::CERT_SHA224, "SHA224"),
+        (guid::CERT_SHA384, "SHA384"),
+        (guid::CERT_SHA512, "SHA512"),
+        (guid::CERT_RSA2048, "RSA2048"),
+        (guid::CERT_RSA2048_SHA256, "RSA2048_SHA256"),
+        (guid::CERT_RSA2048_SHA1, "RSA2048_SHA1"),
+        (guid::CERT_X509_SHA256, "X509_SHA256"),
+        (guid::CERT_X509_SHA384, "X509_SHA384"),
+        (guid::CERT_X509_SHA512, "X509_SHA512"),
+    ];
+    table
+        .iter()
+        .find(|(t, _)| t == g)
+        .map_or_else(|| g.to_string(), |(_, n)| (*n).to_string())
+}
+
+fn is_signature_database(v: &Variable) -> bool {
+    let name = v.name.to_string();
+    (v.guid == guid::GLOBAL_VARIABLE
+        && matches!(
+            name.as_str(),
+            "PK" | "KEK" | "PKDefault" | "KEKDefault" | "dbDefault" | "dbxDefault" | "dbtDefault"
+        ))
+        || (v.guid == guid::IMAGE_SECURITY_DATABASE
+            && matches!(name.as_str(), "db" | "dbx" | "dbt" | "dbr"))
+}
+
+fn x509_summary(der: &[u8]) -> String {
+    match openssl::x509::X509::from_der(der) {
+        Ok(c) => {
+            let name = |n: &openssl::x509::X509NameRef| {
+                n.entries()
+                    .map(|e| {
+                        format!(
+                            "{}={}",
+                            e.object().nid().short_name().unwrap_or("?"),
+                            e.data().to_string().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let serial = c
+                .serial_number()
+                .to_bn()
+                .and_then(|b| b.to_hex_str().map(|s| s.to_string()))
+                .unwrap_or_default();
+            format!(
+                "subject: {}\n        issuer:  {}\n        serial:  {}",
+                name(c.subject_name()),
+                name(c.issuer_name()),
+                serial
+            )
+        }
+        Err(_) => format!("unparsable certificate ({} bytes)", der.len()),
+    }
+}
+
+/// Decoded signature lists, one entry per line.
+pub fn signature_lists(data: &[u8]) -> Option<String> {
+    let lists = siglist::parse(data)?;
+    let mut out = String::new();
+    for (i, l) in lists.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  list {i}: {} ({} entries, {} bytes each)",
+            sig_type_name(&l.sig_type),
+            l.entries.len(),
+            l.signature_size
+        );
+        for e in &l.entries {
+            let (owner, body) = e.split_at(siglist::SIGNATURE_OWNER_SIZE.min(e.len()));
+            let owner = <[u8; 16]>::try_from(owner)
+                .map(Guid)
+                .map(|g| g.to_string())
+                .unwrap_or_default();
+            let _ = writeln!(out, "    owner {owner}");
+            if l.sig_type == guid::CERT_X509 {
+                let _ = writeln!(out, "        {}", x509_summary(body));
+            } else {
+                let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+                let _ = writeln!(out, "        {hex}");
+            }
+        }
+    }
+    Some(out)
+}
 
 /// One line per variable: GUID, attributes, size, name, short value.
 pub fn summary_line(v: &Variable) -> String {
+    if is_signature_database(v) {
+        if let Some(lists) = siglist::parse(&v.data) {
+            let kinds: Vec<String> = lists
+                .iter()
+                .map(|l| format!("{}x{}", l.entries.len(), sig_type_name(&l.sig_type)))
+                .collect();
+            return format!(
+                "{}  {:<14} {:>6}  {}  = [{}]",
+                v.guid,
+                attr::describe(v.attributes),
+                v.data.len(),
+                v.name,
+                kinds.join(", ")
+            );
+        }
+    }
     format!(
         "{}  {:<14} {:>6}  {}{}",
         v.guid,
@@ -42,6 +154,13 @@ pub fn details(v: &Variable) -> String {
             t.minute(),
             t.second()
         );
+    }
+    if is_signature_database(v) {
+        if let Some(lists) = signature_lists(&v.data) {
+            out.push_str("signature lists:\n");
+            out.push_str(&lists);
+            return out;
+        }
     }
     if let Some(p) = preview(&v.data) {
         let _ = writeln!(out, "value:      {p}");

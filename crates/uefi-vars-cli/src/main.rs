@@ -1,7 +1,9 @@
 //! `uefi-vars`: inspect and edit QEMU JSON variable stores, and replay
 //! firmware captures through the service.
 
+mod auth_cmds;
 mod display;
+mod keys;
 mod replay_cmd;
 
 use std::path::PathBuf;
@@ -69,6 +71,33 @@ enum Command {
         guid: Option<String>,
         #[arg(long, short)]
         store: PathBuf,
+        #[arg(long)]
+        in_place: bool,
+    },
+    /// Create or update a store with PK, KEK, db (and dbx) enrolled and
+    /// Secure Boot enabled.
+    Enroll(auth_cmds::EnrollArgs),
+    /// Produce a signed update (.auth) for an authenticated variable.
+    Sign(auth_cmds::SignArgs),
+    /// Apply a signed update (.auth) to a store, verified exactly as a guest
+    /// write would be.
+    Apply {
+        name: String,
+        /// Vendor GUID or alias; default: global for PK/KEK, the image
+        /// security database for db/dbx/dbt/dbr.
+        #[arg(long, short)]
+        guid: Option<String>,
+        #[arg(long, short)]
+        store: PathBuf,
+        /// The .auth file (EFI_VARIABLE_AUTHENTICATION_2 + payload).
+        #[arg(long)]
+        auth: PathBuf,
+        /// Attributes the update was signed with.
+        #[arg(long, short, default_value = "nv,bs,rt,at")]
+        attr: String,
+        /// Append instead of replace (adds APPEND_WRITE).
+        #[arg(long)]
+        append: bool,
         #[arg(long)]
         in_place: bool,
     },
@@ -166,7 +195,31 @@ fn run(cmd: Command) -> CliResult {
             let status = svc.set_variable(var.guid, var.name.clone(), var.attributes, &[]);
             finish(&mut svc, status, "delete")
         }
+        Command::Apply {
+            name,
+            guid,
+            store,
+            auth,
+            attr: attributes,
+            append,
+            in_place,
+        } => {
+            let vendor = match guid {
+                Some(g) => parse_guid(&g)?,
+                None => default_guid(&name)?,
+            };
+            let mut attributes = parse_attributes(&attributes)?;
+            if append {
+                attributes |= attr::APPEND_WRITE;
+            }
+            let data = std::fs::read(&auth).map_err(|e| format!("{}: {e}", auth.display()))?;
+            let mut svc = open(&store, mode(in_place))?;
+            let status = svc.set_variable(vendor, VarName::from(name.as_str()), attributes, &data);
+            finish(&mut svc, status, "apply")
+        }
         Command::Replay(args) => replay_cmd::run(&args),
+        Command::Enroll(args) => auth_cmds::enroll(&args),
+        Command::Sign(args) => auth_cmds::sign(&args),
     }
 }
 
@@ -216,6 +269,15 @@ fn find<'a>(svc: &'a Service, name: &str, guid: Option<&str>) -> Result<&'a Vari
                 .collect::<Vec<_>>()
                 .join(", ")
         )),
+    }
+}
+
+/// The namespace a well-known authenticated variable lives in.
+pub(crate) fn default_guid(name: &str) -> Result<Guid, String> {
+    match name {
+        "PK" | "KEK" => Ok(guid::GLOBAL_VARIABLE),
+        "db" | "dbx" | "dbt" | "dbr" => Ok(guid::IMAGE_SECURITY_DATABASE),
+        _ => Err(format!("--guid is needed for {name:?}")),
     }
 }
 

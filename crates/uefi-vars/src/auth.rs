@@ -92,6 +92,25 @@ impl SecureBootDb {
     }
 }
 
+/// Serialises an EFI_VARIABLE_AUTHENTICATION_2 descriptor with its
+/// PKCS#7 SignedData, followed by the payload (the data of a signed
+/// SetVariable, i.e. the content of a `.auth` file).
+pub fn build_auth2(timestamp: &EfiTime, pkcs7: &[u8], payload: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(pkcs7.len())
+        .ok()
+        .and_then(|l| l.checked_add(WIN_CERT_UEFI_GUID_HEADER))
+        .unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(AUTH2_FIXED_SIZE + pkcs7.len() + payload.len());
+    out.extend_from_slice(&timestamp.0);
+    out.extend_from_slice(&length.to_le_bytes());
+    out.extend_from_slice(&WIN_CERT_REVISION.to_le_bytes());
+    out.extend_from_slice(&WIN_CERT_TYPE_EFI_GUID.to_le_bytes());
+    out.extend_from_slice(&CERT_TYPE_PKCS7.0);
+    out.extend_from_slice(pkcs7);
+    out.extend_from_slice(payload);
+    out
+}
+
 /// How a time-based authenticated variable is authorised (edk2
 /// AuthVariableLib): the key hierarchy for the Secure Boot databases, the
 /// signer's own identity for everything else.
@@ -179,6 +198,19 @@ mod tests {
         t[2] = 1;
         t[3] = 1;
         t
+    }
+
+    #[test]
+    fn build_then_parse() {
+        let mut t = EfiTime::default();
+        t.0[0..2].copy_from_slice(&2024u16.to_le_bytes());
+        let d = build_auth2(&t, &[7; 5], &[1, 2]);
+        assert_eq!(d.len(), 40 + 5 + 2);
+        let a = parse_auth2(&d).unwrap();
+        assert_eq!(
+            (a.timestamp, a.pkcs7, a.payload),
+            (t, &[7u8; 5][..], &[1u8, 2][..])
+        );
     }
 
     #[test]

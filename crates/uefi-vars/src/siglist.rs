@@ -155,6 +155,18 @@ pub fn x509_certificates(data: &[u8]) -> Vec<&[u8]> {
         .collect()
 }
 
+/// One EFI_SIGNATURE_LIST holding one entry of `sig_type` (an X.509
+/// certificate or a hash) owned by `owner`.
+pub fn single_entry_list(sig_type: &Guid, owner: &Guid, data: &[u8]) -> Vec<u8> {
+    let entry: Vec<u8> = owner.0.iter().chain(data).copied().collect();
+    encode(&[SignatureList {
+        sig_type: *sig_type,
+        header: &[],
+        signature_size: entry.len(),
+        entries: vec![&entry],
+    }])
+}
+
 /// APPEND of `new` onto `old`: `None` if either is not a valid database.
 pub fn append(old: &[u8], new: &[u8]) -> Option<Vec<u8>> {
     let old_lists = parse(old)?;

@@ -1,0 +1,310 @@
+//! `uefi-vars enroll` and `uefi-vars sign`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use uefi_vars::auth::{build_auth2, signed_content, Auth2};
+use uefi_vars::guid::{self, Guid};
+use uefi_vars::name::VarName;
+use uefi_vars::persist::{JsonFile, Storage, WriteMode};
+use uefi_vars::siglist;
+use uefi_vars::time::EfiTime;
+use uefi_vars::variable::{attr, Variable};
+use uefi_vars::{Config, Service};
+
+use crate::keys;
+
+#[derive(clap::Args)]
+pub struct EnrollArgs {
+    /// The store to create or update (JSON); its other variables are kept.
+    #[arg(long, short)]
+    store: PathBuf,
+    /// Platform key certificate (PEM or DER).
+    #[arg(long, required_unless_present = "generate")]
+    pk: Option<PathBuf>,
+    /// Key exchange key certificates.
+    #[arg(long)]
+    kek: Vec<PathBuf>,
+    /// Signature database certificates.
+    #[arg(long)]
+    db: Vec<PathBuf>,
+    /// Forbidden signature database: certificates.
+    #[arg(long)]
+    dbx_cert: Vec<PathBuf>,
+    /// Generate a throw-away test PKI (PK, KEK, db certificates and keys)
+    /// into this directory and enroll it.
+    #[arg(long, conflicts_with = "pk")]
+    generate: Option<PathBuf>,
+    /// Owner GUID written into the signature lists.
+    #[arg(long, default_value = "26dc4851-195f-4ae1-9a19-fbf883bbb35e")]
+    owner: String,
+    /// Leave Secure Boot disabled (SecureBootEnable = 0).
+    #[arg(long)]
+    no_secure_boot: bool,
+}
+
+#[derive(clap::Args)]
+pub struct SignArgs {
+    /// Variable name (e.g. PK, KEK, db, dbx, or a private variable).
+    name: String,
+    /// Vendor GUID or alias; default: global for PK/KEK, the image security
+    /// database for db/dbx/dbt/dbr, otherwise required.
+    #[arg(long, short)]
+    guid: Option<String>,
+    /// Signing key (PEM or DER).
+    #[arg(long)]
+    key: PathBuf,
+    /// Signing certificate (PEM or DER).
+    #[arg(long)]
+    cert: PathBuf,
+    /// Payload: an EFI_SIGNATURE_LIST with one X.509 entry per certificate.
+    #[arg(long)]
+    x509: Vec<PathBuf>,
+    /// Payload: raw bytes from a file (e.g. an .esl).
+    #[arg(long, conflicts_with = "x509")]
+    data: Option<PathBuf>,
+    /// Empty payload: an authenticated delete.
+    #[arg(long, conflicts_with_all = ["x509", "data"])]
+    delete: bool,
+    /// Set APPEND_WRITE in the signed attributes.
+    #[arg(long)]
+    append: bool,
+    /// Timestamp "YYYY-MM-DD HH:MM:SS" (UTC); default: now.
+    #[arg(long)]
+    time: Option<String>,
+    /// Owner GUID for --x509 entries.
+    #[arg(long, default_value = "26dc4851-195f-4ae1-9a19-fbf883bbb35e")]
+    owner: String,
+    /// Output .auth file.
+    #[arg(long, short)]
+    out: PathBuf,
+}
+
+fn x509_list(owner: &Guid, certs: &[PathBuf]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for c in certs {
+        let der = keys::load_cert(c)?.to_der().map_err(|e| e.to_string())?;
+        out.extend(siglist::single_entry_list(&guid::CERT_X509, owner, &der));
+    }
+    Ok(out)
+}
+
+fn now_time() -> EfiTime {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    efi_time_from_unix(secs)
+}
+
+/// Converts seconds since 1970 (UTC) to an EFI_TIME.
+pub fn efi_time_from_unix(secs: u64) -> EfiTime {
+    let days = secs / 86400;
+    let rem = secs % 86400;
+    // civil-from-days (Howard Hinnant's algorithm)
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    make_time(
+        year as u16,
+        month as u8,
+        day as u8,
+        (rem / 3600) as u8,
+        (rem % 3600 / 60) as u8,
+        (rem % 60) as u8,
+    )
+}
+
+fn make_time(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> EfiTime {
+    let mut t = [0u8; 16];
+    t[0..2].copy_from_slice(&year.to_le_bytes());
+    t[2] = month;
+    t[3] = day;
+    t[4] = hour;
+    t[5] = minute;
+    t[6] = second;
+    EfiTime(t)
+}
+
+/// Parses "YYYY-MM-DD HH:MM:SS" (or "YYYY-MM-DD").
+pub fn parse_time(text: &str) -> Result<EfiTime, String> {
+    let bad = || format!("time {text:?}: expected YYYY-MM-DD[ HH:MM:SS]");
+    let (date, clock) = text
+        .trim()
+        .split_once([' ', 'T'])
+        .unwrap_or((text.trim(), "00:00:00"));
+    let d: Vec<u32> = date
+        .split('-')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let c: Vec<u32> = clock
+        .split(':')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let ([y, mo, da], [h, mi, s]) = (d.as_slice(), c.as_slice()) else {
+        return Err(bad());
+    };
+    if !(1..=12).contains(mo)
+        || !(1..=31).contains(da)
+        || *h > 23
+        || *mi > 59
+        || *s > 59
+        || *y > 9999
+    {
+        return Err(bad());
+    }
+    Ok(make_time(
+        *y as u16, *mo as u8, *da as u8, *h as u8, *mi as u8, *s as u8,
+    ))
+}
+
+pub fn sign(args: &SignArgs) -> Result<ExitCode, String> {
+    let name = VarName::from(args.name.as_str());
+    let vendor = match &args.guid {
+        Some(g) => crate::parse_guid(g)?,
+        None => crate::default_guid(&args.name)?,
+    };
+    let owner = crate::parse_guid(&args.owner)?;
+    let payload = if args.delete {
+        Vec::new()
+    } else if let Some(d) = &args.data {
+        std::fs::read(d).map_err(|e| format!("{}: {e}", d.display()))?
+    } else if !args.x509.is_empty() {
+        x509_list(&owner, &args.x509)?
+    } else {
+        return Err("give the payload: --x509 CERT..., --data FILE or --delete".into());
+    };
+    let timestamp = match &args.time {
+        Some(t) => parse_time(t)?,
+        None => now_time(),
+    };
+    let mut attributes = attr::SECURE_BOOT_DB;
+    if args.append {
+        attributes |= attr::APPEND_WRITE;
+    }
+    let cert = keys::load_cert(&args.cert)?;
+    let key = keys::load_key(&args.key)?;
+    let unsigned = Auth2 {
+        timestamp,
+        pkcs7: &[],
+        payload: &payload,
+    };
+    let content = signed_content(&vendor, &name, attributes, &unsigned);
+    let p7 = keys::sign_detached(&cert, &key, &content)?;
+    let auth = build_auth2(&timestamp, &p7, &payload);
+    std::fs::write(&args.out, &auth).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    println!(
+        "{}: signed update of {} ({}), {} payload bytes, attributes {:#x}",
+        args.out.display(),
+        args.name,
+        vendor,
+        payload.len(),
+        attributes
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
+    let owner = crate::parse_guid(&args.owner)?;
+    let (pk, kek, db) = match &args.generate {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let mut paths = Vec::new();
+            for (file, cn) in [
+                ("PK", "uefi-vars test PK"),
+                ("KEK", "uefi-vars test KEK"),
+                ("db", "uefi-vars test db"),
+            ] {
+                let (cert, key) = keys::self_signed(cn)?;
+                let cert_path = dir.join(format!("{file}.crt"));
+                let key_path = dir.join(format!("{file}.key"));
+                std::fs::write(&cert_path, cert.to_pem().map_err(|e| e.to_string())?)
+                    .map_err(|e| format!("{}: {e}", cert_path.display()))?;
+                std::fs::write(
+                    &key_path,
+                    key.private_key_to_pem_pkcs8().map_err(|e| e.to_string())?,
+                )
+                .map_err(|e| format!("{}: {e}", key_path.display()))?;
+                paths.push(cert_path);
+            }
+            println!("generated a test PKI in {}", dir.display());
+            (
+                paths[0].clone(),
+                vec![paths[1].clone()],
+                vec![paths[2].clone()],
+            )
+        }
+        None => (
+            args.pk.clone().ok_or("--pk is required")?,
+            args.kek.clone(),
+            args.db.clone(),
+        ),
+    };
+
+    let mut file = JsonFile::with_mode(&args.store, WriteMode::AtomicReplace);
+    let mut vars = file.load().map_err(|e| e.to_string())?;
+    let time = now_time();
+    let mut put = |guid: Guid, name: &str, data: Vec<u8>| {
+        vars.retain(|v| !(v.guid == guid && v.name == VarName::from(name)));
+        if !data.is_empty() {
+            let mut v = Variable::new(guid, VarName::from(name), attr::SECURE_BOOT_DB, data);
+            v.time = time;
+            vars.push(v);
+        }
+    };
+    put(guid::IMAGE_SECURITY_DATABASE, "db", x509_list(&owner, &db)?);
+    put(
+        guid::IMAGE_SECURITY_DATABASE,
+        "dbx",
+        x509_list(&owner, &args.dbx_cert)?,
+    );
+    put(guid::GLOBAL_VARIABLE, "KEK", x509_list(&owner, &kek)?);
+    put(
+        guid::GLOBAL_VARIABLE,
+        "PK",
+        x509_list(&owner, std::slice::from_ref(&pk))?,
+    );
+    let sbe = VarName::from("SecureBootEnable");
+    vars.retain(|v| !(v.guid == guid::SECURE_BOOT_ENABLE_DISABLE && v.name == sbe));
+    vars.push(Variable::new(
+        guid::SECURE_BOOT_ENABLE_DISABLE,
+        sbe,
+        attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS,
+        vec![u8::from(!args.no_secure_boot)],
+    ));
+    for v in &vars {
+        if v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK") {
+            siglist::check_format(&v.data, true).map_err(|e| format!("PK: {e:?}"))?;
+        }
+    }
+    let refs: Vec<&Variable> = vars.iter().collect();
+    file.save(&refs).map_err(|e| e.to_string())?;
+    // A machine reset computes the Secure Boot state exactly as the device will.
+    let svc = Service::new(Config::default(), Box::new(JsonFile::new(&args.store)))
+        .map_err(|e| e.to_string())?;
+    let byte = |name: &str| {
+        svc.store()
+            .iter()
+            .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from(name))
+            .and_then(|v| v.data.first().copied())
+            .unwrap_or(0)
+    };
+    println!(
+        "{}: PK, KEK ({}), db ({}), dbx ({}) enrolled; SetupMode={} SecureBoot={}",
+        args.store.display(),
+        kek.len(),
+        db.len(),
+        args.dbx_cert.len(),
+        byte("SetupMode"),
+        byte("SecureBoot")
+    );
+    Ok(ExitCode::SUCCESS)
+}
