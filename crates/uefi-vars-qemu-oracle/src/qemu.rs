@@ -1,0 +1,355 @@
+//! Runs a script through QEMU's `uefi-vars-x64` device with the test guest
+//! and collects QEMU's replies and final JSON store.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::script::{encode_script, framing_ok, Step};
+use crate::{guest, OracleError};
+
+const FRAME_MAGIC: u32 = 0x4652_5655; // "UVRF"
+const FRAME_BOOT: u32 = 1;
+const FRAME_REPLY: u32 = 2;
+const FRAME_RESET: u32 = 3;
+const FRAME_END: u32 = 4;
+const FRAME_ERROR: u32 = 5;
+const FRAME_INIT: u32 = 6;
+/// QEMU's exit status when the guest writes 0x10 to isa-debug-exit.
+const EXIT_OK: i32 = (0x10 << 1) | 1;
+
+/// How to run QEMU.
+#[derive(Clone, Debug)]
+pub struct QemuOptions {
+    /// The QEMU binary (default `qemu-system-x86_64` from PATH).
+    pub qemu: PathBuf,
+    /// Start the device with `use-pio=on`: the guest then moves every
+    /// request through the PIO window instead of DMA, as edk2 does.
+    pub pio: bool,
+    /// Kill QEMU after this long (default: 60 s + 20 ms per step).
+    pub timeout: Option<Duration>,
+    /// A prebuilt guest image (default: [`guest::guest_image`]).
+    pub guest: Option<PathBuf>,
+    /// Keep QEMU's working files (script, debugcon stream, store, log)
+    /// in this directory instead of a temporary one.
+    pub work_dir: Option<PathBuf>,
+}
+
+impl Default for QemuOptions {
+    fn default() -> Self {
+        QemuOptions {
+            qemu: PathBuf::from("qemu-system-x86_64"),
+            pio: false,
+            timeout: None,
+            guest: None,
+            work_dir: None,
+        }
+    }
+}
+
+/// What QEMU did for one step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Reset,
+    Request {
+        /// The buffer as sent (normalized, see [`crate::script`]).
+        request: Vec<u8>,
+        /// CMD_STS after the command (0 success, 0x11, 0x12).
+        status: u16,
+        /// The buffer the device wrote back; `None` when it refused the
+        /// framing and wrote nothing.
+        reply: Option<Vec<u8>>,
+    },
+}
+
+/// Result of one QEMU run.
+#[derive(Clone, Debug)]
+pub struct QemuRun {
+    pub outcomes: Vec<Outcome>,
+    /// The JSON store file as QEMU left it (empty if it wrote none).
+    pub final_store: Vec<u8>,
+    /// How many times the guest booted (1 + resets).
+    pub boots: u32,
+    /// The device's FLAGS register as the guest read it at the first boot.
+    pub flags: u32,
+    pub elapsed: Duration,
+}
+
+/// `qemu-system-x86_64 --version`'s first line, e.g. "QEMU emulator
+/// version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)".
+pub fn qemu_version_line(qemu: &Path) -> Result<String, OracleError> {
+    let out = Command::new(qemu)
+        .arg("--version")
+        .output()
+        .map_err(|e| OracleError::Qemu(format!("cannot run {}: {e}", qemu.display())))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// (major, minor) from a version line.
+pub fn parse_version(line: &str) -> Option<(u32, u32)> {
+    let rest = line.split("version ").nth(1)?;
+    let mut it = rest.split(|c: char| !c.is_ascii_digit());
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// Whether this QEMU answers GET_PAYLOAD_SIZE with the whole buffer size
+/// (QEMU 10.0 to 10.2; `Config::legacy_payload_size`).
+pub fn legacy_payload_size(version: (u32, u32)) -> bool {
+    version < (11, 0)
+}
+
+/// Runs `steps` through QEMU, starting from the JSON store `start_store`
+/// (none: QEMU starts with no file and creates it).
+pub fn run(
+    steps: &[Step],
+    start_store: Option<&[u8]>,
+    opts: &QemuOptions,
+) -> Result<QemuRun, OracleError> {
+    let image = match &opts.guest {
+        Some(p) => p.clone(),
+        None => guest::guest_image(None)?,
+    };
+    let tmp;
+    let dir: &Path = match &opts.work_dir {
+        Some(d) => {
+            std::fs::create_dir_all(d).map_err(|e| OracleError::io(d, e))?;
+            d
+        }
+        None => {
+            tmp = tempfile::Builder::new()
+                .prefix("uefi-vars-qemu-")
+                .tempdir()
+                .map_err(|e| OracleError::io(&std::env::temp_dir(), e))?;
+            tmp.path()
+        }
+    };
+    let script_path = dir.join("script.bin");
+    let store_path = dir.join("vars.json");
+    let debugcon_path = dir.join("debugcon.bin");
+    let log_path = dir.join("qemu.log");
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.subsec_nanos() | 1);
+    let write = |p: &Path, data: &[u8]| std::fs::write(p, data).map_err(|e| OracleError::io(p, e));
+    write(&script_path, &encode_script(steps, nonce))?;
+    match start_store {
+        Some(text) => write(&store_path, text)?,
+        None => {
+            let _ = std::fs::remove_file(&store_path);
+        }
+    }
+    let _ = std::fs::remove_file(&debugcon_path);
+    let log = std::fs::File::create(&log_path).map_err(|e| OracleError::io(&log_path, e))?;
+    let log2 = log.try_clone().map_err(|e| OracleError::io(&log_path, e))?;
+
+    let mut device = format!("uefi-vars-x64,jsonfile={}", store_path.display());
+    if opts.pio {
+        device.push_str(",use-pio=on");
+    }
+    let mut cmd = Command::new(&opts.qemu);
+    cmd.args(["-machine", "q35", "-accel", "tcg", "-m", "64"])
+        .args(["-nographic", "-nodefaults", "-no-user-config"])
+        .arg("-kernel")
+        .arg(&image)
+        .args(["-device", &device])
+        .arg("-fw_cfg")
+        .arg(format!(
+            "name=opt/uefivars/script,file={}",
+            script_path.display()
+        ))
+        .arg("-chardev")
+        .arg(format!("file,id=uvdc,path={}", debugcon_path.display()))
+        .args(["-device", "isa-debugcon,iobase=0xe9,chardev=uvdc"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=4"])
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    let started = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| OracleError::Qemu(format!("cannot start {}: {e}", opts.qemu.display())))?;
+    let timeout = opts.timeout.unwrap_or_else(|| {
+        Duration::from_secs(60) + Duration::from_millis(20 * steps.len() as u64)
+    });
+    let status = loop {
+        if let Some(s) = child
+            .try_wait()
+            .map_err(|e| OracleError::Qemu(format!("waiting for QEMU: {e}")))?
+        {
+            break s;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(OracleError::Qemu(format!(
+                "QEMU did not finish within {timeout:?}; log: {}",
+                read_log(&log_path)
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let elapsed = started.elapsed();
+    let stream = std::fs::read(&debugcon_path).unwrap_or_default();
+    let frames = parse_frames(&stream);
+    if let Some(f) = frames.iter().find(|f| f.kind == FRAME_ERROR) {
+        return Err(OracleError::Guest(format!(
+            "guest error at step {}: {}",
+            f.index,
+            String::from_utf8_lossy(&f.data)
+        )));
+    }
+    if status.code() != Some(EXIT_OK) {
+        return Err(OracleError::Qemu(format!(
+            "QEMU exited with {status} (guest sent {} frames); log: {}",
+            frames.len(),
+            read_log(&log_path)
+        )));
+    }
+    let (outcomes, boots, flags) = match_frames(steps, &frames)?;
+    let final_store = std::fs::read(&store_path).unwrap_or_default();
+    Ok(QemuRun {
+        outcomes,
+        final_store,
+        boots,
+        flags,
+        elapsed,
+    })
+}
+
+fn read_log(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let text = text.trim();
+    if text.is_empty() {
+        "(empty)".to_string()
+    } else {
+        text.chars().take(2000).collect()
+    }
+}
+
+#[derive(Debug)]
+struct Frame {
+    kind: u32,
+    index: u32,
+    status: u32,
+    data: Vec<u8>,
+}
+
+/// Splits the debugcon stream into frames (bytes between frames, if any
+/// other code wrote to the port, are skipped).
+fn parse_frames(mut s: &[u8]) -> Vec<Frame> {
+    let word = |b: &[u8], i: usize| -> u32 {
+        u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+    };
+    let mut out = Vec::new();
+    while s.len() >= 20 {
+        if word(s, 0) != FRAME_MAGIC {
+            s = &s[1..];
+            continue;
+        }
+        let len = word(s, 4) as usize;
+        let Some(data) = s.get(20..20 + len) else {
+            break;
+        };
+        out.push(Frame {
+            kind: word(s, 1),
+            index: word(s, 2),
+            status: word(s, 3),
+            data: data.to_vec(),
+        });
+        s = &s[20 + len..];
+    }
+    out
+}
+
+/// Pairs the frames with the script's steps.
+fn match_frames(steps: &[Step], frames: &[Frame]) -> Result<(Vec<Outcome>, u32, u32), OracleError> {
+    let bad = |what: String| OracleError::Guest(format!("unexpected guest output: {what}"));
+    let mut it = frames.iter().peekable();
+    let mut boots = 0;
+    let mut flags = None;
+    let mut expect_boot = true;
+    let mut outcomes = Vec::with_capacity(steps.len());
+    for (i, step) in steps.iter().enumerate() {
+        if expect_boot {
+            match (it.next(), it.next()) {
+                (Some(b), Some(init)) if b.kind == FRAME_BOOT && init.kind == FRAME_INIT => {
+                    boots += 1;
+                    flags.get_or_insert(init.status);
+                }
+                other => return Err(bad(format!("at step {i}, expected a boot: {other:?}"))),
+            }
+            expect_boot = false;
+        }
+        let f = it
+            .next()
+            .ok_or_else(|| bad(format!("no frame for step {i}")))?;
+        if f.index as usize != i {
+            return Err(bad(format!("frame for step {} at step {i}", f.index)));
+        }
+        match step {
+            Step::Reset => {
+                if f.kind != FRAME_RESET {
+                    return Err(bad(format!("step {i} is a reset, frame kind {}", f.kind)));
+                }
+                outcomes.push(Outcome::Reset);
+                expect_boot = true;
+            }
+            Step::Request(req) => {
+                if f.kind != FRAME_REPLY || f.data.len() != req.len() {
+                    return Err(bad(format!(
+                        "step {i}: frame kind {} with {} bytes",
+                        f.kind,
+                        f.data.len()
+                    )));
+                }
+                if f.status > 0xffff {
+                    return Err(OracleError::Guest(format!(
+                        "step {i}: transfer failed in the guest ({:#x})",
+                        f.status
+                    )));
+                }
+                let status = f.status as u16;
+                let reply = framing_ok(req).then(|| f.data.clone());
+                outcomes.push(Outcome::Request {
+                    request: req.clone(),
+                    status,
+                    reply,
+                });
+            }
+        }
+    }
+    if expect_boot {
+        match (it.next(), it.next()) {
+            (Some(b), Some(init)) if b.kind == FRAME_BOOT && init.kind == FRAME_INIT => {
+                boots += 1;
+                flags.get_or_insert(init.status);
+            }
+            other => return Err(bad(format!("at the end, expected a boot: {other:?}"))),
+        }
+    }
+    match it.next() {
+        Some(f) if f.kind == FRAME_END => {}
+        other => return Err(bad(format!("expected the end frame, got {other:?}"))),
+    }
+    Ok((outcomes, boots, flags.unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        let l = "QEMU emulator version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)";
+        assert_eq!(parse_version(l), Some((10, 0)));
+        assert!(legacy_payload_size((10, 0)));
+        assert!(legacy_payload_size((10, 2)));
+        assert!(!legacy_payload_size((11, 1)));
+    }
+}

@@ -1,0 +1,130 @@
+//! Request scripts: the reset and request records of a capture, as the test
+//! guest reads them from fw_cfg (`tools/qemu-guest/README.md`).
+
+use uefi_vars::pcap::{Record, RecordKind};
+
+/// Size of the communication buffer the guest negotiates (BUFFER_SIZE),
+/// as edk2 does.
+pub const BUFFER_SIZE: usize = 0x10000;
+/// Length of the MM communicate header (x64 guest).
+pub const MM_HEADER: usize = 24;
+
+const SCRIPT_MAGIC: u32 = 0x5351_5655; // "UVQS"
+const SCRIPT_VERSION: u32 = 1;
+const REC_RESET: u32 = 1;
+const REC_REQUEST: u32 = 2;
+
+/// One step of a script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// A machine reset (the guest resets the whole machine).
+    Reset,
+    /// An MM communicate buffer, normalized by [`normalize_request`].
+    Request(Vec<u8>),
+}
+
+/// Whether the device accepts the framing of `request` with a 64 KiB
+/// buffer, i.e. reads it and writes a reply back: header present and
+/// 24 + MessageLength ≤ BUFFER_SIZE (device.md §5).
+pub fn framing_ok(request: &[u8]) -> bool {
+    message_length(request).is_some_and(|ml| ml <= (BUFFER_SIZE - MM_HEADER) as u64)
+}
+
+fn message_length(request: &[u8]) -> Option<u64> {
+    let b = request.get(16..24)?;
+    Some(u64::from_le_bytes(b.try_into().ok()?))
+}
+
+/// The bytes the guest places in its buffer for `request`: exactly
+/// 24 + MessageLength bytes when that fits the buffer (a short record is
+/// zero-padded, a long one cut), since that is all the device reads; a
+/// request whose framing the device refuses is kept as given (cut to the
+/// buffer size), and a record shorter than the header is zero-padded to 24.
+pub fn normalize_request(request: &[u8]) -> Vec<u8> {
+    let mut r = request.to_vec();
+    if r.len() < MM_HEADER {
+        r.resize(MM_HEADER, 0);
+    }
+    if framing_ok(&r) {
+        let total = MM_HEADER + message_length(&r).unwrap_or(0) as usize;
+        r.resize(total, 0);
+    } else {
+        r.truncate(BUFFER_SIZE);
+    }
+    r
+}
+
+/// The reset and request records of a capture (replies and unknown
+/// records are dropped), requests normalized.
+pub fn steps_from_records(records: &[Record]) -> Vec<Step> {
+    records
+        .iter()
+        .filter_map(|r| match r.kind {
+            RecordKind::Reset => Some(Step::Reset),
+            RecordKind::Request => Some(Step::Request(normalize_request(&r.payload))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Encodes a script for the guest. `nonce` tells this run's resume state
+/// apart from any other (QEMU's RAM starts zeroed, so any value works).
+pub fn encode_script(steps: &[Step], nonce: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in [
+        SCRIPT_MAGIC,
+        SCRIPT_VERSION,
+        u32::try_from(steps.len()).unwrap_or(u32::MAX),
+        nonce,
+    ] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    for s in steps {
+        let (kind, data): (u32, &[u8]) = match s {
+            Step::Reset => (REC_RESET, &[]),
+            Step::Request(r) => (REC_REQUEST, r),
+        };
+        out.extend_from_slice(&kind.to_le_bytes());
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap_or(u32::MAX).to_le_bytes());
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(4), 0);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(ml: u64, body: usize) -> Vec<u8> {
+        let mut r = vec![7u8; 16];
+        r.extend_from_slice(&ml.to_le_bytes());
+        r.extend(std::iter::repeat_n(1u8, body));
+        r
+    }
+
+    #[test]
+    fn normalization() {
+        assert_eq!(normalize_request(&req(3, 3)).len(), 27);
+        assert_eq!(normalize_request(&req(3, 10)).len(), 27);
+        let short = normalize_request(&req(8, 2));
+        assert_eq!(short.len(), 32);
+        assert_eq!(&short[26..], &[0; 6]);
+        assert_eq!(normalize_request(&req(65512, 0)).len(), 65536);
+        assert!(framing_ok(&req(65512, 0)));
+        assert!(!framing_ok(&req(65513, 0)));
+        assert_eq!(normalize_request(&req(u64::MAX, 5)).len(), 29);
+        assert_eq!(normalize_request(&[1, 2]).len(), 24);
+    }
+
+    #[test]
+    fn script_layout() {
+        let s = encode_script(&[Step::Reset, Step::Request(vec![1, 2, 3])], 9);
+        assert_eq!(s.len(), 16 + 8 + 8 + 4);
+        assert_eq!(&s[0..4], b"UVQS");
+        assert_eq!(&s[8..12], &2u32.to_le_bytes());
+        assert_eq!(&s[16..24], &[1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&s[24..32], &[2, 0, 0, 0, 3, 0, 0, 0]);
+        assert_eq!(&s[32..36], &[1, 2, 3, 0]);
+    }
+}
