@@ -15,6 +15,19 @@ command -v virt-fw-vars >/dev/null 2>&1 || {
     exit 1
 }
 
+# efitools (cert-to-efi-sig-list, sign-efi-sig-list) and openssl make the
+# signed updates the Secure Boot tests apply; libssl-dev for the openssl crate.
+missing=()
+for t in sign-efi-sig-list:efitools cert-to-efi-sig-list:efitools openssl:openssl pkg-config:pkg-config; do
+    command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
+done
+[ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q "${missing[@]}"
+fi
+
 # QEMU >= 10.0 with the uefi-vars-x64 device, and gcc/ld for the test guest:
 # the QEMU conformance suite (crates/uefi-vars-qemu-oracle) runs it.
 bash scripts/install-qemu.sh
