@@ -67,6 +67,12 @@ impl Difference {
             Some(b) => format!("{:02x?}", &b[..b.len().min(96)]),
             None => "(no reply)".to_string(),
         };
+        let _ = writeln!(
+            s,
+            "  QEMU: {}\n  ours: {}",
+            compat::brief(&self.request, self.qemu_reply.as_deref()),
+            compat::brief(&self.request, self.our_reply.as_deref())
+        );
         let _ = writeln!(s, "  request {}", show(Some(&self.request)));
         let _ = writeln!(s, "  QEMU    {}", show(self.qemu_reply.as_ref()));
         let _ = write!(s, "  ours    {}", show(self.our_reply.as_ref()));

@@ -1,39 +1,552 @@
-//! Allowed differences, keyed by compat id (docs/compat.md).
+//! The allowed differences between QEMU's device and ours, keyed by the
+//! compat ids of `docs/compat.md`.
+//!
+//! [`observe`] sees every request with both answers. When they differ it
+//! names the compat id whose row describes exactly this request and these
+//! two answers, or `None` (an unlisted difference, which fails the suite).
+//! Some listed differences leave the two stores different (QEMU stores a
+//! variable we refuse, or deletes one we keep); later answers about that
+//! variable, enumerations and the storage accounting then differ too. Those
+//! are followed as *taint*: per variable, and for enumeration-wide state,
+//! each remembering the compat id that caused it.
 
 use std::collections::BTreeMap;
 
-use uefi_vars::guid::Guid;
+use uefi_vars::guid::{
+    Guid, END_OF_DXE_EVENT, EXIT_BOOT_SERVICES_EVENT, GLOBAL_VARIABLE, IMAGE_SECURITY_DATABASE,
+    READY_TO_BOOT_EVENT, SMM_VARIABLE_PROTOCOL, VAR_CHECK_POLICY_MMI,
+};
 use uefi_vars::name::VarName;
 use uefi_vars::MmResponse;
 
-/// State the classifier keeps across a run.
+/// Every compat id the classifier can return (all are rows of
+/// docs/compat.md; a test checks that).
+pub const IDS: &[&str] = &[
+    NAME_SCAN_BOUND,
+    NAME_CANONICAL,
+    EMPTY_NAME,
+    GET_INACCESSIBLE,
+    APPEND_EMPTY,
+    UNAUTHENTICATED_DELETE,
+    AUTH_DESCRIPTOR,
+    AUTH_TIME_FIELDS,
+    READY_TO_BOOT_AT_RUNTIME,
+    READY_TO_BOOT_ENDS_DXE,
+    LOCK_VARIABLE_PHASE,
+    POLICY_SIGNATURE,
+    POLICY_VALIDATION,
+    POLICY_LOCK_AT_END_OF_DXE,
+    POLICY_DISABLE,
+    POLICY_DUMP,
+    POLICY_GET_INFO,
+    POLICY_NAMESPACE_WIDE,
+    POLICY_DELETE_CHECKS,
+    JSON_NAMES,
+    QEMU10_BOOT_FUNCTION_STATUS,
+    QEMU10_GET_NEXT_FIRST,
+];
+
+pub const NAME_SCAN_BOUND: &str = "name-scan-bound";
+pub const NAME_CANONICAL: &str = "name-canonical";
+pub const EMPTY_NAME: &str = "empty-name";
+pub const GET_INACCESSIBLE: &str = "get-inaccessible";
+pub const APPEND_EMPTY: &str = "append-empty";
+pub const UNAUTHENTICATED_DELETE: &str = "unauthenticated-delete";
+pub const AUTH_DESCRIPTOR: &str = "auth-descriptor";
+pub const AUTH_TIME_FIELDS: &str = "auth-time-fields";
+pub const READY_TO_BOOT_AT_RUNTIME: &str = "ready-to-boot-at-runtime";
+pub const READY_TO_BOOT_ENDS_DXE: &str = "ready-to-boot-ends-dxe";
+pub const LOCK_VARIABLE_PHASE: &str = "lock-variable-phase";
+pub const POLICY_SIGNATURE: &str = "policy-signature";
+pub const POLICY_VALIDATION: &str = "policy-validation";
+pub const POLICY_LOCK_AT_END_OF_DXE: &str = "policy-lock-at-end-of-dxe";
+pub const POLICY_DISABLE: &str = "policy-disable";
+pub const POLICY_DUMP: &str = "policy-dump";
+pub const POLICY_GET_INFO: &str = "policy-get-info";
+pub const POLICY_NAMESPACE_WIDE: &str = "policy-namespace-wide";
+pub const POLICY_DELETE_CHECKS: &str = "policy-delete-checks";
+pub const JSON_NAMES: &str = "json-names";
+pub const QEMU10_BOOT_FUNCTION_STATUS: &str = "qemu10-boot-function-status";
+pub const QEMU10_GET_NEXT_FIRST: &str = "qemu10-get-next-first";
+
+const SUCCESS: u64 = 0;
+const ERR: u64 = 1 << 63;
+const INVALID_PARAMETER: u64 = ERR | 2;
+const UNSUPPORTED: u64 = ERR | 3;
+const WRITE_PROTECTED: u64 = ERR | 8;
+const NOT_FOUND: u64 = ERR | 14;
+const ACCESS_DENIED: u64 = ERR | 15;
+const SECURITY_VIOLATION: u64 = ERR | 26;
+
+const ATTR_NV: u32 = 0x01;
+const ATTR_BS: u32 = 0x02;
+const ATTR_RT: u32 = 0x04;
+const ATTR_TIME_AUTH: u32 = 0x20;
+const ATTR_APPEND: u32 = 0x40;
+
+/// Variable key: vendor GUID and the name up to its first NUL.
+type Key = (Guid, Vec<u16>);
+
+/// What the classifier remembers across a run.
 #[derive(Clone, Debug, Default)]
 pub struct Context {
-    /// Variables whose state may differ because of a listed difference.
-    taint: BTreeMap<(Guid, Vec<u16>), &'static str>,
+    /// Variables whose state may differ, with the id that caused it.
+    taint: BTreeMap<Key, &'static str>,
+    /// The set of variables (or their order) may differ: enumerations and
+    /// storage accounting are affected.
+    global: Option<&'static str>,
+    /// The policy engines may differ (QEMU kept a policy we refused or
+    /// the other way round): SetVariable answers may differ.
+    policy: Option<&'static str>,
+    /// Boot phase as the requests so far set it.
+    end_of_dxe: bool,
+    ready_to_boot: bool,
+    runtime: bool,
+    /// A policy LOCK command succeeded on QEMU's side.
+    qemu_policy_locked: bool,
 }
 
 impl Context {
-    pub fn reset(&mut self) {}
-
-    pub fn store_id(&self, guid: Guid, name: &VarName) -> Option<&'static str> {
-        self.taint.get(&(guid, name.units().to_vec())).copied()
+    /// A machine reset: volatile state and policies go, the boot phase
+    /// starts over. Non-volatile taint stays (the variables persist).
+    pub fn reset(&mut self) {
+        self.end_of_dxe = false;
+        self.ready_to_boot = false;
+        self.runtime = false;
+        self.qemu_policy_locked = false;
+        self.policy = None;
     }
 
+    /// The id explaining a final-store difference in this variable.
+    pub fn store_id(&self, guid: Guid, name: &VarName) -> Option<&'static str> {
+        let units = until_nul(name.units());
+        if let Some(id) = self.taint.get(&(guid, units.clone())) {
+            return Some(id);
+        }
+        if units.iter().any(|&u| u >= 0x80) {
+            return Some(JSON_NAMES);
+        }
+        self.global
+    }
+
+    /// Any taint (for a difference in variable order only).
     pub fn any_taint(&self) -> Option<&'static str> {
-        self.taint.values().next().copied()
+        self.global
+            .or_else(|| self.taint.values().next().copied())
+            .or(self.policy)
+    }
+
+    fn taint_key(&mut self, key: Key, id: &'static str) {
+        self.taint.entry(key).or_insert(id);
+        self.global.get_or_insert(id);
     }
 }
 
-/// Looks at one request and both answers; returns the compat id that
-/// explains a difference (`None` when nothing listed does).
+fn until_nul(units: &[u16]) -> Vec<u16> {
+    units.iter().copied().take_while(|&u| u != 0).collect()
+}
+
+fn u64_at(b: &[u8], off: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(off..off + 8)?.try_into().ok()?))
+}
+fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(off..off + 4)?.try_into().ok()?))
+}
+fn guid_at(b: &[u8], off: usize) -> Option<Guid> {
+    Some(Guid(b.get(off..off + 16)?.try_into().ok()?))
+}
+fn units(b: &[u8]) -> Vec<u16> {
+    b.chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect()
+}
+
+/// A name area as edk2 requires it: even size, NUL at the end and nowhere
+/// before, no surrogates, not empty.
+fn name_is_clean(area: &[u8]) -> bool {
+    let u = units(area);
+    area.len() >= 4
+        && area.len() % 2 == 0
+        && u.last() == Some(&0)
+        && u[..u.len() - 1]
+            .iter()
+            .all(|&c| c != 0 && !(0xd800..0xe000).contains(&c))
+}
+
+/// The decoded request, as far as the classifier needs it.
+#[derive(Debug)]
+enum Req {
+    Var {
+        function: u64,
+        /// GET/SET: guid, data size, name area, attributes, data.
+        access: Option<Access>,
+        /// GET_NEXT / LOCK: guid, name area.
+        next: Option<(Guid, Vec<u8>)>,
+    },
+    Policy {
+        signature_ok: bool,
+        command: u32,
+    },
+    Event(Guid),
+    Other,
+}
+
+#[derive(Debug)]
+struct Access {
+    guid: Guid,
+    data_size: u64,
+    name: Vec<u8>,
+    attributes: u32,
+    data: Vec<u8>,
+}
+
+fn decode(req: &[u8]) -> Req {
+    let Some(g) = guid_at(req, 0) else {
+        return Req::Other;
+    };
+    let body = &req[24.min(req.len())..];
+    if g == SMM_VARIABLE_PROTOCOL {
+        let Some(function) = u64_at(body, 0) else {
+            return Req::Other;
+        };
+        let p = &body[16.min(body.len())..];
+        let access = (|| {
+            let guid = guid_at(p, 0)?;
+            let data_size = u64_at(p, 16)?;
+            let name_size = usize::try_from(u64_at(p, 24)?).ok()?;
+            let attributes = u32_at(p, 32)?;
+            let name = p.get(36..36usize.checked_add(name_size)?)?.to_vec();
+            let data = p
+                .get(36 + name_size..)
+                .map(|d| d[..d.len().min(data_size as usize)].to_vec())
+                .unwrap_or_default();
+            Some(Access {
+                guid,
+                data_size,
+                name,
+                attributes,
+                data,
+            })
+        })();
+        let next = (|| {
+            let guid = guid_at(p, 0)?;
+            let name_size = usize::try_from(u64_at(p, 16)?).ok()?;
+            Some((guid, p.get(24..24usize.checked_add(name_size)?)?.to_vec()))
+        })();
+        Req::Var {
+            function,
+            access: if matches!(function, 1 | 3) { access } else { None },
+            next: if matches!(function, 2 | 8) { next } else { None },
+        }
+    } else if g == VAR_CHECK_POLICY_MMI {
+        let sig = u32_at(body, 0).unwrap_or(0);
+        let rev = u32_at(body, 4).unwrap_or(0);
+        Req::Policy {
+            signature_ok: sig == u32::from_le_bytes(*b"VCPC") && rev == 1,
+            command: u32_at(body, 8).unwrap_or(0),
+        }
+    } else {
+        Req::Event(g)
+    }
+}
+
+/// EFI status in a reply (variable protocol: abs 32; policy: abs 36).
+fn efi_status(reply: Option<&[u8]>, policy: bool) -> Option<u64> {
+    u64_at(reply?, if policy { 36 } else { 32 })
+}
+
+/// Name (up to the NUL) and GUID a GET_NEXT reply returned.
+fn next_result(reply: Option<&[u8]>) -> Option<Key> {
+    let r = reply?;
+    let guid = guid_at(r, 40)?;
+    let size = usize::try_from(u64_at(r, 56)?).ok()?;
+    let name = r.get(64..64 + size.min(r.len().saturating_sub(64)))?;
+    Some((guid, until_nul(&units(name))))
+}
+
+fn is_secure_boot_key(guid: &Guid, name: &[u16]) -> bool {
+    let n = String::from_utf16_lossy(name);
+    (*guid == GLOBAL_VARIABLE && (n == "PK" || n == "KEK"))
+        || (*guid == IMAGE_SECURITY_DATABASE && (n == "db" || n == "dbx"))
+}
+
+/// A one-line description of a request and an answer, for reports.
+pub fn brief(request: &[u8], reply: Option<&[u8]>) -> String {
+    match decode(request) {
+        Req::Var {
+            function,
+            access,
+            next,
+        } => {
+            let st = efi_status(reply, false).map_or("-".to_string(), |s| format!("{s:#x}"));
+            let mut s = format!("var fn {function} status {st}");
+            if let Some(a) = access {
+                s += &format!(
+                    " {} {:?} (size {}) attr {:#x} data {}",
+                    a.guid,
+                    String::from_utf16_lossy(&units(&a.name)),
+                    a.name.len(),
+                    a.attributes,
+                    a.data_size
+                );
+            }
+            if let Some((g, n)) = next {
+                s += &format!(" {g} {:?}", String::from_utf16_lossy(&until_nul(&units(&n))));
+                if function == 2 {
+                    if let Some((g, n)) = next_result(reply) {
+                        s += &format!(" -> {g} {:?}", String::from_utf16_lossy(&n));
+                    }
+                }
+            }
+            s
+        }
+        Req::Policy {
+            signature_ok,
+            command,
+        } => format!(
+            "policy cmd {command}{} result {}",
+            if signature_ok { "" } else { " (bad signature)" },
+            efi_status(reply, true).map_or("-".to_string(), |s| format!("{s:#x}"))
+        ),
+        Req::Event(g) => format!("event {g}"),
+        Req::Other => "short request".to_string(),
+    }
+}
+
+/// Sees one request and both answers (`same`: they are identical);
+/// updates the context and returns the compat id explaining a difference.
 pub fn observe(
-    _ctx: &mut Context,
-    _request: &[u8],
-    _qemu_status: u16,
-    _qemu_reply: Option<&[u8]>,
-    _ours: &MmResponse,
-    _same: bool,
+    ctx: &mut Context,
+    request: &[u8],
+    qemu_status: u16,
+    qemu_reply: Option<&[u8]>,
+    ours: &MmResponse,
+    same: bool,
 ) -> Option<&'static str> {
+    let ours_reply = ours.reply.as_deref();
+    let req = decode(request);
+    let id = classify(ctx, &req, qemu_status, qemu_reply, ours_reply, same);
+    track(ctx, &req, qemu_reply, ours_reply);
+    if same {
+        None
+    } else {
+        id
+    }
+}
+
+fn classify(
+    ctx: &mut Context,
+    req: &Req,
+    qemu_status: u16,
+    qemu_reply: Option<&[u8]>,
+    ours_reply: Option<&[u8]>,
+    same: bool,
+) -> Option<&'static str> {
+    let _ = qemu_status;
+    match req {
+        Req::Var {
+            function,
+            access,
+            next,
+        } => {
+            let q = efi_status(qemu_reply, false);
+            let o = efi_status(ours_reply, false);
+            match (*function, access, next) {
+                (1 | 3, Some(a), _) => {
+                    classify_access(ctx, *function, a, q, o, same, qemu_reply, ours_reply)
+                }
+                (2, _, Some((g, n))) => {
+                    if !name_is_clean(n) && o == Some(INVALID_PARAMETER) {
+                        return Some(NAME_SCAN_BOUND);
+                    }
+                    let key = (*g, until_nul(&units(n)));
+                    if let Some(id) = ctx.taint.get(&key) {
+                        return Some(id);
+                    }
+                    for r in [qemu_reply, ours_reply] {
+                        if let Some(k) = next_result(r) {
+                            if let Some(id) = ctx.taint.get(&k) {
+                                return Some(id);
+                            }
+                        }
+                    }
+                    if ctx.runtime && n.len() >= 2 && n[0] == 0 && n[1] == 0 {
+                        // QEMU 10.0 starts an enumeration at the first
+                        // variable without the access check.
+                        return Some(QEMU10_GET_NEXT_FIRST);
+                    }
+                    ctx.global
+                }
+                (4, _, _) => ctx.global,
+                (5 | 6, _, _) => {
+                    if *function == 5 && ctx.runtime && o == Some(UNSUPPORTED) {
+                        return Some(READY_TO_BOOT_AT_RUNTIME);
+                    }
+                    // QEMU 10.0 leaves ReturnStatus as sent.
+                    if o == Some(SUCCESS) && q != Some(SUCCESS) {
+                        return Some(QEMU10_BOOT_FUNCTION_STATUS);
+                    }
+                    None
+                }
+                (8, _, Some((_, n))) => {
+                    if q == Some(SUCCESS)
+                        && (o == Some(INVALID_PARAMETER) && !name_is_clean(n)
+                            || matches!(o, Some(ACCESS_DENIED) | Some(WRITE_PROTECTED))
+                                && (ctx.end_of_dxe || ctx.ready_to_boot || ctx.runtime)
+                            || o == Some(SUCCESS))
+                    {
+                        // A lock we refuse (or do not repeat) leaves the
+                        // policy engines different.
+                        ctx.policy.get_or_insert(LOCK_VARIABLE_PHASE);
+                        return Some(LOCK_VARIABLE_PHASE);
+                    }
+                    None
+                }
+                _ => None,
+            }
+        }
+        Req::Policy {
+            signature_ok,
+            command,
+        } => {
+            let q = efi_status(qemu_reply, true);
+            let o = efi_status(ours_reply, true);
+            if !signature_ok && o == Some(INVALID_PARAMETER) {
+                if *command == 3 && q == Some(SUCCESS) || *command == 5 && q == Some(SUCCESS) {
+                    ctx.policy.get_or_insert(POLICY_SIGNATURE);
+                }
+                return Some(POLICY_SIGNATURE);
+            }
+            match command {
+                1 if q == Some(UNSUPPORTED) => Some(POLICY_DISABLE),
+                2 => ctx.policy,
+                3 => {
+                    if q == Some(SUCCESS) && o == Some(INVALID_PARAMETER) {
+                        ctx.policy.get_or_insert(POLICY_VALIDATION);
+                        Some(POLICY_VALIDATION)
+                    } else if q == Some(SUCCESS)
+                        && o == Some(WRITE_PROTECTED)
+                        && (ctx.end_of_dxe || ctx.ready_to_boot)
+                    {
+                        ctx.policy.get_or_insert(POLICY_LOCK_AT_END_OF_DXE);
+                        Some(POLICY_LOCK_AT_END_OF_DXE)
+                    } else {
+                        ctx.policy
+                    }
+                }
+                4 if q == Some(UNSUPPORTED) => Some(POLICY_DUMP),
+                6 | 7 if q == Some(UNSUPPORTED) => Some(POLICY_GET_INFO),
+                _ => None,
+            }
+        }
+        Req::Event(_) | Req::Other => None,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn classify_access(
+    ctx: &mut Context,
+    function: u64,
+    a: &Access,
+    q: Option<u64>,
+    o: Option<u64>,
+    same: bool,
+    qemu_reply: Option<&[u8]>,
+    ours_reply: Option<&[u8]>,
+) -> Option<&'static str> {
+    let _ = (qemu_reply, ours_reply);
+    let u = units(&a.name);
+    let key: Key = (a.guid, until_nul(&u));
+    let set = function == 3;
+    let clean = name_is_clean(&a.name);
+    // Malformed names: we refuse, QEMU may accept.
+    if !clean {
+        let empty = a.name.len() == 2 && u == [0];
+        let trailing = a.name.len() % 2 == 0
+            && u.iter().position(|&c| c == 0).is_some_and(|p| p + 1 < u.len())
+            && u.iter().take_while(|&&c| c != 0).all(|&c| !(0xd800..0xe000).contains(&c))
+            && !key.1.is_empty();
+        if trailing {
+            // Bytes after the NUL: both answer by the name up to the NUL;
+            // QEMU keeps the trailing bytes (seen again in enumerations).
+            if set && q == Some(SUCCESS) {
+                ctx.taint_key(key.clone(), NAME_CANONICAL);
+            }
+            if !same {
+                return Some(ctx.taint.get(&key).copied().unwrap_or(NAME_CANONICAL));
+            }
+            return None;
+        }
+        let id = if empty { EMPTY_NAME } else { NAME_SCAN_BOUND };
+        if o == Some(INVALID_PARAMETER) {
+            if set && q == Some(SUCCESS) {
+                ctx.taint_key(key, id);
+            }
+            return Some(id);
+        }
+    }
+    if let Some(id) = ctx.taint.get(&key) {
+        if !same {
+            return Some(id);
+        }
+    }
+    if !set {
+        // GET of a variable hidden in this phase.
+        if q == Some(ACCESS_DENIED) && o == Some(NOT_FOUND) {
+            return Some(GET_INACCESSIBLE);
+        }
+        return ctx.global.filter(|_| !same);
+    }
+    let auth = a.attributes & ATTR_TIME_AUTH != 0;
+    // APPEND of nothing: QEMU deletes, we keep.
+    if a.data_size == 0 && a.attributes & ATTR_APPEND != 0 {
+        if q == Some(SUCCESS) {
+            ctx.taint_key(key, APPEND_EMPTY);
+        }
+        return (!same).then_some(APPEND_EMPTY);
+    }
+    // Deleting an authenticated variable without a signature.
+    if a.data_size == 0 && q == Some(SUCCESS) && matches!(o, Some(INVALID_PARAMETER) | Some(WRITE_PROTECTED))
+    {
+        ctx.taint_key(key, UNAUTHENTICATED_DELETE);
+        return Some(UNAUTHENTICATED_DELETE);
+    }
+    if auth && o == Some(SECURITY_VIOLATION) {
+        match q {
+            Some(UNSUPPORTED) => return Some(AUTH_DESCRIPTOR),
+            Some(SUCCESS) => {
+                ctx.taint_key(key, AUTH_TIME_FIELDS);
+                return Some(AUTH_TIME_FIELDS);
+            }
+            _ => {}
+        }
+    }
+    if is_secure_boot_key(&a.guid, &key.1) && o == Some(INVALID_PARAMETER) && q == Some(SUCCESS)
+    {
+        ctx.taint_key(key, UNAUTHENTICATED_DELETE);
+        return Some(UNAUTHENTICATED_DELETE);
+    }
+    let _ = (ATTR_NV, ATTR_BS, ATTR_RT, &a.data);
+    if !same {
+        if let Some(id) = ctx.policy {
+            return Some(id);
+        }
+        return ctx.global;
+    }
     None
+}
+
+/// Follows the boot phase and policy lock from the requests.
+fn track(ctx: &mut Context, req: &Req, qemu_reply: Option<&[u8]>, _ours: Option<&[u8]>) {
+    match req {
+        Req::Event(g) if *g == END_OF_DXE_EVENT => ctx.end_of_dxe = true,
+        Req::Event(g) if *g == READY_TO_BOOT_EVENT => ctx.ready_to_boot = true,
+        Req::Event(g) if *g == EXIT_BOOT_SERVICES_EVENT => ctx.runtime = true,
+        Req::Var { function: 5, .. } => ctx.ready_to_boot = true,
+        Req::Var { function: 6, .. } => ctx.runtime = true,
+        Req::Policy { command: 5, .. } if efi_status(qemu_reply, true) == Some(SUCCESS) => {
+            ctx.qemu_policy_locked = true;
+        }
+        _ => {}
+    }
 }

@@ -65,6 +65,25 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         show: usize,
     },
+    /// Compare on a seeded random request sequence (as the conformance
+    /// suite does). Exits 1 on any unlisted difference.
+    Random {
+        /// Seed of the sequence.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of steps.
+        #[arg(long, default_value_t = 200)]
+        count: usize,
+        /// Transfer through the PIO window.
+        #[arg(long)]
+        pio: bool,
+        /// Write the sequence (requests and QEMU's replies) here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// How many differences to list in detail.
+        #[arg(long, default_value_t = 10)]
+        show: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -125,16 +144,49 @@ fn real_main() -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Random {
+            seed,
+            count,
+            pio,
+            out,
+            show,
+        } => {
+            let steps = uefi_vars_qemu_oracle::random::sequence(seed, count);
+            let opts = QemuOptions {
+                pio,
+                ..QemuOptions::default()
+            };
+            let version = qemu::qemu_version_line(&opts.qemu).map_err(|e| e.to_string())?;
+            let run = qemu::run(&steps, None, &opts).map_err(|e| e.to_string())?;
+            if let Some(out) = &out {
+                write_pcap(&run.outcomes, out).map_err(|e| e.to_string())?;
+            }
+            report(&run, None, &version, pio, show)
+        }
         Cmd::Compare { args, show } => {
             let (run, start, version) = run_qemu(&args)?;
-            let legacy = qemu::parse_version(&version).is_some_and(qemu::legacy_payload_size);
+            report(&run, start.as_deref(), &version, args.pio, show)
+        }
+    }
+}
+
+fn report(
+    run: &qemu::QemuRun,
+    start: Option<&[u8]>,
+    version: &str,
+    pio: bool,
+    show: usize,
+) -> Result<ExitCode, String> {
+    {
+        {
+            let legacy = qemu::parse_version(version).is_some_and(qemu::legacy_payload_size);
             let config = Config {
                 legacy_payload_size: legacy,
                 ..Config::default()
             };
             let report = compare::compare(&run, start.as_deref(), config, None)
                 .map_err(|e| e.to_string())?;
-            println!("qemu: {version} ({})", if args.pio { "PIO" } else { "DMA" });
+            println!("qemu: {version} ({})", if pio { "PIO" } else { "DMA" });
             print!("{}", report.summary());
             for d in report
                 .differences
