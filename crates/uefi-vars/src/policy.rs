@@ -81,10 +81,8 @@ impl Policy {
             let st = raw.get(POLICY_ENTRY_HEADER_SIZE..name_off)?;
             let namespace = Guid(st.get(0..16)?.try_into().ok()?);
             let value = *st.get(16)?;
+            // An empty state name ("" with its NUL) is valid in edk2 and QEMU.
             let name = terminated_exactly(st.get(LOCK_ON_VAR_STATE_HEADER_SIZE..)?)?;
-            if name.is_empty() {
-                return None;
-            }
             Some(VarStateLock {
                 namespace,
                 value,
@@ -156,12 +154,14 @@ impl Policy {
         }
         let mut priority = 0;
         for (&pc, &vc) in p.iter().zip(v) {
-            if pc == vc {
-                continue;
-            }
-            if pc == u16::from(b'#') && is_hex_digit(vc) {
+            // '#' matches a hex digit only, never a literal '#' (edk2
+            // EvaluatePolicyMatch, QEMU uefi_str_equal_ex).
+            if pc == u16::from(b'#') {
+                if !is_hex_digit(vc) {
+                    return None;
+                }
                 priority += 1;
-            } else {
+            } else if pc != vc {
                 return None;
             }
         }

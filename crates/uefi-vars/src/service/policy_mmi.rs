@@ -190,7 +190,10 @@ impl Service {
             return EfiStatus::NOT_FOUND;
         };
         let out_off = name_off + in_size as usize;
-        let capacity = ml - after_input;
+        // OutputVariableNameSize is the caller's capacity (edk2: 0 asks for
+        // the size and must get BUFFER_TOO_SMALL when there is a name).
+        let requested = u64::from(buf.u32(q + 20).unwrap_or(0));
+        let capacity = (ml - after_input).min(requested);
         let (entry, out_name): (Vec<u8>, Option<VarName>) = if command == CMD_GET_INFO {
             (policy.header.encode().to_vec(), policy.name.clone())
         } else {
