@@ -159,13 +159,16 @@ pub fn signed_content(guid: &Guid, name: &VarName, attributes: u32, auth: &Auth2
 }
 
 /// Identity a private authenticated variable is bound to: SHA-256 over the
-/// signer's CommonName and the SHA-256 of its top-level certificate. This is
-/// QEMU's formula (so stores move between the two), but fed with the
-/// certificate that really signed and the top of its own chain, not with
-/// the first and last certificates of the bag (limitations.md §2.6).
+/// signer's CommonName and the SHA-256 of the signing certificate. The
+/// formula is QEMU's (CN ‖ SHA-256 of a certificate), so a store written by
+/// QEMU for the usual one-certificate signature stays updatable; the inputs
+/// are edk2's: the certificate that really signed (matched by the
+/// SignerInfo), which edk2's Pkcs7GetSigners also returns as the
+/// "top-level" certificate, never simply the first and last certificates of
+/// the bag (limitations.md §2.6).
 pub fn signer_digest(backend: &dyn Pkcs7Backend, chain: &SignerChain) -> Vec<u8> {
     let mut buf = chain.signer_common_name.clone();
-    buf.extend_from_slice(&backend.sha256(&chain.top_level));
+    buf.extend_from_slice(&backend.sha256(&chain.signer));
     backend.sha256(&buf).to_vec()
 }
 

@@ -55,9 +55,12 @@ impl Service {
         let backend = self.crypto.as_ref();
         let violation = |_: crate::crypto::VerifyError| EfiStatus::SECURITY_VIOLATION;
         if class == AuthClass::Private {
+            // edk2 verifies with the signing certificate itself as the only
+            // anchor and binds the variable to it (its Pkcs7GetSigners
+            // "top-level" certificate is the signer).
             let chain = backend.signer_chain(auth.pkcs7).map_err(violation)?;
             backend
-                .verify(auth.pkcs7, &content, &[chain.top_level.as_slice()])
+                .verify(auth.pkcs7, &content, &[chain.signer.as_slice()])
                 .map_err(violation)?;
             let digest = signer_digest(backend, &chain);
             if let Some(old) = old {
@@ -104,8 +107,8 @@ impl Service {
         .map(|()| None)
     }
 
-    /// edk2's PK rule: the signer's top-level certificate must be the PK
-    /// certificate itself (no chaining), and the signature must verify with it.
+    /// edk2's PK rule: the signing certificate must be the PK certificate
+    /// itself (no chaining), and the signature must verify with it.
     fn verify_by_pk(&self, p7: &[u8], content: &[u8]) -> Result<(), EfiStatus> {
         let backend = self.crypto.as_ref();
         let pk = self.global("PK").ok_or(EfiStatus::SECURITY_VIOLATION)?;
@@ -116,7 +119,7 @@ impl Service {
         let chain = backend
             .signer_chain(p7)
             .map_err(|_| EfiStatus::SECURITY_VIOLATION)?;
-        if chain.top_level.as_slice() != *pk_cert {
+        if chain.signer.as_slice() != *pk_cert {
             return Err(EfiStatus::SECURITY_VIOLATION);
         }
         backend
