@@ -595,7 +595,7 @@ fn private_variable_is_bound_to_its_real_signer() {
         | attr::BOOTSERVICE_ACCESS
         | attr::RUNTIME_ACCESS
         | attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS;
-    let mut put = |svc: &mut Service, data: &[u8]| set(svc, guid, "Private", attrs, data);
+    let put = |svc: &mut Service, data: &[u8]| set(svc, guid, "Private", attrs, data);
 
     // creation: any correct signature; the signer (db key) owns the variable
     assert_eq!(
