@@ -93,6 +93,10 @@ impl Pki {
         if append {
             c.arg("-a");
         }
+        if var == "dbt" {
+            // efitools knows the namespace only for PK, KEK, db and dbx
+            c.args(["-g", "d719b2cb-3d3a-4596-a3bc-dad00e67656f"]);
+        }
         c.args([
             "-t",
             time,
@@ -661,5 +665,262 @@ fn deprecated_count_based_auth_is_unsupported() {
     assert_eq!(
         set(&mut svc, GLOBAL_VARIABLE, "Old", attrs, &[0; 64]),
         EfiStatus::UNSUPPORTED
+    );
+}
+
+/// Enrolls PK (self-signed, 2025-01-01) and KEK (signed by PK, 2025-01-02).
+fn user_mode(pki: &Pki) -> Service {
+    let mut svc = fresh();
+    let pk = pki.sign("PK", "PK.esl", "PK", "2025-01-01 00:00:00", false);
+    assert_eq!(
+        set(&mut svc, GLOBAL_VARIABLE, "PK", AUTH_ATTRS, &pk),
+        EfiStatus::SUCCESS
+    );
+    let kek = pki.sign("KEK", "KEK.esl", "PK", "2025-01-02 00:00:00", false);
+    assert_eq!(
+        set(&mut svc, GLOBAL_VARIABLE, "KEK", AUTH_ATTRS, &kek),
+        EfiStatus::SUCCESS
+    );
+    svc
+}
+
+/// limitations.md §2.4: APPEND with an older timestamp must not roll the
+/// stored time back (QEMU stores the older time; edk2 keeps the later).
+#[test]
+fn limitation_2_4_append_keeps_the_later_timestamp() {
+    let pki = Pki::new();
+    let mut svc = user_mode(&pki);
+    let db = pki.sign("db", "db.esl", "KEK", "2025-03-01 00:00:00", false);
+    assert_eq!(
+        set(&mut svc, IMAGE_SECURITY_DATABASE, "db", AUTH_ATTRS, &db),
+        EfiStatus::SUCCESS
+    );
+    let older = pki.sign("db", "rogue.esl", "KEK", "2025-02-01 00:00:00", true);
+    assert_eq!(
+        set(
+            &mut svc,
+            IMAGE_SECURITY_DATABASE,
+            "db",
+            AUTH_ATTRS | APPEND,
+            &older
+        ),
+        EfiStatus::SUCCESS
+    );
+    let v = svc
+        .store()
+        .get(&VarKey::new(IMAGE_SECURITY_DATABASE, "db".into()))
+        .unwrap();
+    assert_eq!(
+        (v.time.month(), v.time.day()),
+        (3, 1),
+        "time kept at 2025-03-01"
+    );
+    assert_eq!(
+        uefi_vars::siglist::parse(&v.data).unwrap().len(),
+        2,
+        "both certificates present"
+    );
+    // so a replace signed at 2025-02-15 is still a replay
+    let replay = pki.sign("db", "rogue.esl", "KEK", "2025-02-15 00:00:00", false);
+    assert_eq!(
+        set(&mut svc, IMAGE_SECURITY_DATABASE, "db", AUTH_ATTRS, &replay),
+        EfiStatus::SECURITY_VIOLATION
+    );
+}
+
+/// limitations.md §2.7: payload format of the Secure Boot databases (QEMU
+/// stores anything; edk2 CheckSignatureListFormat says INVALID_PARAMETER).
+#[test]
+fn limitation_2_7_payload_format_is_checked() {
+    let pki = Pki::new();
+    let mut svc = fresh();
+    // PK with two certificates, even correctly self-signed
+    let two = [
+        std::fs::read(pki.path("PK.esl")).unwrap(),
+        std::fs::read(pki.path("KEK.esl")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(pki.path("two.esl"), two).unwrap();
+    let pk2 = pki.sign("PK", "two.esl", "PK", "2025-01-01 00:00:00", false);
+    assert_eq!(
+        set(&mut svc, GLOBAL_VARIABLE, "PK", AUTH_ATTRS, &pk2),
+        EfiStatus::INVALID_PARAMETER
+    );
+    // garbage as db in setup mode (no signature needed, format still checked)
+    std::fs::write(pki.path("junk.esl"), b"this is not a signature list at all").unwrap();
+    let junk = pki.sign("db", "junk.esl", "KEK", "2025-01-01 00:00:00", false);
+    assert_eq!(
+        set(&mut svc, IMAGE_SECURITY_DATABASE, "db", AUTH_ATTRS, &junk),
+        EfiStatus::INVALID_PARAMETER
+    );
+    assert!(svc
+        .store()
+        .get(&VarKey::new(IMAGE_SECURITY_DATABASE, "db".into()))
+        .is_none());
+}
+
+/// limitations.md §2.8: trust differences. A KEK update signed by a
+/// certificate that chains to PK but is not PK is refused (edk2: the signer
+/// must be PK itself; QEMU accepts any chain to PK); db may be signed by PK
+/// (edk2; QEMU: KEK only); dbt follows the db rules (QEMU: first writer owns
+/// it).
+#[test]
+fn limitation_2_8_trust_rules() {
+    let pki = Pki::new();
+    let dir = pki.dir.path();
+    let mut c = tool("openssl");
+    c.current_dir(dir).args([
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=under PK",
+        "-keyout",
+        "sub.key",
+        "-out",
+        "sub.csr",
+    ]);
+    run(c);
+    let mut c = tool("openssl");
+    c.current_dir(dir).args([
+        "x509",
+        "-req",
+        "-in",
+        "sub.csr",
+        "-CA",
+        "PK.crt",
+        "-CAkey",
+        "PK.key",
+        "-CAcreateserial",
+        "-days",
+        "365",
+        "-sha256",
+        "-out",
+        "sub.crt",
+    ]);
+    run(c);
+    let mut svc = user_mode(&pki);
+
+    let mut time = [0u8; 16];
+    time[0..2].copy_from_slice(&2025u16.to_le_bytes());
+    time[2] = 5;
+    time[3] = 1;
+    let t = uefi_vars::time::EfiTime(time);
+    let payload = std::fs::read(pki.path("rogue.esl")).unwrap();
+    let unsigned = uefi_vars::auth::Auth2 {
+        timestamp: t,
+        pkcs7: &[],
+        payload: &payload,
+    };
+    let content = uefi_vars::auth::signed_content(
+        &GLOBAL_VARIABLE,
+        &VarName::from("KEK"),
+        AUTH_ATTRS,
+        &unsigned,
+    );
+    let p7 = smime_sign(&pki, "sub", &content, Some("PK.crt"));
+    let kek_by_sub = uefi_vars::auth::build_auth2(&t, &p7, &payload);
+    assert_eq!(
+        set(&mut svc, GLOBAL_VARIABLE, "KEK", AUTH_ATTRS, &kek_by_sub),
+        EfiStatus::SECURITY_VIOLATION
+    );
+
+    let db_by_pk = pki.sign("db", "db.esl", "PK", "2025-05-02 00:00:00", false);
+    assert_eq!(
+        set(
+            &mut svc,
+            IMAGE_SECURITY_DATABASE,
+            "db",
+            AUTH_ATTRS,
+            &db_by_pk
+        ),
+        EfiStatus::SUCCESS
+    );
+
+    let dbt_rogue = pki.sign("dbt", "rogue.esl", "rogue", "2025-05-03 00:00:00", false);
+    assert_eq!(
+        set(
+            &mut svc,
+            IMAGE_SECURITY_DATABASE,
+            "dbt",
+            AUTH_ATTRS,
+            &dbt_rogue
+        ),
+        EfiStatus::SECURITY_VIOLATION
+    );
+    let dbt_kek = pki.sign("dbt", "rogue.esl", "KEK", "2025-05-03 00:00:00", false);
+    assert_eq!(
+        set(
+            &mut svc,
+            IMAGE_SECURITY_DATABASE,
+            "dbt",
+            AUTH_ATTRS,
+            &dbt_kek
+        ),
+        EfiStatus::SUCCESS
+    );
+}
+
+/// APPEND keeps every signature type (QEMU keeps only X.509 and SHA-256).
+#[test]
+fn append_keeps_every_signature_type() {
+    let pki = Pki::new();
+    let mut svc = user_mode(&pki);
+    let list = |ty: Guid, len: usize, fill: u8| {
+        let mut l = ty.0.to_vec();
+        l.extend_from_slice(&((28 + 16 + len) as u32).to_le_bytes());
+        l.extend_from_slice(&0u32.to_le_bytes());
+        l.extend_from_slice(&((16 + len) as u32).to_le_bytes());
+        l.extend_from_slice(&[0x42; 16]);
+        l.extend(std::iter::repeat_n(fill, len));
+        l
+    };
+    let hashes = [
+        list(uefi_vars::guid::CERT_SHA384, 48, 1),
+        list(uefi_vars::guid::CERT_SHA512, 64, 2),
+        list(uefi_vars::guid::CERT_X509_SHA256, 48, 3),
+        list(uefi_vars::guid::CERT_SHA1, 20, 4),
+    ]
+    .concat();
+    std::fs::write(pki.path("hashes.esl"), &hashes).unwrap();
+    let dbx = pki.sign("dbx", "hashes.esl", "KEK", "2025-06-01 00:00:00", true);
+    assert_eq!(
+        set(
+            &mut svc,
+            IMAGE_SECURITY_DATABASE,
+            "dbx",
+            AUTH_ATTRS | APPEND,
+            &dbx
+        ),
+        EfiStatus::SUCCESS
+    );
+    let more = [
+        list(uefi_vars::guid::CERT_SHA384, 48, 1),
+        list(uefi_vars::guid::CERT_SHA256, 32, 5),
+    ]
+    .concat();
+    std::fs::write(pki.path("more.esl"), &more).unwrap();
+    let dbx2 = pki.sign("dbx", "more.esl", "KEK", "2025-06-02 00:00:00", true);
+    assert_eq!(
+        set(
+            &mut svc,
+            IMAGE_SECURITY_DATABASE,
+            "dbx",
+            AUTH_ATTRS | APPEND,
+            &dbx2
+        ),
+        EfiStatus::SUCCESS
+    );
+    let data = &svc
+        .store()
+        .get(&VarKey::new(IMAGE_SECURITY_DATABASE, "dbx".into()))
+        .unwrap()
+        .data;
+    // old content byte for byte, then only the new SHA-256 entry (the SHA-384 one was a duplicate)
+    assert_eq!(
+        data,
+        &[hashes, list(uefi_vars::guid::CERT_SHA256, 32, 5)].concat()
     );
 }
