@@ -173,3 +173,205 @@ fn bad_store_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// Wraps a bare PKCS#7 SignedData in a ContentInfo so `openssl cms` can read it.
+fn content_info(signed_data: &[u8]) -> Vec<u8> {
+    let oid = [
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
+    ];
+    let der_len = |n: usize| -> Vec<u8> {
+        if n < 0x80 {
+            vec![n as u8]
+        } else if n < 0x100 {
+            vec![0x81, n as u8]
+        } else {
+            vec![0x82, (n >> 8) as u8, n as u8]
+        }
+    };
+    let mut ctx = vec![0xa0];
+    ctx.extend(der_len(signed_data.len()));
+    ctx.extend_from_slice(signed_data);
+    let mut body = oid.to_vec();
+    body.extend(ctx);
+    let mut out = vec![0x30];
+    out.extend(der_len(body.len()));
+    out.extend(body);
+    out
+}
+
+#[test]
+fn enroll_sign_apply_with_an_independent_verifier() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let store = d.join("vars.json");
+    let pki = d.join("pki");
+    let s = store.to_str().unwrap();
+
+    let o = run(&["enroll", "--store", s, "--generate", pki.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("SetupMode=0 SecureBoot=1"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["list", "--store", s]);
+    let out = stdout(&o);
+    for v in [
+        "PK  = [1xX509]",
+        "KEK  = [1xX509]",
+        "db  = [1xX509]",
+        "SecureBootEnable  = 1",
+    ] {
+        assert!(out.contains(v), "{v} missing in\n{out}");
+    }
+    let o = run(&["get", "PK", "--store", s]);
+    assert!(
+        stdout(&o).contains("subject: CN=uefi-vars test PK"),
+        "{}",
+        stdout(&o)
+    );
+
+    // a second db certificate, appended with an update signed by KEK
+    let auth = d.join("db.auth");
+    let o = run(&[
+        "sign",
+        "db",
+        "--key",
+        pki.join("KEK.key").to_str().unwrap(),
+        "--cert",
+        pki.join("KEK.crt").to_str().unwrap(),
+        "--x509",
+        pki.join("PK.crt").to_str().unwrap(),
+        "--append",
+        "--time",
+        "2030-01-01 00:00:00",
+        "--out",
+        auth.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // openssl verifies our signature over the content UEFI defines
+    let bytes = std::fs::read(&auth).unwrap();
+    let len = u32::from_le_bytes(bytes[16..20].try_into().unwrap()) as usize;
+    assert_eq!(
+        &bytes[20..24],
+        &[0x00, 0x02, 0xf1, 0x0e],
+        "WIN_CERTIFICATE revision and type"
+    );
+    let p7 = &bytes[40..16 + len];
+    let payload = &bytes[16 + len..];
+    let mut content: Vec<u8> = "db".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    content.extend_from_slice(&uefi_vars::guid::IMAGE_SECURITY_DATABASE.0);
+    content.extend_from_slice(&0x67u32.to_le_bytes());
+    content.extend_from_slice(&bytes[0..16]);
+    content.extend_from_slice(payload);
+    std::fs::write(d.join("content.bin"), &content).unwrap();
+    std::fs::write(d.join("sig.der"), content_info(p7)).unwrap();
+    let v = Command::new("openssl")
+        .current_dir(d)
+        .args([
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            "sig.der",
+            "-content",
+            "content.bin",
+            "-CAfile",
+            "pki/KEK.crt",
+            "-purpose",
+            "any",
+            "-out",
+            "/dev/null",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        v.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&v.stderr)
+    );
+
+    let o = run(&[
+        "apply",
+        "db",
+        "--auth",
+        auth.to_str().unwrap(),
+        "--append",
+        "--store",
+        s,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["list", "--store", s]);
+    assert!(
+        stdout(&o).contains("db  = [1xX509, 1xX509]"),
+        "{}",
+        stdout(&o)
+    );
+    // applying the same APPEND again is allowed (APPEND is exempt from the
+    // time check in edk2) and changes nothing: the entry is already there
+    let o = run(&[
+        "apply",
+        "db",
+        "--auth",
+        auth.to_str().unwrap(),
+        "--append",
+        "--store",
+        s,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["list", "--store", s]);
+    assert!(
+        stdout(&o).contains("db  = [1xX509, 1xX509]"),
+        "{}",
+        stdout(&o)
+    );
+    // a replacing update older than the stored time (2030 after the append) is a replay
+    let old = d.join("old.auth");
+    let o = run(&[
+        "sign",
+        "db",
+        "--key",
+        pki.join("KEK.key").to_str().unwrap(),
+        "--cert",
+        pki.join("KEK.crt").to_str().unwrap(),
+        "--x509",
+        pki.join("db.crt").to_str().unwrap(),
+        "--time",
+        "2029-12-31 23:59:59",
+        "--out",
+        old.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["apply", "db", "--auth", old.to_str().unwrap(), "--store", s]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("SECURITY_VIOLATION"), "{}", stderr(&o));
+    // signed by the wrong key
+    let bad = d.join("bad.auth");
+    let o = run(&[
+        "sign",
+        "db",
+        "--key",
+        pki.join("db.key").to_str().unwrap(),
+        "--cert",
+        pki.join("db.crt").to_str().unwrap(),
+        "--x509",
+        pki.join("db.crt").to_str().unwrap(),
+        "--append",
+        "--out",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let o = run(&[
+        "apply",
+        "db",
+        "--auth",
+        bad.to_str().unwrap(),
+        "--append",
+        "--store",
+        s,
+    ]);
+    assert!(stderr(&o).contains("SECURITY_VIOLATION"), "{}", stderr(&o));
+}
