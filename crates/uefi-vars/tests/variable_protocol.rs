@@ -1163,6 +1163,35 @@ fn get_next_walk_crosses_namespaces_in_store_order() {
 }
 
 #[test]
+fn compat_empty_name_is_invalid_parameter() {
+    // QEMU accepts SetVariable of "" (NameSize 2), and GetNextVariableName
+    // then loops: "" is also the "start from the first" request
+    // (limitations.md §2.11).
+    let mut s = svc();
+    assert_eq!(
+        set(&mut s, &vendor(), "", NV_BS_RT, b"x"),
+        EfiStatus::INVALID_PARAMETER
+    );
+    // a longer name area that starts with the NUL is the same name
+    let req = var_request(
+        3,
+        &access(&vendor(), 1, 6, NV_BS_RT, &units(&[0, 0x41, 0]), b"x"),
+    );
+    assert_eq!(status(&call(&mut s, &req)), EfiStatus::INVALID_PARAMETER);
+    assert_eq!(s.store().len(), 6);
+    // the host-side SetVariable applies the same rule
+    assert_eq!(
+        s.set_variable(vendor(), VarName::from(""), NV_BS_RT, b"x"),
+        EfiStatus::INVALID_PARAMETER
+    );
+    // deleting "" is refused the same way, and GetVariable of "" finds nothing
+    assert_eq!(delete(&mut s, &vendor(), ""), EfiStatus::INVALID_PARAMETER);
+    assert_eq!(get(&mut s, &vendor(), "").0, EfiStatus::NOT_FOUND);
+    let all = walk(&mut s);
+    assert_eq!(all.len(), 6);
+}
+
+#[test]
 fn compat_name_canonical_trailing_bytes_are_not_stored() {
     // QEMU stores the name area verbatim and GetNextVariableName returns
     // NameSize = 8 with "A\0Z\0" here; we store the name up to its NUL.
@@ -2339,7 +2368,7 @@ fn compat_auth_descriptor_bad_header_is_security_violation() {
 }
 
 #[test]
-fn compat_auth_descriptor_time_fields() {
+fn compat_auth_time_fields_must_be_zero() {
     // QEMU does not look at Pad1, Nanosecond, TimeZone, Daylight, Pad2: the
     // setup-mode KEK write below would be SUCCESS there.
     let mut s = svc();
