@@ -77,6 +77,7 @@ const WRITE_PROTECTED: u64 = ERR | 8;
 const NOT_FOUND: u64 = ERR | 14;
 const ACCESS_DENIED: u64 = ERR | 15;
 const SECURITY_VIOLATION: u64 = ERR | 26;
+const ALREADY_STARTED: u64 = ERR | 20;
 
 const ATTR_NV: u32 = 0x01;
 const ATTR_BS: u32 = 0x02;
@@ -102,8 +103,8 @@ pub struct Context {
     end_of_dxe: bool,
     ready_to_boot: bool,
     runtime: bool,
-    /// A policy LOCK command succeeded on QEMU's side.
-    qemu_policy_locked: bool,
+    /// A policy LOCK command succeeded on either side.
+    policy_lock_seen: bool,
 }
 
 impl Context {
@@ -113,7 +114,7 @@ impl Context {
         self.end_of_dxe = false;
         self.ready_to_boot = false;
         self.runtime = false;
-        self.qemu_policy_locked = false;
+        self.policy_lock_seen = false;
         self.policy = None;
     }
 
@@ -235,8 +236,16 @@ fn decode(req: &[u8]) -> Req {
         })();
         Req::Var {
             function,
-            access: if matches!(function, 1 | 3) { access } else { None },
-            next: if matches!(function, 2 | 8) { next } else { None },
+            access: if matches!(function, 1 | 3) {
+                access
+            } else {
+                None
+            },
+            next: if matches!(function, 2 | 8) {
+                next
+            } else {
+                None
+            },
         }
     } else if g == VAR_CHECK_POLICY_MMI {
         let sig = u32_at(body, 0).unwrap_or(0);
@@ -291,7 +300,10 @@ pub fn brief(request: &[u8], reply: Option<&[u8]>) -> String {
                 );
             }
             if let Some((g, n)) = next {
-                s += &format!(" {g} {:?}", String::from_utf16_lossy(&until_nul(&units(&n))));
+                s += &format!(
+                    " {g} {:?}",
+                    String::from_utf16_lossy(&until_nul(&units(&n)))
+                );
                 if function == 2 {
                     if let Some((g, n)) = next_result(reply) {
                         s += &format!(" -> {g} {:?}", String::from_utf16_lossy(&n));
@@ -353,7 +365,15 @@ fn classify(
             let o = efi_status(ours_reply, false);
             match (*function, access, next) {
                 (1 | 3, Some(a), _) => {
-                    classify_access(ctx, *function, a, q, o, same, qemu_reply, ours_reply)
+                    let id = classify_access(ctx, *function, a, q, o, same, qemu_reply, ours_reply);
+                    // A write that took effect on one side only leaves the
+                    // variable different: later answers about it follow.
+                    if let Some(id) = id {
+                        if *function == 3 && q != o && (q == Some(SUCCESS) || o == Some(SUCCESS)) {
+                            ctx.taint_key((a.guid, until_nul(&units(&a.name))), id);
+                        }
+                    }
+                    id
                 }
                 (2, _, Some((g, n))) => {
                     if !name_is_clean(n) && o == Some(INVALID_PARAMETER) {
@@ -392,7 +412,10 @@ fn classify(
                     if q == Some(SUCCESS)
                         && (o == Some(INVALID_PARAMETER) && !name_is_clean(n)
                             || matches!(o, Some(ACCESS_DENIED) | Some(WRITE_PROTECTED))
-                                && (ctx.end_of_dxe || ctx.ready_to_boot || ctx.runtime)
+                                && (ctx.end_of_dxe
+                                    || ctx.ready_to_boot
+                                    || ctx.runtime
+                                    || ctx.policy_lock_seen)
                             || o == Some(SUCCESS))
                     {
                         // A lock we refuse (or do not repeat) leaves the
@@ -421,7 +444,10 @@ fn classify(
                 1 if q == Some(UNSUPPORTED) => Some(POLICY_DISABLE),
                 2 => ctx.policy,
                 3 => {
-                    if q == Some(SUCCESS) && o == Some(INVALID_PARAMETER) {
+                    if o == Some(INVALID_PARAMETER) && q == Some(ALREADY_STARTED) {
+                        // QEMU kept an earlier malformed copy of this entry.
+                        Some(POLICY_VALIDATION)
+                    } else if q == Some(SUCCESS) && o == Some(INVALID_PARAMETER) {
                         ctx.policy.get_or_insert(POLICY_VALIDATION);
                         Some(POLICY_VALIDATION)
                     } else if q == Some(SUCCESS)
@@ -463,8 +489,12 @@ fn classify_access(
     if !clean {
         let empty = a.name.len() == 2 && u == [0];
         let trailing = a.name.len() % 2 == 0
-            && u.iter().position(|&c| c == 0).is_some_and(|p| p + 1 < u.len())
-            && u.iter().take_while(|&&c| c != 0).all(|&c| !(0xd800..0xe000).contains(&c))
+            && u.iter()
+                .position(|&c| c == 0)
+                .is_some_and(|p| p + 1 < u.len())
+            && u.iter()
+                .take_while(|&&c| c != 0)
+                .all(|&c| !(0xd800..0xe000).contains(&c))
             && !key.1.is_empty();
         if trailing {
             // Bytes after the NUL: both answer by the name up to the NUL;
@@ -506,7 +536,9 @@ fn classify_access(
         return (!same).then_some(APPEND_EMPTY);
     }
     // Deleting an authenticated variable without a signature.
-    if a.data_size == 0 && q == Some(SUCCESS) && matches!(o, Some(INVALID_PARAMETER) | Some(WRITE_PROTECTED))
+    if a.data_size == 0
+        && q == Some(SUCCESS)
+        && matches!(o, Some(INVALID_PARAMETER) | Some(WRITE_PROTECTED))
     {
         ctx.taint_key(key, UNAUTHENTICATED_DELETE);
         return Some(UNAUTHENTICATED_DELETE);
@@ -521,8 +553,7 @@ fn classify_access(
             _ => {}
         }
     }
-    if is_secure_boot_key(&a.guid, &key.1) && o == Some(INVALID_PARAMETER) && q == Some(SUCCESS)
-    {
+    if is_secure_boot_key(&a.guid, &key.1) && o == Some(INVALID_PARAMETER) && q == Some(SUCCESS) {
         ctx.taint_key(key, UNAUTHENTICATED_DELETE);
         return Some(UNAUTHENTICATED_DELETE);
     }
@@ -537,15 +568,18 @@ fn classify_access(
 }
 
 /// Follows the boot phase and policy lock from the requests.
-fn track(ctx: &mut Context, req: &Req, qemu_reply: Option<&[u8]>, _ours: Option<&[u8]>) {
+fn track(ctx: &mut Context, req: &Req, qemu_reply: Option<&[u8]>, ours: Option<&[u8]>) {
     match req {
         Req::Event(g) if *g == END_OF_DXE_EVENT => ctx.end_of_dxe = true,
         Req::Event(g) if *g == READY_TO_BOOT_EVENT => ctx.ready_to_boot = true,
         Req::Event(g) if *g == EXIT_BOOT_SERVICES_EVENT => ctx.runtime = true,
         Req::Var { function: 5, .. } => ctx.ready_to_boot = true,
         Req::Var { function: 6, .. } => ctx.runtime = true,
-        Req::Policy { command: 5, .. } if efi_status(qemu_reply, true) == Some(SUCCESS) => {
-            ctx.qemu_policy_locked = true;
+        Req::Policy { command: 5, .. }
+            if efi_status(qemu_reply, true) == Some(SUCCESS)
+                || efi_status(ours, true) == Some(SUCCESS) =>
+        {
+            ctx.policy_lock_seen = true;
         }
         _ => {}
     }

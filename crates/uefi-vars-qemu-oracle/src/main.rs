@@ -80,6 +80,9 @@ enum Cmd {
         /// Write the sequence (requests and QEMU's replies) here.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Write the generated request script (no replies) here first.
+        #[arg(long)]
+        script_out: Option<PathBuf>,
         /// How many differences to list in detail.
         #[arg(long, default_value_t = 10)]
         show: usize,
@@ -149,9 +152,24 @@ fn real_main() -> Result<ExitCode, String> {
             count,
             pio,
             out,
+            script_out,
             show,
         } => {
-            let steps = uefi_vars_qemu_oracle::random::sequence(seed, count);
+            let steps = uefi_vars_qemu_oracle::random::sequence_for(seed, count, pio);
+            if let Some(p) = &script_out {
+                let outcomes: Vec<_> = steps
+                    .iter()
+                    .map(|s| match s {
+                        script::Step::Reset => qemu::Outcome::Reset,
+                        script::Step::Request(r) => qemu::Outcome::Request {
+                            request: r.clone(),
+                            status: 0,
+                            reply: None,
+                        },
+                    })
+                    .collect();
+                write_pcap(&outcomes, p).map_err(|e| e.to_string())?;
+            }
             let opts = QemuOptions {
                 pio,
                 ..QemuOptions::default()
@@ -184,8 +202,7 @@ fn report(
                 legacy_payload_size: legacy,
                 ..Config::default()
             };
-            let report = compare::compare(&run, start.as_deref(), config, None)
-                .map_err(|e| e.to_string())?;
+            let report = compare::compare(run, start, config, None).map_err(|e| e.to_string())?;
             println!("qemu: {version} ({})", if pio { "PIO" } else { "DMA" });
             print!("{}", report.summary());
             for d in report
