@@ -94,10 +94,14 @@ impl Layout {
 /// A whole MM communicate buffer as the device stages it: the request bytes,
 /// zero-filled up to the negotiated buffer size (QEMU zero-fills too, so a
 /// handler that writes past MessageLength sees zeros, and nothing of an
-/// earlier request leaks).
+/// earlier request leaks). The zeros are materialised only where a handler
+/// writes, so a small request does not cost a 64 KiB memset.
 #[derive(Clone, Debug)]
 pub struct MmBuffer {
+    /// The request; grows (zero-filled) up to `size` when written past.
     bytes: Vec<u8>,
+    /// The buffer size the guest negotiated.
+    size: usize,
     layout: Layout,
     message_length: u64,
 }
@@ -121,13 +125,9 @@ impl MmBuffer {
             return Err(DeviceStatus::ErrBadBufferSize);
         }
         let supplied = request.get(..total).ok_or(DeviceStatus::ErrBadBufferSize)?;
-        let mut bytes = vec![0u8; buffer_size];
-        bytes
-            .get_mut(..total)
-            .ok_or(DeviceStatus::ErrBadBufferSize)?
-            .copy_from_slice(supplied);
         Ok(MmBuffer {
-            bytes,
+            bytes: supplied.to_vec(),
+            size: buffer_size,
             layout,
             message_length,
         })
@@ -148,41 +148,69 @@ impl MmBuffer {
 
     /// Capacity available after the MM header (QEMU's "buf check" bound).
     pub fn capacity(&self) -> u64 {
-        (self.bytes.len() as u64).saturating_sub(self.layout.mm_header() as u64)
+        (self.size as u64).saturating_sub(self.layout.mm_header() as u64)
     }
 
     /// The reply the device writes back: header + the original MessageLength.
     pub fn into_reply(mut self) -> Vec<u8> {
         let n = (self.message_length as usize).saturating_add(self.layout.mm_header());
-        self.bytes.truncate(n);
+        self.bytes.resize(n, 0);
         self.bytes
     }
 
-    pub fn slice(&self, off: usize, len: usize) -> Option<&[u8]> {
-        self.bytes.get(off..off.checked_add(len)?)
+    /// `len` bytes at `off`; `None` past the buffer size. Bytes past the
+    /// request read as zero.
+    pub fn slice(&self, off: usize, len: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+        let end = off.checked_add(len)?;
+        if end > self.size {
+            return None;
+        }
+        match self.bytes.get(off..end) {
+            Some(b) => Some(std::borrow::Cow::Borrowed(b)),
+            None => {
+                let mut out = vec![0u8; len];
+                if let Some(have) = self.bytes.get(off..) {
+                    out.get_mut(..have.len())?.copy_from_slice(have);
+                }
+                Some(std::borrow::Cow::Owned(out))
+            }
+        }
+    }
+
+    fn array<const N: usize>(&self, off: usize) -> Option<[u8; N]> {
+        self.slice(off, N)?.as_ref().try_into().ok()
     }
 
     pub fn u8(&self, off: usize) -> Option<u8> {
-        self.bytes.get(off).copied()
+        Some(self.array::<1>(off)?[0])
     }
     pub fn u16(&self, off: usize) -> Option<u16> {
-        Some(u16::from_le_bytes(self.slice(off, 2)?.try_into().ok()?))
+        Some(u16::from_le_bytes(self.array(off)?))
     }
     pub fn u32(&self, off: usize) -> Option<u32> {
-        Some(u32::from_le_bytes(self.slice(off, 4)?.try_into().ok()?))
+        Some(u32::from_le_bytes(self.array(off)?))
     }
     pub fn u64(&self, off: usize) -> Option<u64> {
-        Some(u64::from_le_bytes(self.slice(off, 8)?.try_into().ok()?))
+        Some(u64::from_le_bytes(self.array(off)?))
     }
     pub fn uintn(&self, off: usize) -> Option<u64> {
-        read_uintn(&self.bytes, off, self.layout)
+        match self.layout.word {
+            WordSize::W64 => self.u64(off),
+            WordSize::W32 => self.u32(off).map(u64::from),
+        }
     }
     pub fn guid(&self, off: usize) -> Option<Guid> {
-        Some(Guid(self.slice(off, 16)?.try_into().ok()?))
+        Some(Guid(self.array(off)?))
     }
 
     pub fn put_bytes(&mut self, off: usize, data: &[u8]) -> Option<()> {
         let end = off.checked_add(data.len())?;
+        if end > self.size {
+            return None;
+        }
+        if end > self.bytes.len() {
+            self.bytes.resize(end, 0);
+        }
         self.bytes.get_mut(off..end)?.copy_from_slice(data);
         Some(())
     }

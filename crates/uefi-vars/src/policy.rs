@@ -12,7 +12,6 @@ use crate::codec::{PolicyEntryHeader, LOCK_ON_VAR_STATE_HEADER_SIZE, POLICY_ENTR
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::status::EfiStatus;
-use crate::variable::attr;
 
 pub const POLICY_ENTRY_REVISION: u32 = 0x0001_0000;
 pub const NO_MAX_SIZE: u32 = u32::MAX;
@@ -72,7 +71,6 @@ impl Policy {
             || name_off < POLICY_ENTRY_HEADER_SIZE
             || size < name_off
             || header.max_size == 0
-            || header.attributes_must_have & header.attributes_cant_have != 0
         {
             return None;
         }
@@ -99,7 +97,7 @@ impl Policy {
         } else {
             let n = terminated_exactly(raw.get(name_off..)?)?;
             let wildcards = n.units().iter().filter(|&&u| u == u16::from(b'#')).count();
-            if wildcards >= MATCH_PRIORITY_MIN {
+            if wildcards > MATCH_PRIORITY_MIN {
                 return None;
             }
             Some(n)
@@ -328,7 +326,8 @@ impl PolicyEngine {
         if !w.is_delete {
             let too_small = h.min_size > 0 && w.data_size < u64::from(h.min_size);
             let too_big = h.max_size != NO_MAX_SIZE && w.data_size > u64::from(h.max_size);
-            let attrs = w.attributes & !attr::APPEND_WRITE;
+            // edk2 checks the attributes as passed, APPEND included.
+            let attrs = w.attributes;
             if too_small
                 || too_big
                 || attrs & h.attributes_must_have != h.attributes_must_have
@@ -360,6 +359,7 @@ impl PolicyEngine {
 mod tests {
     use super::*;
     use crate::guid::GLOBAL_VARIABLE;
+    use crate::variable::attr;
 
     fn entry(name: Option<&str>, lock: u8, state: Option<(&str, u8)>) -> Vec<u8> {
         let mut st = Vec::new();
@@ -535,6 +535,26 @@ mod tests {
             e.check_write(&req(&v, 4, 3, true), state(vec![1, 1])),
             Ok(())
         );
+        // compat: policy-append-attr (APPEND counts, as in edk2)
+        let mut cant_append = entry(Some("P"), 0, None);
+        cant_append[36..40].copy_from_slice(&attr::APPEND_WRITE.to_le_bytes());
+        cant_append[32..36].copy_from_slice(&0u32.to_le_bytes());
+        e.register(Policy::parse(&cant_append).unwrap()).unwrap();
+        let pn = VarName::from("P");
+        assert_eq!(e.check_write(&req(&pn, 4, 3, true), none), Ok(()));
+        assert_eq!(
+            e.check_write(&req(&pn, 0, 3 | attr::APPEND_WRITE, true), none),
+            Ok(()),
+            "delete skips attribute checks"
+        );
+        assert_eq!(
+            e.check_write(&req(&pn, 4, 3 | attr::APPEND_WRITE, false), none),
+            Err(EfiStatus::INVALID_PARAMETER)
+        );
+        // MustHave and CantHave may overlap (edk2 does not refuse it)
+        let mut overlap = entry(Some("O"), 0, None);
+        overlap[36..40].copy_from_slice(&attr::BOOTSERVICE_ACCESS.to_le_bytes());
+        assert!(Policy::parse(&overlap).is_some());
         let mut d = e.clone();
         d.disable(true).unwrap();
         assert_eq!(d.check_write(&req(&n, 4, 3, false), none), Ok(()));

@@ -107,7 +107,7 @@ impl Service {
         let Some(raw) = buf.slice(q, size as usize) else {
             return EfiStatus::BAD_BUFFER_SIZE;
         };
-        match Policy::parse(raw) {
+        match Policy::parse(&raw) {
             Some(p) => match self.policies.register(p) {
                 Ok(()) => EfiStatus::SUCCESS,
                 Err(e) => e,
@@ -182,7 +182,7 @@ impl Service {
         let name_off = q + GET_INFO_PARAMS_SIZE;
         let Some(name) = buf
             .slice(name_off, in_size as usize)
-            .and_then(|a| VarName::parse_wire(a).ok())
+            .and_then(|a| VarName::parse_wire(&a).ok())
         else {
             return EfiStatus::INVALID_PARAMETER;
         };
