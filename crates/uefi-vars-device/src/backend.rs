@@ -1,6 +1,7 @@
 //! The variable service behind the device.
 
 use uefi_vars::codec::Layout;
+use uefi_vars::service::snapshot::SnapshotError;
 use uefi_vars::{MmResponse, Service};
 
 /// What the device hands MM requests to: the in-process
@@ -27,6 +28,24 @@ pub trait MmBackend {
     fn reset(&mut self) -> Result<(), Self::Error>;
 }
 
+/// A backend whose state can be saved and restored, for device snapshots
+/// ([`UefiVarsDevice::snapshot`](crate::UefiVarsDevice::snapshot)). Kept
+/// apart from [`MmBackend`] so that backends without snapshot support still
+/// plug into the device; only snapshots need it.
+pub trait SnapshotBackend: MmBackend {
+    /// Why a backend blob could not be restored.
+    type SnapshotError: std::error::Error + Send + Sync + 'static;
+
+    /// The backend's whole guest-visible state as an opaque, self-checking
+    /// blob (for [`uefi_vars::Service`]: [`Service::snapshot`], which is
+    /// versioned and checksummed itself).
+    fn snapshot(&self) -> Vec<u8>;
+
+    /// Replaces the backend's state with the one in `blob`; on error the
+    /// state is unchanged.
+    fn restore_into(&mut self, blob: &[u8]) -> Result<(), Self::SnapshotError>;
+}
+
 impl MmBackend for Service {
     type Error = uefi_vars::Error;
 
@@ -41,6 +60,39 @@ impl MmBackend for Service {
     }
     fn reset(&mut self) -> Result<(), Self::Error> {
         Service::reset(self)
+    }
+}
+
+impl SnapshotBackend for Service {
+    type SnapshotError = SnapshotError;
+
+    fn snapshot(&self) -> Vec<u8> {
+        Service::snapshot(self)
+    }
+    fn restore_into(&mut self, blob: &[u8]) -> Result<(), SnapshotError> {
+        Service::restore_into(self, blob)
+    }
+}
+
+impl<T: SnapshotBackend + ?Sized> SnapshotBackend for &mut T {
+    type SnapshotError = T::SnapshotError;
+
+    fn snapshot(&self) -> Vec<u8> {
+        (**self).snapshot()
+    }
+    fn restore_into(&mut self, blob: &[u8]) -> Result<(), Self::SnapshotError> {
+        (**self).restore_into(blob)
+    }
+}
+
+impl<T: SnapshotBackend + ?Sized> SnapshotBackend for Box<T> {
+    type SnapshotError = T::SnapshotError;
+
+    fn snapshot(&self) -> Vec<u8> {
+        (**self).snapshot()
+    }
+    fn restore_into(&mut self, blob: &[u8]) -> Result<(), Self::SnapshotError> {
+        (**self).restore_into(blob)
     }
 }
 

@@ -1,5 +1,7 @@
 //! The register file and the command engine.
 
+pub mod snapshot;
+
 use std::io;
 
 use uefi_vars::DeviceStatus;

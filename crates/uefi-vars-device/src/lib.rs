@@ -48,8 +48,10 @@ pub mod regs;
 #[cfg(feature = "vm-memory")]
 pub mod vm_memory;
 
-pub use backend::MmBackend;
+pub use backend::{MmBackend, SnapshotBackend};
 pub use capture::MmCapture;
+pub use device::snapshot;
+pub use device::snapshot::DeviceSnapshotError;
 pub use device::{HostError, Registers, UefiVarsDevice};
 pub use memory::{DmaMemory, MemoryError, NoDma, SparseRam};
 #[cfg(feature = "vm-memory")]

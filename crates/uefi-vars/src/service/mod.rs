@@ -11,6 +11,7 @@
 mod authvars;
 pub mod policy_mmi;
 mod secure_boot;
+pub mod snapshot;
 pub mod vars;
 
 use crate::codec::{Layout, MmBuffer};
