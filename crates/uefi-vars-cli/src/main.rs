@@ -104,6 +104,9 @@ enum Command {
     /// Replay a LINKTYPE_EDK2_MM capture through the service and compare
     /// every reply with the recorded one.
     Replay(replay_cmd::ReplayArgs),
+    /// Run the variable service for one VM as its own sandboxed process on
+    /// a Unix socket.
+    Serve(uefi_vars_serve::cli::ServeArgs),
 }
 
 #[derive(clap::Args)]
@@ -220,6 +223,7 @@ fn run(cmd: Command) -> CliResult {
         Command::Replay(args) => replay_cmd::run(&args),
         Command::Enroll(args) => auth_cmds::enroll(&args),
         Command::Sign(args) => auth_cmds::sign(&args),
+        Command::Serve(args) => uefi_vars_serve::cli::run(&args),
     }
 }
 

@@ -1,0 +1,442 @@
+//! What the service process gives up once its socket, store directory and
+//! capture file are open.
+//!
+//! - **Landlock** (when the kernel has it; best effort per ABI): every
+//!   filesystem access right the kernel knows is handled, and only the
+//!   store's directory (and, when the store is a symbolic link, the
+//!   directory of its target) is granted, with all of them. Nothing else on
+//!   any filesystem can be opened, created, removed or listed. TCP bind and
+//!   connect are handled with no port allowed (ABI 4+), and the process is
+//!   scoped (ABI 6+): no abstract Unix socket connections out of the
+//!   sandbox, no signals to processes outside it.
+//! - **seccomp** (x86_64, aarch64, riscv64): `socket`, `socketpair`,
+//!   `connect`, `bind`, `listen`, `execve`, `execveat`, `fork`, `vfork`
+//!   and `clone` without `CLONE_THREAD` fail with EPERM; `clone3` fails with
+//!   ENOSYS (its flags are behind a pointer seccomp cannot read, and libc
+//!   falls back to `clone` for threads). `accept4` on the listening socket,
+//!   reads and writes on open descriptors and thread creation keep working.
+//!   `no_new_privs` is set.
+//!
+//! A kernel without Landlock or seccomp is logged and the service runs
+//! without that layer; any other failure to set a layer up stops the
+//! service.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use landlock::{
+    Access, AccessFs, AccessNet, LandlockStatus, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    RulesetStatus, Scope, ABI,
+};
+
+/// Outcome of the Landlock layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LandlockOutcome {
+    /// Restricted. `full` when every requested right is known to this
+    /// kernel; `abi` is the ABI in use.
+    Enforced { abi: i32, full: bool },
+    /// The kernel has no Landlock (not built in, or not enabled at boot).
+    Unsupported(String),
+}
+
+/// Outcome of the seccomp layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SeccompOutcome {
+    Enforced,
+    /// No filter for this architecture, or no seccomp in the kernel.
+    Unsupported(String),
+}
+
+/// What [`apply`] enforced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxReport {
+    pub landlock: LandlockOutcome,
+    pub seccomp: SeccompOutcome,
+    pub writable: Vec<PathBuf>,
+}
+
+impl fmt::Display for SandboxReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.landlock {
+            LandlockOutcome::Enforced { abi, full } => {
+                let dirs: Vec<String> = self
+                    .writable
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect();
+                write!(
+                    f,
+                    "landlock: enforced (ABI {abi}{}), filesystem limited to {}",
+                    if *full {
+                        ""
+                    } else {
+                        "; rights of later ABIs are not available on this kernel"
+                    },
+                    dirs.join(", ")
+                )?;
+            }
+            LandlockOutcome::Unsupported(why) => {
+                write!(f, "landlock: not supported by this kernel ({why})")?
+            }
+        }
+        f.write_str("; ")?;
+        match &self.seccomp {
+            SeccompOutcome::Enforced => f.write_str(
+                "seccomp: enforced (no new sockets, connect, bind, listen, exec or fork)",
+            ),
+            SeccompOutcome::Unsupported(why) => write!(f, "seccomp: not enforced ({why})"),
+        }
+    }
+}
+
+/// Why the sandbox could not be set up (other than missing kernel support).
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("landlock: {0}")]
+    Landlock(String),
+    #[error("seccomp: {0}")]
+    Seccomp(String),
+}
+
+/// The directories the service needs to write: the store's directory, and
+/// that of the store's target when the store is a symbolic link.
+pub fn store_dirs(store: &Path) -> io::Result<Vec<PathBuf>> {
+    let parent = |p: &Path| -> PathBuf {
+        match p.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        }
+    };
+    let mut dirs = vec![std::fs::canonicalize(parent(store))?];
+    if let Ok(target) = std::fs::canonicalize(store) {
+        let d = parent(&target);
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
+    Ok(dirs)
+}
+
+/// Restricts the calling process (single-threaded at this point) for good.
+pub fn apply(writable: &[PathBuf]) -> Result<SandboxReport, SandboxError> {
+    let landlock = apply_landlock(writable)?;
+    let seccomp = apply_seccomp()?;
+    Ok(SandboxReport {
+        landlock,
+        seccomp,
+        writable: writable.to_vec(),
+    })
+}
+
+fn apply_landlock(writable: &[PathBuf]) -> Result<LandlockOutcome, SandboxError> {
+    // Ask for everything this crate knows; best effort keeps what the
+    // running kernel supports.
+    let want = ABI::V10;
+    let err = |e: landlock::RulesetError| SandboxError::Landlock(e.to_string());
+    let mut created = Ruleset::default()
+        .handle_access(AccessFs::from_all(want))
+        .map_err(err)?
+        .handle_access(AccessNet::from_all(want))
+        .map_err(err)?
+        .scope(Scope::from_all(want))
+        .map_err(err)?
+        .create()
+        .map_err(err)?;
+    for dir in writable {
+        let fd = landlock::PathFd::new(dir)
+            .map_err(|e| SandboxError::Landlock(format!("{}: {e}", dir.display())))?;
+        created = created
+            .add_rule(landlock::PathBeneath::new(fd, AccessFs::from_all(want)))
+            .map_err(err)?;
+    }
+    let status = created.restrict_self().map_err(err)?;
+    match (status.landlock, status.ruleset) {
+        (LandlockStatus::NotEnabled, _) => Ok(LandlockOutcome::Unsupported(
+            "built in but not enabled at boot".into(),
+        )),
+        (LandlockStatus::NotImplemented, _) => Ok(LandlockOutcome::Unsupported(
+            "not built into the kernel".into(),
+        )),
+        (_, RulesetStatus::NotEnforced) => Ok(LandlockOutcome::Unsupported(
+            "the ruleset could not be enforced".into(),
+        )),
+        (
+            LandlockStatus::Available {
+                effective_abi,
+                kernel_abi,
+            },
+            ruleset,
+        ) => Ok(LandlockOutcome::Enforced {
+            abi: kernel_abi.unwrap_or(effective_abi as i32),
+            full: ruleset == RulesetStatus::FullyEnforced,
+        }),
+    }
+}
+
+#[cfg(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+))]
+fn apply_seccomp() -> Result<SeccompOutcome, SandboxError> {
+    use std::collections::BTreeMap;
+
+    use seccompiler::{
+        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+        SeccompRule, TargetArch,
+    };
+
+    let err = |e: seccompiler::BackendError| SandboxError::Seccomp(e.to_string());
+    let arch = TargetArch::try_from(std::env::consts::ARCH)
+        .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
+    const CLONE_THREAD: u64 = 0x0001_0000;
+
+    let mut deny: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for nr in [
+        libc_nr::SOCKET,
+        libc_nr::SOCKETPAIR,
+        libc_nr::CONNECT,
+        libc_nr::BIND,
+        libc_nr::LISTEN,
+        libc_nr::EXECVE,
+        libc_nr::EXECVEAT,
+    ] {
+        deny.insert(nr, Vec::new());
+    }
+    for nr in libc_nr::FORKS {
+        deny.insert(*nr, Vec::new());
+    }
+    // clone(flags, ...) is fine for threads only.
+    let not_thread = SeccompCondition::new(
+        0,
+        SeccompCmpArgLen::Qword,
+        SeccompCmpOp::MaskedEq(CLONE_THREAD),
+        0,
+    )
+    .map_err(err)?;
+    deny.insert(
+        libc_nr::CLONE,
+        vec![SeccompRule::new(vec![not_thread]).map_err(err)?],
+    );
+    let eperm: BpfProgram = SeccompFilter::new(
+        deny,
+        SeccompAction::Allow,
+        SeccompAction::Errno(EPERM),
+        arch,
+    )
+    .map_err(err)?
+    .try_into()
+    .map_err(err)?;
+
+    let mut nosys_rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    nosys_rules.insert(libc_nr::CLONE3, Vec::new());
+    let nosys: BpfProgram = SeccompFilter::new(
+        nosys_rules,
+        SeccompAction::Allow,
+        SeccompAction::Errno(ENOSYS),
+        arch,
+    )
+    .map_err(err)?
+    .try_into()
+    .map_err(err)?;
+
+    for prog in [&eperm, &nosys] {
+        match seccompiler::apply_filter_all_threads(prog) {
+            Ok(()) => {}
+            Err(seccompiler::Error::Seccomp(e)) if e.raw_os_error() == Some(EINVAL_RAW) => {
+                return Ok(SeccompOutcome::Unsupported(format!(
+                    "the kernel refused the filter: {e}"
+                )));
+            }
+            Err(e) => return Err(SandboxError::Seccomp(e.to_string())),
+        }
+    }
+    Ok(SeccompOutcome::Enforced)
+}
+
+#[cfg(not(any(
+    target_arch = "x86_64",
+    target_arch = "aarch64",
+    target_arch = "riscv64"
+)))]
+fn apply_seccomp() -> Result<SeccompOutcome, SandboxError> {
+    Ok(SeccompOutcome::Unsupported(format!(
+        "no filter for {}",
+        std::env::consts::ARCH
+    )))
+}
+
+const EPERM: u32 = 1;
+const ENOSYS: u32 = 38;
+const EINVAL_RAW: i32 = 22;
+
+/// System call numbers (the generic table on aarch64 and riscv64 has no
+/// fork or vfork).
+#[cfg(target_arch = "x86_64")]
+mod libc_nr {
+    pub const SOCKET: i64 = 41;
+    pub const CONNECT: i64 = 42;
+    pub const BIND: i64 = 49;
+    pub const LISTEN: i64 = 50;
+    pub const SOCKETPAIR: i64 = 53;
+    pub const CLONE: i64 = 56;
+    pub const EXECVE: i64 = 59;
+    pub const EXECVEAT: i64 = 322;
+    pub const CLONE3: i64 = 435;
+    pub const FORKS: &[i64] = &[57, 58];
+}
+
+#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
+mod libc_nr {
+    pub const SOCKET: i64 = 198;
+    pub const SOCKETPAIR: i64 = 199;
+    pub const BIND: i64 = 200;
+    pub const LISTEN: i64 = 201;
+    pub const CONNECT: i64 = 203;
+    pub const CLONE: i64 = 220;
+    pub const EXECVE: i64 = 221;
+    pub const EXECVEAT: i64 = 281;
+    pub const CLONE3: i64 = 435;
+    pub const FORKS: &[i64] = &[];
+}
+
+/// One probe of [`self_test`].
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub name: &'static str,
+    /// `Ok(())` if the operation succeeded, the OS error otherwise.
+    pub result: Result<(), String>,
+    /// Whether this probe must fail given what was enforced.
+    pub must_fail: bool,
+    /// Whether this probe must succeed (the service needs it).
+    pub must_succeed: bool,
+}
+
+impl Probe {
+    pub fn as_expected(&self) -> bool {
+        match &self.result {
+            Ok(()) => !self.must_fail,
+            Err(_) => !self.must_succeed,
+        }
+    }
+}
+
+impl fmt::Display for Probe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let outcome = match &self.result {
+            Ok(()) => "allowed".to_string(),
+            Err(e) => format!("denied ({e})"),
+        };
+        let verdict = if self.as_expected() {
+            "ok"
+        } else {
+            "UNEXPECTED"
+        };
+        write!(f, "probe {}: {outcome} [{verdict}]", self.name)
+    }
+}
+
+fn probe(r: io::Result<()>) -> Result<(), String> {
+    r.map_err(|e| e.to_string())
+}
+
+/// Runs, inside the sandbox, the operations it must forbid and those the
+/// service needs. `store_dir` is the granted directory, `outside` a
+/// writable directory outside it (its parent, typically).
+pub fn self_test(report: &SandboxReport, store_dir: &Path, outside: &Path) -> Vec<Probe> {
+    let ll = matches!(report.landlock, LandlockOutcome::Enforced { .. });
+    let sc = report.seccomp == SeccompOutcome::Enforced;
+    let pid = std::process::id();
+    let mut probes = Vec::new();
+    let mut push = |name, result, must_fail, must_succeed| {
+        probes.push(Probe {
+            name,
+            result,
+            must_fail,
+            must_succeed,
+        })
+    };
+
+    let inside = store_dir.join(format!(".sandbox-probe-{pid}"));
+    push(
+        "create, rename and remove a file in the store directory",
+        probe((|| {
+            std::fs::write(&inside, b"probe")?;
+            let renamed = store_dir.join(format!(".sandbox-probe-{pid}.renamed"));
+            std::fs::rename(&inside, &renamed)?;
+            std::fs::File::open(store_dir)?.sync_all()?;
+            std::fs::remove_file(&renamed)
+        })()),
+        false,
+        true,
+    );
+    let out_file = outside.join(format!("uefi-vars-sandbox-probe-{pid}"));
+    push(
+        "create a file outside the store directory",
+        probe(std::fs::write(&out_file, b"probe").inspect(|()| {
+            let _ = std::fs::remove_file(&out_file);
+        })),
+        ll,
+        false,
+    );
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
+    push(
+        "read a file outside the store directory (own executable)",
+        probe(std::fs::File::open(&exe).map(drop)),
+        ll,
+        false,
+    );
+    push(
+        "list the root directory",
+        probe(std::fs::read_dir("/").map(drop)),
+        ll,
+        false,
+    );
+    push(
+        "create an AF_INET socket (UDP, 127.0.0.1)",
+        probe(std::net::UdpSocket::bind("127.0.0.1:0").map(drop)),
+        sc,
+        false,
+    );
+    push(
+        "create an AF_INET6 socket (TCP listener, ::1)",
+        probe(std::net::TcpListener::bind("[::1]:0").map(drop)),
+        sc,
+        false,
+    );
+    push(
+        "create an AF_UNIX socket pair",
+        probe(std::os::unix::net::UnixStream::pair().map(drop)),
+        sc,
+        false,
+    );
+    // A program inside the store directory, so that Landlock (which also
+    // governs execution) lets the attempt reach fork/clone and seccomp.
+    let program = store_dir.join(format!(".sandbox-probe-{pid}.sh"));
+    push(
+        "start a process (a script in the store directory)",
+        probe((|| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(&program, b"#!/bin/sh\nexit 0\n")?;
+            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o700))?;
+            let status = std::process::Command::new(&program).status();
+            let _ = std::fs::remove_file(&program);
+            status.map(drop)
+        })()),
+        sc,
+        false,
+    );
+    push(
+        "start a thread",
+        probe(
+            std::thread::Builder::new()
+                .spawn(|| 7)
+                .and_then(|h| h.join().map_err(|_| io::Error::other("thread panicked")))
+                .map(drop),
+        ),
+        false,
+        true,
+    );
+    probes
+}
