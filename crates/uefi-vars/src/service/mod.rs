@@ -30,14 +30,26 @@ use crate::variable::Variable;
 /// Largest communication buffer the device accepts (device.md §2).
 pub const MAX_BUFFER_SIZE: u32 = 64 * 1024;
 
+/// Host-side errors kept for [`Service::take_errors`]; older ones are
+/// dropped beyond this, so a guest hammering a failing store cannot grow
+/// host memory when the embedder never collects them.
+pub const MAX_PENDING_ERRORS: usize = 64;
+
 /// Service settings. Defaults match QEMU's `uefi-vars` device.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Total variable storage (QEMU's `size` property).
     pub max_storage: u64,
     /// MaximumVariableSize reported by QueryVariableInfo; `None` means
-    /// `max_storage / 4` as QEMU reports.
+    /// `max_storage / 4` as QEMU reports, not enforced. `Some(n)` is also
+    /// enforced as edk2 does: a write whose name (with its NUL) plus payload
+    /// (after any authentication descriptor; after the merge for APPEND)
+    /// exceeds `n` bytes gets EFI_INVALID_PARAMETER.
     pub max_variable_size: Option<u64>,
+    /// Largest variable name, in bytes with the NUL, that SetVariable
+    /// stores (EFI_INVALID_PARAMETER beyond it). Default 1024: Linux's
+    /// `EFI_VAR_NAME_LEN`, so no Linux guest can create a longer one.
+    pub max_name_size: u64,
     /// Per-variable overhead counted in the storage accounting (QEMU: 96,
     /// the size of its host-side record).
     pub record_overhead: u64,
@@ -61,6 +73,7 @@ impl Default for Config {
         Config {
             max_storage: 256 * 1024,
             max_variable_size: None,
+            max_name_size: 1024,
             record_overhead: 96,
             layout: Layout::X64,
             policy_limits: PolicyLimits::default(),
@@ -206,9 +219,17 @@ impl Service {
         &self.policies
     }
 
-    /// Host-side errors since the last call (e.g. a failed store write).
+    /// Host-side errors since the last call (e.g. a failed store write),
+    /// at most the [`MAX_PENDING_ERRORS`] most recent.
     pub fn take_errors(&mut self) -> Vec<Error> {
         std::mem::take(&mut self.errors)
+    }
+
+    fn record_error(&mut self, e: Error) {
+        if self.errors.len() >= MAX_PENDING_ERRORS {
+            self.errors.remove(0);
+        }
+        self.errors.push(e);
     }
 
     /// Host-side SetVariable (CLI, tooling): the same decision procedure the

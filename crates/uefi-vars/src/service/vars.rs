@@ -148,7 +148,7 @@ impl Service {
             .and_then(|s| buf.slice(off, s))
             .ok_or(Outcome::err(EfiStatus::INVALID_PARAMETER, f.hv))?;
         // compat: name-scan-bound (QEMU scans up to twice the area)
-        VarName::parse_wire(area).map_err(|_| Outcome::err(EfiStatus::INVALID_PARAMETER, f.hv))
+        VarName::parse_wire(&area).map_err(|_| Outcome::err(EfiStatus::INVALID_PARAMETER, f.hv))
     }
 
     fn get_variable(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
@@ -256,7 +256,7 @@ impl Service {
         let data_off = h.name_off.saturating_add(h.name_size as usize);
         let data = buf
             .slice(data_off, h.data_size as usize)
-            .map(<[u8]>::to_vec)
+            .map(std::borrow::Cow::into_owned)
             .unwrap_or_default();
         let status = self.set(h.guid, name, h.attributes, &data);
         Outcome::err(status, f.hv)
@@ -287,6 +287,10 @@ impl Service {
         if name.is_empty() {
             return Err(EfiStatus::INVALID_PARAMETER);
         }
+        // compat: name-size-limit (QEMU: bounded only by the storage size)
+        if !data.is_empty() && name.wire_size() > self.config.max_name_size {
+            return Err(EfiStatus::INVALID_PARAMETER);
+        }
         // compat: read-only (QEMU lets the guest overwrite them)
         if authvars::is_read_only(&guid, &name) {
             return Err(EfiStatus::WRITE_PROTECTED);
@@ -303,6 +307,7 @@ impl Service {
             }
             if attributes & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0 {
                 let auth = parse_auth2(data)?;
+                self.check_variable_size(&name, auth.payload.len())?;
                 let digest =
                     self.authenticate(&guid, &name, attributes, class, &auth, old.as_ref())?;
                 let mut var = Variable::new(guid, name.clone(), attributes, auth.payload.to_vec());
@@ -322,6 +327,7 @@ impl Service {
                 // An empty authenticated payload is an authenticated delete.
                 (!var.data.is_empty()).then_some(var)
             } else {
+                self.check_variable_size(&name, data.len())?;
                 Some(Variable::new(guid, name.clone(), attributes, data.to_vec()))
             }
         } else {
@@ -351,6 +357,7 @@ impl Service {
                 return Err(EfiStatus::UNSUPPORTED);
             }
             new.data = siglist::append(&old.data, &new.data).ok_or(EfiStatus::INVALID_PARAMETER)?;
+            self.check_variable_size(&name, new.data.len())?;
         }
 
         let cost_old = old.as_ref().map_or(0, |v| self.store.cost(v));
@@ -380,7 +387,7 @@ impl Service {
                 next.push(n);
             }
             if let Err(e) = self.storage.save(&next) {
-                self.errors.push(e.into());
+                self.record_error(e.into());
                 return Err(EfiStatus::DEVICE_ERROR);
             }
         }
@@ -393,10 +400,21 @@ impl Service {
             // (compat: pk-delete-mode; QEMU recomputes only on enrollment).
             self.init_secure_boot_state();
             if let Err(e) = self.save_store() {
-                self.errors.push(e);
+                self.record_error(e);
             }
         }
         Ok(())
+    }
+
+    /// edk2's MaxVariableSize check (name with NUL + payload), enforced only
+    /// when `Config::max_variable_size` is set (compat: max-variable-size).
+    fn check_variable_size(&self, name: &VarName, payload: usize) -> Result<(), EfiStatus> {
+        match self.config.max_variable_size {
+            Some(max) if name.wire_size().saturating_add(payload as u64) > max => {
+                Err(EfiStatus::INVALID_PARAMETER)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// QEMU's check_update, with edk2's policy semantics.
