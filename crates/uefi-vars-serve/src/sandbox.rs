@@ -120,8 +120,14 @@ pub fn store_dirs(store: &Path) -> io::Result<Vec<PathBuf>> {
 
 /// Restricts the calling process (single-threaded at this point) for good.
 pub fn apply(writable: &[PathBuf]) -> Result<SandboxReport, SandboxError> {
+    // Read before Landlock closes /proc: a kernel built with seccomp shows
+    // the field, so a refused filter there is a failure, not a missing
+    // feature.
+    let kernel_has_seccomp = std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Seccomp:")))
+        .unwrap_or(false);
     let landlock = apply_landlock(writable)?;
-    let seccomp = apply_seccomp()?;
+    let seccomp = apply_seccomp(kernel_has_seccomp)?;
     Ok(SandboxReport {
         landlock,
         seccomp,
@@ -179,7 +185,7 @@ fn apply_landlock(writable: &[PathBuf]) -> Result<LandlockOutcome, SandboxError>
     target_arch = "aarch64",
     target_arch = "riscv64"
 ))]
-fn apply_seccomp() -> Result<SeccompOutcome, SandboxError> {
+fn apply_seccomp(kernel_has_seccomp: bool) -> Result<SeccompOutcome, SandboxError> {
     use std::collections::BTreeMap;
 
     use seccompiler::{
@@ -244,9 +250,11 @@ fn apply_seccomp() -> Result<SeccompOutcome, SandboxError> {
     for prog in [&eperm, &nosys] {
         match seccompiler::apply_filter_all_threads(prog) {
             Ok(()) => {}
-            Err(seccompiler::Error::Seccomp(e)) if e.raw_os_error() == Some(EINVAL_RAW) => {
+            Err(seccompiler::Error::Seccomp(e))
+                if !kernel_has_seccomp && e.raw_os_error() == Some(EINVAL_RAW) =>
+            {
                 return Ok(SeccompOutcome::Unsupported(format!(
-                    "the kernel refused the filter: {e}"
+                    "the kernel has no seccomp filters: {e}"
                 )));
             }
             Err(e) => return Err(SandboxError::Seccomp(e.to_string())),
@@ -260,7 +268,7 @@ fn apply_seccomp() -> Result<SeccompOutcome, SandboxError> {
     target_arch = "aarch64",
     target_arch = "riscv64"
 )))]
-fn apply_seccomp() -> Result<SeccompOutcome, SandboxError> {
+fn apply_seccomp(_kernel_has_seccomp: bool) -> Result<SeccompOutcome, SandboxError> {
     Ok(SeccompOutcome::Unsupported(format!(
         "no filter for {}",
         std::env::consts::ARCH

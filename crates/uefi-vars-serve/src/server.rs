@@ -46,6 +46,11 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Bound on writing one answer to a client that does not read.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed accept (the connection stays queued).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// How long a second client waits before it is refused: the current
+/// connection may be on its way out.
+const REFUSE_GRACE: Duration = Duration::from_millis(1000);
 /// Bound on telling a second client that the service is busy.
 const REFUSE_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -275,7 +280,12 @@ impl Server {
                 match self.listener.accept() {
                     Ok((stream, _)) => self.serve_connection(stream),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => log(format_args!("accept: {e}")),
+                    Err(e) => {
+                        // E.g. out of descriptors: the connection stays
+                        // queued, so do not spin on it.
+                        log(format_args!("accept: {e}"));
+                        std::thread::sleep(ACCEPT_BACKOFF);
+                    }
                 }
             }
         }
@@ -306,8 +316,14 @@ impl Server {
 
     /// Answers a connection that arrives while another is served.
     fn refuse(&mut self) {
-        let Ok((mut stream, _)) = self.listener.accept() else {
-            return;
+        let mut stream = match self.listener.accept() {
+            Ok((stream, _)) => stream,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) => {
+                log(format_args!("accept: {e}"));
+                std::thread::sleep(ACCEPT_BACKOFF);
+                return;
+            }
         };
         log("refused a second client: another VMM is connected");
         let _ = stream.set_nonblocking(false);
@@ -341,26 +357,12 @@ impl Server {
         };
         let mut buf = vec![0u8; 64 * 1024];
         let mut frame_started: Option<Instant> = None;
+        let mut knock_since: Option<Instant> = None;
         loop {
             // Everything complete that has arrived is answered, in order.
             loop {
-                match conn.decoder.next_frame() {
-                    Ok(Some(frame)) => match self.on_frame(&mut conn, frame) {
-                        Ok(answer) => {
-                            if let Err(e) = send(&mut stream, &answer) {
-                                log(format_args!("client {id}: cannot send the answer: {e}"));
-                                return;
-                            }
-                        }
-                        Err(refusal) => {
-                            log(format_args!(
-                                "client {id}: {}: {}; closing the connection",
-                                refusal.code, refusal.message
-                            ));
-                            let _ = send(&mut stream, &refusal.encode());
-                            return;
-                        }
-                    },
+                let frame = match conn.decoder.next_frame() {
+                    Ok(Some(frame)) => frame,
                     Ok(None) => break,
                     Err(e) => {
                         log(format_args!(
@@ -370,6 +372,23 @@ impl Server {
                             &mut stream,
                             &ErrorBody::new(ErrorCode::Protocol, e.to_string()).encode(),
                         );
+                        return;
+                    }
+                };
+                frame_started = None;
+                match self.on_frame(&mut conn, frame) {
+                    Ok(answer) => {
+                        if let Err(e) = send(&mut stream, &answer) {
+                            log(format_args!("client {id}: cannot send the answer: {e}"));
+                            return;
+                        }
+                    }
+                    Err(refusal) => {
+                        log(format_args!(
+                            "client {id}: {}: {}; closing the connection",
+                            refusal.code, refusal.message
+                        ));
+                        let _ = send(&mut stream, &refusal.encode());
                         return;
                     }
                 }
@@ -385,7 +404,12 @@ impl Server {
                 );
                 return;
             }
-            let timeout = if pending == 0 {
+            // Deadlines: the frame in progress must complete; a client
+            // knocking meanwhile is refused once the grace period is over
+            // (the current connection may just be closing: its end of
+            // stream can lag behind the new connection, e.g. while a
+            // forked child still holds the descriptor).
+            let frame_deadline = if pending == 0 {
                 frame_started = None;
                 None
             } else {
@@ -395,35 +419,52 @@ impl Server {
                 } else {
                     STALL_TIMEOUT
                 };
-                Some(limit.saturating_sub(started.elapsed()))
+                Some(started + limit)
             };
-            let timespec = timeout.and_then(|t| Timespec::try_from(t).ok());
-            let mut fds = [
-                PollFd::new(&stream, PollFlags::IN),
-                PollFd::new(&self.listener, PollFlags::IN),
-                PollFd::new(&self.signal_rx, PollFlags::IN),
-            ];
-            let ready = match poll(&mut fds, timespec.as_ref()) {
-                Ok(n) => n,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => {
-                    log(format_args!("client {id}: poll: {e}"));
-                    return;
-                }
-            };
-            if ready == 0 && timeout.is_some() {
+            let knock_deadline = knock_since.map(|k| k + REFUSE_GRACE);
+            let now = Instant::now();
+            if frame_deadline.is_some_and(|d| d <= now) {
                 log(format_args!(
                     "client {id}: stalled with {pending} bytes of an incomplete frame; closing the connection"
                 ));
                 return;
             }
-            let [readable, knocking, signal] = fds.map(|f| !f.revents().is_empty());
+            if knock_deadline.is_some_and(|d| d <= now) {
+                self.refuse();
+                knock_since = None;
+                continue;
+            }
+            let timeout = match (frame_deadline, knock_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+            .map(|d| d.saturating_duration_since(now));
+            let timespec = timeout.and_then(|t| Timespec::try_from(t).ok());
+            // The listener is watched only until a knock is noticed.
+            let watch_listener = knock_since.is_none();
+            let mut fds = vec![
+                PollFd::new(&stream, PollFlags::IN),
+                PollFd::new(&self.signal_rx, PollFlags::IN),
+            ];
+            if watch_listener {
+                fds.push(PollFd::new(&self.listener, PollFlags::IN));
+            }
+            match poll(&mut fds, timespec.as_ref()) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    log(format_args!("client {id}: poll: {e}"));
+                    return;
+                }
+            }
+            let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+            drop(fds);
+            let readable = ready.first().copied().unwrap_or(false);
+            let signal = ready.get(1).copied().unwrap_or(false);
+            let knocking = ready.get(2).copied().unwrap_or(false);
             if signal {
                 self.drain_signals();
             }
-            // The connection first: a client that closed just before the
-            // next one connected must not make that one look like a second
-            // concurrent client.
             if readable {
                 match stream.read(&mut buf) {
                     Ok(0) => {
@@ -445,10 +486,8 @@ impl Server {
                     }
                 }
             }
-            // Refused only once this connection has nothing more to say in
-            // this round: its remaining bytes may be its end of stream.
-            if knocking && !readable {
-                self.refuse();
+            if knocking {
+                knock_since = Some(Instant::now());
             }
         }
     }
