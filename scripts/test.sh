@@ -35,3 +35,10 @@ bash scripts/install-qemu.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+
+# Fuzz smoke run (docs/robustness.md): every target in fuzz/ for 30 seconds
+# with AddressSanitizer and debug assertions, failing on any crash, hang or
+# memory blow-up. cargo-fuzz needs nightly flags; scripts/fuzz.sh sets
+# RUSTC_BOOTSTRAP=1 so the stable toolchain accepts them, and installs
+# cargo-fuzz if it is missing. About 7 minutes on 2 cores, build included.
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::{json, non_volatile, PersistError, Storage};
 use crate::variable::Variable;
@@ -29,6 +30,38 @@ pub enum WriteMode {
     InPlace,
 }
 
+/// The file-system calls that make a save durable, behind a trait so tests
+/// can make any one of them fail or stop short ([`super::fault`]). Every
+/// method defaults to the real call; [`RealFileOps`] is that.
+pub trait FileOps: Send + Sync + std::fmt::Debug {
+    /// Writes the whole of `data` at the file's position.
+    fn write_all(&self, file: &mut File, data: &[u8]) -> io::Result<()> {
+        file.write_all(data)
+    }
+    /// Truncates (or extends) the file to `len` bytes.
+    fn set_len(&self, file: &File, len: u64) -> io::Result<()> {
+        file.set_len(len)
+    }
+    /// fsync of a file's data and metadata.
+    fn sync_file(&self, file: &File) -> io::Result<()> {
+        file.sync_all()
+    }
+    /// rename(2).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+    /// fsync of a directory (makes a rename or a creation durable).
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir).and_then(|d| d.sync_all())
+    }
+}
+
+/// The real file-system calls.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RealFileOps;
+
+impl FileOps for RealFileOps {}
+
 /// QEMU's JSON variable store in a file.
 ///
 /// Loading: a missing file or an empty file is an empty store (QEMU creates
@@ -38,6 +71,7 @@ pub enum WriteMode {
 pub struct JsonFile {
     path: PathBuf,
     mode: WriteMode,
+    ops: Arc<dyn FileOps>,
 }
 
 impl JsonFile {
@@ -50,7 +84,15 @@ impl JsonFile {
         JsonFile {
             path: path.into(),
             mode,
+            ops: Arc::new(RealFileOps),
         }
+    }
+
+    /// Routes the writes, fsyncs and renames of `save` through `ops`
+    /// (fault injection in tests).
+    pub fn with_file_ops(mut self, ops: Arc<dyn FileOps>) -> Self {
+        self.ops = ops;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -64,8 +106,8 @@ impl JsonFile {
     /// Writes `text` as the whole content of the file, in the configured mode.
     pub fn write_text(&self, text: &str) -> Result<(), PersistError> {
         match self.mode {
-            WriteMode::AtomicReplace => write_atomic(&self.path, text.as_bytes()),
-            WriteMode::InPlace => write_in_place(&self.path, text.as_bytes()),
+            WriteMode::AtomicReplace => write_atomic(&*self.ops, &self.path, text.as_bytes()),
+            WriteMode::InPlace => write_in_place(&*self.ops, &self.path, text.as_bytes()),
         }
     }
 }
@@ -102,15 +144,14 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-fn sync_dir(dir: &Path) -> Result<(), PersistError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
+fn sync_dir(ops: &dyn FileOps, dir: &Path) -> Result<(), PersistError> {
+    ops.sync_dir(dir)
         .map_err(|e| PersistError::io(dir, "fsync directory", e))
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn write_atomic(path: &Path, content: &[u8]) -> Result<(), PersistError> {
+fn write_atomic(ops: &dyn FileOps, path: &Path, content: &[u8]) -> Result<(), PersistError> {
     // Replace what a symlink points to, not the link.
     let target = match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => fs::canonicalize(path)
@@ -161,11 +202,11 @@ fn write_atomic(path: &Path, content: &[u8]) -> Result<(), PersistError> {
             tmp.set_permissions(fs::Permissions::from_mode(mode))
                 .map_err(|e| PersistError::io(&tmp_path, "set permissions", e))?;
         }
-        tmp.write_all(content)
+        ops.write_all(&mut tmp, content)
             .map_err(|e| PersistError::io(&tmp_path, "write", e))?;
-        tmp.sync_all()
+        ops.sync_file(&tmp)
             .map_err(|e| PersistError::io(&tmp_path, "fsync", e))?;
-        fs::rename(&tmp_path, &target).map_err(|e| {
+        ops.rename(&tmp_path, &target).map_err(|e| {
             PersistError::io(&target, format!("rename {} over it", tmp_path.display()), e)
         })
     })();
@@ -181,10 +222,10 @@ fn write_atomic(path: &Path, content: &[u8]) -> Result<(), PersistError> {
             ),
         });
     }
-    sync_dir(dir)
+    sync_dir(ops, dir)
 }
 
-fn write_in_place(path: &Path, content: &[u8]) -> Result<(), PersistError> {
+fn write_in_place(ops: &dyn FileOps, path: &Path, content: &[u8]) -> Result<(), PersistError> {
     let existed = match fs::metadata(path) {
         Ok(_) => true,
         Err(e) if e.kind() == io::ErrorKind::NotFound => false,
@@ -196,14 +237,14 @@ fn write_in_place(path: &Path, content: &[u8]) -> Result<(), PersistError> {
         .truncate(false)
         .open(path)
         .map_err(|e| PersistError::io(path, "open for writing", e))?;
-    file.write_all(content)
+    ops.write_all(&mut file, content)
         .map_err(|e| PersistError::io(path, "write", e))?;
-    file.set_len(content.len() as u64)
+    ops.set_len(&file, content.len() as u64)
         .map_err(|e| PersistError::io(path, "truncate", e))?;
-    file.sync_all()
+    ops.sync_file(&file)
         .map_err(|e| PersistError::io(path, "fsync", e))?;
     if !existed {
-        sync_dir(parent_dir(path))?;
+        sync_dir(ops, parent_dir(path))?;
     }
     Ok(())
 }

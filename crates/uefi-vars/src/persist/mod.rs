@@ -4,6 +4,7 @@
 //! store on disk (persistence.md §1), [`MemoryStorage`] when there is no file
 //! (and in tests). Both use the codec in [`json`].
 
+pub mod fault;
 pub mod file;
 pub mod json;
 
@@ -11,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::variable::Variable;
 
-pub use file::{JsonFile, WriteMode};
+pub use file::{FileOps, JsonFile, RealFileOps, WriteMode};
 pub use json::FormatError;
 
 /// Where the non-volatile variables live between runs.

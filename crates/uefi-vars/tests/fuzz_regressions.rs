@@ -1,0 +1,132 @@
+//! Regression tests for what the fuzz targets in `fuzz/` found
+//! (docs/robustness.md lists each finding), plus a check that the signed
+//! updates the structured fuzz target replays (`fuzz/data/auth`) still pass
+//! verification, so the fuzzer keeps reaching past the signature check.
+//! Every test ends with a full GetNextVariableName walk.
+
+use std::path::Path;
+
+use uefi_vars::codec::{request, Layout};
+use uefi_vars::guid::{Guid, GLOBAL_VARIABLE, IMAGE_SECURITY_DATABASE};
+use uefi_vars::name::VarName;
+use uefi_vars::store::Visibility;
+use uefi_vars::variable::{attr, VarKey, Variable};
+use uefi_vars::{Config, EfiStatus, Service};
+
+const PRIVATE: Guid = Guid::from_fields(
+    0x9999_9999,
+    0x8888,
+    0x7777,
+    [0x66, 0x66, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55],
+);
+
+fn var_status(layout: Layout, reply: &[u8]) -> EfiStatus {
+    let at = layout.mm_header() + layout.uintn();
+    if layout == Layout::X64 {
+        EfiStatus(u64::from_le_bytes(reply[at..at + 8].try_into().unwrap()))
+    } else {
+        let v = u64::from(u32::from_le_bytes(reply[at..at + 4].try_into().unwrap()));
+        EfiStatus(if v & (1 << 31) != 0 {
+            (v & 0x7fff_ffff) | (1 << 63)
+        } else {
+            v
+        })
+    }
+}
+
+/// A full GetNextVariableName walk: ends, and sees every visible variable
+/// once in store order.
+fn walk(svc: &mut Service) {
+    let layout = svc.config().layout;
+    let vis = if svc.phase().exit_boot_services {
+        Visibility::Runtime
+    } else {
+        Visibility::BootServices
+    };
+    let expected: Vec<VarKey> = svc
+        .store()
+        .iter()
+        .filter(|v| vis.allows(v.attributes))
+        .map(Variable::key)
+        .collect();
+    let mut seen = Vec::new();
+    let (mut guid, mut area) = (Guid::default(), vec![0u8, 0]);
+    let p = layout.var_payload_off();
+    for _ in 0..=expected.len() {
+        let req = request::get_next_variable_name(layout, &guid, &area, 4096);
+        let reply = svc.communicate(&req).reply.unwrap();
+        match var_status(layout, &reply) {
+            EfiStatus::SUCCESS => {}
+            EfiStatus::NOT_FOUND => {
+                assert_eq!(seen, expected);
+                return;
+            }
+            s => panic!("walk failed with {s:?}"),
+        }
+        guid = Guid(reply[p..p + 16].try_into().unwrap());
+        let mut size = [0u8; 8];
+        size[..layout.uintn()].copy_from_slice(&reply[p + 16..p + 16 + layout.uintn()]);
+        let off = p + layout.next_variable();
+        area = reply[off..off + u64::from_le_bytes(size) as usize].to_vec();
+        seen.push(VarKey::new(guid, VarName::parse_wire(&area).unwrap()));
+    }
+    panic!("walk did not end");
+}
+
+fn signed(svc: &mut Service, file: &str, guid: Guid, name: &str, append: bool) -> EfiStatus {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/data/auth");
+    let data = std::fs::read(dir.join(format!("{file}.auth"))).unwrap();
+    let attrs = attr::SECURE_BOOT_DB | if append { attr::APPEND_WRITE } else { 0 };
+    let req = request::set_variable(
+        Layout::X64,
+        &guid,
+        &VarName::from(name).to_wire(),
+        attrs,
+        &data,
+    );
+    var_status(Layout::X64, &svc.communicate(&req).reply.unwrap())
+}
+
+/// The fuzz target `service_ops` embeds these updates; replayed in order
+/// they walk the whole Secure Boot key hierarchy, including refusals.
+#[test]
+fn fuzz_signed_updates_pass_verification() {
+    use EfiStatus as S;
+    let (g, i) = (GLOBAL_VARIABLE, IMAGE_SECURITY_DATABASE);
+    let steps: &[(&str, Guid, &str, bool, EfiStatus)] = &[
+        ("00-PK", g, "PK", false, S::SUCCESS),
+        ("01-KEK", g, "KEK", false, S::SUCCESS),
+        ("02-KEK-append", g, "KEK", true, S::SUCCESS),
+        ("03-db", i, "db", false, S::SUCCESS),
+        ("04-db-append", i, "db", true, S::SUCCESS),
+        ("05-dbx", i, "dbx", false, S::SUCCESS),
+        ("06-db-by-PK", i, "db", false, S::SUCCESS),
+        ("07-db-rogue", i, "db", false, S::SECURITY_VIOLATION),
+        ("08-KEK-by-KEK", g, "KEK", false, S::SECURITY_VIOLATION),
+        ("09-PK-rotate", g, "PK", false, S::SUCCESS),
+        // PK is now the rogue certificate.
+        ("10-PK-delete", g, "PK", false, S::SECURITY_VIOLATION),
+        ("11-PK-del-rogue", g, "PK", false, S::SUCCESS),
+        // Setup mode again: db needs no signature.
+        ("12-db-delete", i, "db", false, S::SUCCESS),
+        ("13-priv", PRIVATE, "FuzzPriv", false, S::SUCCESS),
+        ("14-priv-update", PRIVATE, "FuzzPriv", false, S::SUCCESS),
+        (
+            "15-priv-rogue",
+            PRIVATE,
+            "FuzzPriv",
+            false,
+            S::SECURITY_VIOLATION,
+        ),
+        ("16-priv-delete", PRIVATE, "FuzzPriv", false, S::SUCCESS),
+    ];
+    let mut svc = Service::in_memory(Config::default());
+    for &(file, guid, name, append, expect) in steps {
+        assert_eq!(signed(&mut svc, file, guid, name, append), expect, "{file}");
+        walk(&mut svc);
+    }
+    assert!(svc
+        .store()
+        .get(&VarKey::new(PRIVATE, VarName::from("FuzzPriv")))
+        .is_none());
+}
