@@ -37,6 +37,18 @@
 //! assert_eq!(u16::from_le_bytes(magic), regs::MAGIC_VALUE);
 //! ```
 #![forbid(unsafe_code)]
+// Bytes from the guest or the socket reach this crate: no panicking
+// shortcuts and no unchecked arithmetic outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 pub mod backend;
 pub mod capture;

@@ -23,6 +23,18 @@
 //! # Ok::<(), uefi_vars_serve::ClientError>(())
 //! ```
 #![forbid(unsafe_code)]
+// Bytes from the guest or the socket reach this crate: no panicking
+// shortcuts and no unchecked arithmetic outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 pub mod cli;
 pub mod client;

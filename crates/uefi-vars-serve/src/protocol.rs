@@ -244,7 +244,7 @@ impl Frame {
                 len: u32::try_from(self.body.len()).unwrap_or(u32::MAX),
                 max: MAX_BODY_LEN,
             })?;
-        let mut out = Vec::with_capacity(HEADER_LEN + self.body.len());
+        let mut out = Vec::with_capacity(HEADER_LEN.saturating_add(self.body.len()));
         out.extend_from_slice(
             &FrameHeader {
                 kind: self.kind,
@@ -536,7 +536,7 @@ pub struct MmRequest {
 
 impl MmRequest {
     pub fn encode(buffer_size: u32, request: &[u8]) -> Frame {
-        let mut b = Vec::with_capacity(4 + request.len());
+        let mut b = Vec::with_capacity(request.len().saturating_add(4));
         b.extend_from_slice(&buffer_size.to_le_bytes());
         b.extend_from_slice(request);
         Frame::new(FrameType::MmRequest, b)
@@ -591,7 +591,7 @@ impl MmResponseBody {
             flags |= RESPONSE_HOST_ERROR;
         }
         let reply = self.reply.as_deref().unwrap_or_default();
-        let mut b = Vec::with_capacity(4 + reply.len());
+        let mut b = Vec::with_capacity(reply.len().saturating_add(4));
         b.extend_from_slice(&self.status.to_le_bytes());
         b.push(flags);
         b.push(0);

@@ -419,9 +419,9 @@ impl Server {
                 } else {
                     STALL_TIMEOUT
                 };
-                Some(started + limit)
+                started.checked_add(limit)
             };
-            let knock_deadline = knock_since.map(|k| k + REFUSE_GRACE);
+            let knock_deadline = knock_since.and_then(|k| k.checked_add(REFUSE_GRACE));
             let now = Instant::now();
             if frame_deadline.is_some_and(|d| d <= now) {
                 log(format_args!(

@@ -100,7 +100,11 @@ pub fn build_auth2(timestamp: &EfiTime, pkcs7: &[u8], payload: &[u8]) -> Vec<u8>
         .ok()
         .and_then(|l| l.checked_add(WIN_CERT_UEFI_GUID_HEADER))
         .unwrap_or(u32::MAX);
-    let mut out = Vec::with_capacity(AUTH2_FIXED_SIZE + pkcs7.len() + payload.len());
+    let mut out = Vec::with_capacity(
+        AUTH2_FIXED_SIZE
+            .saturating_add(pkcs7.len())
+            .saturating_add(payload.len()),
+    );
     out.extend_from_slice(&timestamp.0);
     out.extend_from_slice(&length.to_le_bytes());
     out.extend_from_slice(&WIN_CERT_REVISION.to_le_bytes());
@@ -147,7 +151,13 @@ impl AuthClass {
 /// without NUL, vendor GUID, attributes as passed (APPEND included),
 /// timestamp, payload.
 pub fn signed_content(guid: &Guid, name: &VarName, attributes: u32, auth: &Auth2<'_>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(name.units().len() * 2 + 36 + auth.payload.len());
+    let mut out = Vec::with_capacity(
+        name.units()
+            .len()
+            .saturating_mul(2)
+            .saturating_add(36)
+            .saturating_add(auth.payload.len()),
+    );
     for u in name.units() {
         out.extend_from_slice(&u.to_le_bytes());
     }

@@ -45,26 +45,59 @@ impl Layout {
     pub const fn uintn(&self) -> usize {
         self.word.bytes()
     }
+    /// Picks the value for this word size (offsets are spelled out per width
+    /// rather than computed, so no offset arithmetic can overflow).
+    const fn pick(&self, w32: usize, w64: usize) -> usize {
+        match self.word {
+            WordSize::W32 => w32,
+            WordSize::W64 => w64,
+        }
+    }
     /// EFI_MM_COMMUNICATE_HEADER: HeaderGuid + UINTN MessageLength.
     pub const fn mm_header(&self) -> usize {
-        16 + self.uintn()
+        self.pick(20, 24)
     }
     /// SMM_VARIABLE_COMMUNICATE_HEADER: UINTN Function + EFI_STATUS ReturnStatus.
     pub const fn var_header(&self) -> usize {
-        2 * self.uintn()
+        self.pick(8, 16)
+    }
+    /// Absolute offset of the variable protocol's ReturnStatus.
+    pub const fn var_status_off(&self) -> usize {
+        self.pick(24, 32)
     }
     /// Absolute offset of a variable function's payload.
     pub const fn var_payload_off(&self) -> usize {
-        self.mm_header() + self.var_header()
+        self.pick(28, 40)
     }
     /// SMM_VARIABLE_COMMUNICATE_ACCESS_VARIABLE up to Name.
     pub const fn access_variable(&self) -> usize {
-        16 + 2 * self.uintn() + 4
+        self.pick(28, 36)
+    }
+    /// Absolute offsets of ACCESS_VARIABLE's DataSize, NameSize, Attributes
+    /// and Name.
+    pub const fn access_data_size_off(&self) -> usize {
+        self.pick(44, 56)
+    }
+    pub const fn access_name_size_off(&self) -> usize {
+        self.pick(48, 64)
+    }
+    pub const fn access_attributes_off(&self) -> usize {
+        self.pick(52, 72)
+    }
+    pub const fn access_name_off(&self) -> usize {
+        self.pick(56, 76)
     }
     /// SMM_VARIABLE_COMMUNICATE_GET_NEXT_VARIABLE_NAME (and LOCK_VARIABLE) up
     /// to Name.
     pub const fn next_variable(&self) -> usize {
-        16 + self.uintn()
+        self.pick(20, 24)
+    }
+    /// Absolute offsets of GET_NEXT's (and LOCK_VARIABLE's) NameSize and Name.
+    pub const fn next_name_size_off(&self) -> usize {
+        self.pick(44, 56)
+    }
+    pub const fn next_name_off(&self) -> usize {
+        self.pick(48, 64)
     }
     /// SMM_VARIABLE_COMMUNICATE_QUERY_VARIABLE_INFO as QEMU writes it (three
     /// UINT64 and a UINT32, packed).
@@ -75,19 +108,17 @@ impl Layout {
     pub const fn payload_size(&self) -> usize {
         self.uintn()
     }
-    /// SMM_VAR_CHECK_VARIABLE_PROPERTY up to Name: Guid, UINTN NameSize, then
-    /// VAR_CHECK_VARIABLE_PROPERTY (u16 Revision, u16 Property, u32
-    /// Attributes, UINTN MinSize, UINTN MaxSize).
-    pub const fn var_check_property(&self) -> usize {
-        16 + self.uintn() + 8 + 2 * self.uintn()
-    }
     /// VAR_CHECK_POLICY_COMM_HEADER: Signature, Revision, Command (u32 each)
     /// and EFI_STATUS Result, packed.
     pub const fn policy_header(&self) -> usize {
-        12 + self.uintn()
+        self.pick(16, 20)
+    }
+    /// Absolute offset of the policy header's Result.
+    pub const fn policy_result_off(&self) -> usize {
+        self.pick(32, 36)
     }
     pub const fn policy_payload_off(&self) -> usize {
-        self.mm_header() + self.policy_header()
+        self.pick(36, 44)
     }
 }
 
@@ -251,7 +282,7 @@ fn read_uintn(bytes: &[u8], off: usize, layout: Layout) -> Option<u64> {
 /// Builds an MM request (header + message) for a given layout; used by
 /// tests, tools and front ends that originate requests.
 pub fn build_request(layout: Layout, guid: &Guid, message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(layout.mm_header() + message.len());
+    let mut out = Vec::with_capacity(layout.mm_header().saturating_add(message.len()));
     out.extend_from_slice(&guid.0);
     push_uintn(&mut out, layout, message.len() as u64);
     out.extend_from_slice(message);
@@ -324,10 +355,14 @@ impl PolicyEntryHeader {
     pub fn parse(b: &[u8]) -> Option<Self> {
         let b = b.get(..POLICY_ENTRY_HEADER_SIZE)?;
         let u32_at = |o: usize| -> Option<u32> {
-            Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
+            Some(u32::from_le_bytes(
+                b.get(o..o.checked_add(4)?)?.try_into().ok()?,
+            ))
         };
         let u16_at = |o: usize| -> Option<u16> {
-            Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
+            Some(u16::from_le_bytes(
+                b.get(o..o.checked_add(2)?)?.try_into().ok()?,
+            ))
         };
         Some(PolicyEntryHeader {
             version: u32_at(0)?,
@@ -364,7 +399,8 @@ impl PolicyEntryHeader {
 /// is ignored).
 pub fn ucs2_units(area: &[u8]) -> Vec<u16> {
     area.chunks_exact(2)
-        .map(|p| u16::from_le_bytes([p[0], p[1]]))
+        .filter_map(|p| <[u8; 2]>::try_from(p).ok())
+        .map(u16::from_le_bytes)
         .collect()
 }
 

@@ -10,6 +10,18 @@
 //!
 //! Every guest byte is parsed in [`codec`] and nowhere else.
 #![forbid(unsafe_code)]
+// Guest bytes reach most of this crate: no panicking shortcuts and no
+// unchecked arithmetic outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 pub mod auth;
 pub mod codec;

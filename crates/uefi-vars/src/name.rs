@@ -33,12 +33,12 @@ impl VarName {
 
     /// Size on the wire, NUL included.
     pub fn wire_size(&self) -> u64 {
-        (self.0.len() as u64 + 1) * 2
+        (self.0.len() as u64).saturating_add(1).saturating_mul(2)
     }
 
     /// Little-endian UCS-2 bytes with the terminating NUL.
     pub fn to_wire(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.0.len() * 2 + 2);
+        let mut out = Vec::with_capacity(self.0.len().saturating_mul(2).saturating_add(2));
         for u in self.0.iter().chain(std::iter::once(&0u16)) {
             out.extend_from_slice(&u.to_le_bytes());
         }
@@ -54,7 +54,10 @@ impl VarName {
         }
         let mut units = Vec::new();
         for pair in area.chunks_exact(2) {
-            let u = u16::from_le_bytes([pair[0], pair[1]]);
+            let Ok(pair) = <[u8; 2]>::try_from(pair) else {
+                break;
+            };
+            let u = u16::from_le_bytes(pair);
             match u {
                 0 => return Ok(VarName(units)),
                 0xd800..=0xdfff => return Err(NameError::Surrogate),
@@ -68,7 +71,8 @@ impl VarName {
     /// names may lack a NUL).
     pub fn units_until_nul(area: &[u8]) -> Vec<u16> {
         area.chunks_exact(2)
-            .map(|p| u16::from_le_bytes([p[0], p[1]]))
+            .filter_map(|p| <[u8; 2]>::try_from(p).ok())
+            .map(u16::from_le_bytes)
             .take_while(|&u| u != 0)
             .collect()
     }

@@ -150,7 +150,7 @@ impl Policy {
         if p.len() != v.len() {
             return None;
         }
-        let mut priority = 0;
+        let mut priority: usize = 0;
         for (&pc, &vc) in p.iter().zip(v) {
             // '#' matches a hex digit only, never a literal '#' (edk2
             // EvaluatePolicyMatch, QEMU uefi_str_equal_ex).
@@ -158,7 +158,7 @@ impl Policy {
                 if !is_hex_digit(vc) {
                     return None;
                 }
-                priority += 1;
+                priority = priority.saturating_add(1);
             } else if pc != vc {
                 return None;
             }

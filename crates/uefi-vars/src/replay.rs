@@ -58,7 +58,7 @@ pub fn describe_request(request: &[u8], layout: Layout) -> String {
         .map(crate::guid::Guid);
     let h = layout.mm_header();
     let word = |off: usize| -> Option<u64> {
-        let b = request.get(off..off + layout.uintn())?;
+        let b = request.get(off..off.checked_add(layout.uintn())?)?;
         Some(
             b.iter()
                 .rev()
@@ -87,8 +87,9 @@ pub fn describe_request(request: &[u8], layout: Layout) -> String {
         }
         Some(g) if g == VAR_CHECK_POLICY_MMI => {
             let c = request
-                .get(h + 8..h + 12)
-                .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+                .get(h.saturating_add(8)..h.saturating_add(12))
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(0, u32::from_le_bytes);
             format!("policy command {c}")
         }
         Some(g) => format!("event/other {g}"),
@@ -104,13 +105,13 @@ pub fn replay(service: &mut Service, records: &[Record]) -> ReplayReport {
     for (i, rec) in records.iter().enumerate() {
         match rec.kind {
             RecordKind::Reset => {
-                report.resets += 1;
+                report.resets = report.resets.saturating_add(1);
                 if let Err(e) = service.reset() {
                     report.host_errors.push(e.to_string());
                 }
             }
             RecordKind::Request => {
-                report.requests += 1;
+                report.requests = report.requests.saturating_add(1);
                 let resp = service.communicate(&rec.payload);
                 pending = Some((i, rec.payload.clone(), resp.reply));
             }
@@ -119,7 +120,7 @@ pub fn replay(service: &mut Service, records: &[Record]) -> ReplayReport {
                     continue;
                 };
                 if actual.as_deref() == Some(rec.payload.as_slice()) {
-                    report.identical += 1;
+                    report.identical = report.identical.saturating_add(1);
                 } else {
                     report.mismatches.push(Mismatch {
                         record: idx,

@@ -29,7 +29,10 @@ pub fn parse(mut data: &[u8]) -> Option<Vec<SignatureList<'_>>> {
         let hdr = data.get(..LIST_HEADER_SIZE)?;
         let sig_type = Guid(hdr.get(0..16)?.try_into().ok()?);
         let u32_at = |o: usize| -> Option<usize> {
-            usize::try_from(u32::from_le_bytes(hdr.get(o..o + 4)?.try_into().ok()?)).ok()
+            usize::try_from(u32::from_le_bytes(
+                hdr.get(o..o.checked_add(4)?)?.try_into().ok()?,
+            ))
+            .ok()
         };
         let list_size = u32_at(16)?;
         let header_size = u32_at(20)?;
@@ -43,7 +46,7 @@ pub fn parse(mut data: &[u8]) -> Option<Vec<SignatureList<'_>>> {
         let body = data.get(LIST_HEADER_SIZE..list_size)?;
         let header = body.get(..header_size)?;
         let sigs = body.get(header_size..)?;
-        if sigs.len() % signature_size != 0 {
+        if sigs.len().checked_rem(signature_size) != Some(0) {
             return None;
         }
         out.push(SignatureList {
@@ -61,7 +64,11 @@ pub fn parse(mut data: &[u8]) -> Option<Vec<SignatureList<'_>>> {
 pub fn encode(lists: &[SignatureList<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     for l in lists.iter().filter(|l| !l.entries.is_empty()) {
-        let size = LIST_HEADER_SIZE + l.header.len() + l.signature_size * l.entries.len();
+        let size = l
+            .signature_size
+            .saturating_mul(l.entries.len())
+            .saturating_add(LIST_HEADER_SIZE)
+            .saturating_add(l.header.len());
         out.extend_from_slice(&l.sig_type.0);
         out.extend_from_slice(&u32::try_from(size).unwrap_or(u32::MAX).to_le_bytes());
         out.extend_from_slice(
@@ -126,7 +133,7 @@ pub fn check_format(data: &[u8], is_pk: bool) -> Result<(), FormatProblem> {
             return Err(FormatProblem::WrongSize(l.sig_type));
         }
         if let Some(s) = size {
-            if l.signature_size != SIGNATURE_OWNER_SIZE + s {
+            if Some(l.signature_size) != SIGNATURE_OWNER_SIZE.checked_add(s) {
                 return Err(FormatProblem::WrongSize(l.sig_type));
             }
         }

@@ -225,10 +225,11 @@ fn decode<E>(blob: &[u8]) -> Result<Regs<'_>, DeviceSnapshotError<E>> {
     }
     if available > needed {
         return Err(DeviceSnapshotError::TrailingBytes {
-            extra: available - needed,
+            extra: available.saturating_sub(needed),
         });
     }
-    let crc_at = usize::try_from(needed - CHECKSUM_LEN as u64).map_err(|_| truncated(needed))?;
+    let crc_at = usize::try_from(needed.saturating_sub(CHECKSUM_LEN as u64))
+        .map_err(|_| truncated(needed))?;
     let (content, trailer) = blob
         .split_at_checked(crc_at)
         .ok_or_else(|| truncated(needed))?;

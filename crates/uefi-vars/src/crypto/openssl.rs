@@ -239,8 +239,12 @@ fn envelope(input: &[u8]) -> Result<Envelope, VerifyError> {
 fn wrap_signed_data(signed_data: &[u8]) -> Vec<u8> {
     let mut explicit = vec![TAG_CONTEXT_0];
     push_der_length(&mut explicit, signed_data.len());
-    let inner_len = 2 + OID_SIGNED_DATA.len() + explicit.len() + signed_data.len();
-    let mut out = Vec::with_capacity(inner_len + 6);
+    let inner_len = OID_SIGNED_DATA
+        .len()
+        .saturating_add(2)
+        .saturating_add(explicit.len())
+        .saturating_add(signed_data.len());
+    let mut out = Vec::with_capacity(inner_len.saturating_add(6));
     out.push(TAG_SEQUENCE);
     push_der_length(&mut out, inner_len);
     out.push(TAG_OID);
@@ -389,7 +393,7 @@ fn dotted_oid(oid: &[u8]) -> String {
             if arcs.is_empty() {
                 let first = (value / 40).min(2);
                 arcs.push(first);
-                arcs.push(value - first * 40);
+                arcs.push(value.saturating_sub(first.saturating_mul(40)));
             } else {
                 arcs.push(value);
             }

@@ -174,7 +174,7 @@ fn write_atomic(ops: &dyn FileOps, path: &Path, content: &[u8]) -> Result<(), Pe
 
     // A fresh name in the same directory; never reuse an existing file.
     let (tmp_path, mut tmp) = {
-        let mut attempt = 0;
+        let mut attempt = 0u32;
         loop {
             let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
             let mut name = std::ffi::OsString::from(".");
@@ -188,7 +188,7 @@ fn write_atomic(ops: &dyn FileOps, path: &Path, content: &[u8]) -> Result<(), Pe
             {
                 Ok(f) => break (candidate, f),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempt < 100 => {
-                    attempt += 1;
+                    attempt = attempt.wrapping_add(1);
                 }
                 Err(e) => {
                     return Err(PersistError::io(&candidate, "create temporary file", e));

@@ -133,7 +133,7 @@ impl fmt::Display for FormatError {
 /// twice.
 pub fn encode(vars: &[&Variable]) -> Result<String, FormatError> {
     let mut seen: HashMap<VarKey, usize> = HashMap::with_capacity(vars.len());
-    let mut size = 64;
+    let mut size: usize = 64;
     for (index, var) in vars.iter().enumerate() {
         check_encodable(var).map_err(|problem| FormatError::Unencodable {
             index,
@@ -147,8 +147,12 @@ pub fn encode(vars: &[&Variable]) -> Result<String, FormatError> {
                 problem: format!("same GUID and name as variable #{first}"),
             });
         }
-        size +=
-            200 + var.name.units().len() * 6 + var.data.len() * 2 + var.digest_size() as usize * 2;
+        // A capacity hint only: saturating arithmetic is exact enough.
+        size = size
+            .saturating_add(200)
+            .saturating_add(var.name.units().len().saturating_mul(6))
+            .saturating_add(var.data.len().saturating_mul(2))
+            .saturating_add((var.digest_size() as usize).saturating_mul(2));
     }
 
     let mut out = String::with_capacity(size);
@@ -240,10 +244,13 @@ fn push_quoted_name(out: &mut String, units: &[u16]) {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn push_hex(out: &mut String, bytes: &[u8]) {
-    out.reserve(bytes.len() * 2);
+    out.reserve(bytes.len().saturating_mul(2));
     for &b in bytes {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+        for nibble in [b >> 4, b & 0x0f] {
+            out.push(char::from(
+                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
+            ));
+        }
     }
 }
 
@@ -264,11 +271,11 @@ pub fn from_hex(text: &str) -> Result<Vec<u8>, String> {
         return Err(format!("odd number of hex digits ({})", bytes.len()));
     }
     // Every byte is an ASCII hex digit (checked above).
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        b'A'..=b'F' => c - b'A' + 10,
-        _ => 0,
+    let nibble = |c: u8| {
+        (c as char)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+            .unwrap_or(0)
     };
     Ok(bytes
         .chunks_exact(2)

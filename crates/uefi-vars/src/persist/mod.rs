@@ -163,7 +163,7 @@ impl Storage for MemoryStorage {
         let text = json::encode(&non_volatile(vars))
             .map_err(|source| PersistError::Format { file: None, source })?;
         self.text = Some(text);
-        self.saves += 1;
+        self.saves = self.saves.saturating_add(1);
         Ok(())
     }
 }

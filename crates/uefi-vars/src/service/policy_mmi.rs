@@ -39,8 +39,8 @@ impl Service {
         }
         let h = layout.mm_header();
         let signature = buf.u32(h).unwrap_or(0);
-        let revision = buf.u32(h + 4).unwrap_or(0);
-        let command = buf.u32(h + 8).unwrap_or(0);
+        let revision = buf.u32(h.saturating_add(4)).unwrap_or(0);
+        let command = buf.u32(h.saturating_add(8)).unwrap_or(0);
         let result = if signature != SIGNATURE || revision != REVISION {
             // compat: policy-signature (QEMU ignores Signature and Revision)
             EfiStatus::INVALID_PARAMETER
@@ -55,7 +55,7 @@ impl Service {
                     Err(e) => e,
                 },
                 CMD_IS_ENABLED => {
-                    if ml < (ph + 1) as u64 {
+                    if ml < ph.saturating_add(1) as u64 {
                         EfiStatus::BAD_BUFFER_SIZE
                     } else {
                         let _ = buf.put_u8(
@@ -77,7 +77,7 @@ impl Service {
                 _ => EfiStatus::UNSUPPORTED,
             }
         };
-        let _ = buf.put_status(h + 12, result);
+        let _ = buf.put_status(layout.policy_result_off(), result);
         DeviceStatus::Success
     }
 
@@ -88,18 +88,18 @@ impl Service {
         let layout = buf.layout();
         let ph = layout.policy_header() as u64;
         let q = layout.policy_payload_off();
-        if ml < ph + POLICY_ENTRY_HEADER_SIZE as u64 {
+        if ml < ph.saturating_add(POLICY_ENTRY_HEADER_SIZE as u64) {
             return EfiStatus::BAD_BUFFER_SIZE;
         }
-        let size = u64::from(buf.u16(q + 4).unwrap_or(0));
-        let name_off = u64::from(buf.u16(q + 6).unwrap_or(0));
-        let lock_type = buf.u8(q + 40).unwrap_or(0);
+        let size = u64::from(buf.u16(q.saturating_add(4)).unwrap_or(0));
+        let name_off = u64::from(buf.u16(q.saturating_add(6)).unwrap_or(0));
+        let lock_type = buf.u8(q.saturating_add(40)).unwrap_or(0);
         let hs = POLICY_ENTRY_HEADER_SIZE as u64;
-        if ph + size > ml
+        if ph.saturating_add(size) > ml
             || size < hs
             || name_off < hs
             || (lock_type == LockType::LockOnVarState as u8
-                && name_off < hs + LOCK_ON_VAR_STATE_HEADER_SIZE as u64)
+                && name_off < hs.saturating_add(LOCK_ON_VAR_STATE_HEADER_SIZE as u64))
             || size < name_off
         {
             return EfiStatus::BAD_BUFFER_SIZE;
@@ -123,16 +123,25 @@ impl Service {
         let layout = buf.layout();
         let q = layout.policy_payload_off();
         let page_size = POLICY_COMM_BUFFER_SIZE
-            .saturating_sub(layout.mm_header() + layout.policy_header() + DUMP_PARAMS_SIZE);
-        let needed = (layout.policy_header() + DUMP_PARAMS_SIZE + page_size) as u64;
+            .saturating_sub(layout.policy_payload_off().saturating_add(DUMP_PARAMS_SIZE));
+        let needed = layout
+            .policy_header()
+            .saturating_add(DUMP_PARAMS_SIZE)
+            .saturating_add(page_size) as u64;
         if ml < needed {
             return EfiStatus::INVALID_PARAMETER;
         }
         let requested = buf.u32(q).unwrap_or(0) as usize;
         let write_params = |buf: &mut MmBuffer, total: usize, this_page: usize, more: bool| {
-            let _ = buf.put_u32(q + 4, u32::try_from(total).unwrap_or(u32::MAX));
-            let _ = buf.put_u32(q + 8, u32::try_from(this_page).unwrap_or(u32::MAX));
-            let _ = buf.put_u8(q + 12, u8::from(more));
+            let _ = buf.put_u32(
+                q.saturating_add(4),
+                u32::try_from(total).unwrap_or(u32::MAX),
+            );
+            let _ = buf.put_u32(
+                q.saturating_add(8),
+                u32::try_from(this_page).unwrap_or(u32::MAX),
+            );
+            let _ = buf.put_u8(q.saturating_add(12), u8::from(more));
         };
         if requested == 0 {
             let table = self.policies.dump();
@@ -152,12 +161,12 @@ impl Service {
             write_params(buf, total, page_size, true);
             return EfiStatus::INVALID_PARAMETER;
         }
-        let start = page_size.saturating_mul(requested - 1);
+        let start = page_size.saturating_mul(requested.saturating_sub(1));
         let chunk = cache.get(start..).unwrap_or_default();
         let chunk = chunk.get(..page_size.min(chunk.len())).unwrap_or_default();
         let last = requested == pages;
         write_params(buf, cache.len(), chunk.len(), !last);
-        let _ = buf.put_bytes(q + DUMP_PARAMS_SIZE, chunk);
+        let _ = buf.put_bytes(q.saturating_add(DUMP_PARAMS_SIZE), chunk);
         if !last {
             self.dump_cache = Some(cache);
         }
@@ -170,16 +179,16 @@ impl Service {
     fn policy_get_info(&mut self, buf: &mut MmBuffer, ml: u64, command: u32) -> EfiStatus {
         let layout = buf.layout();
         let q = layout.policy_payload_off();
-        let fixed = (layout.policy_header() + GET_INFO_PARAMS_SIZE) as u64;
+        let fixed = layout.policy_header().saturating_add(GET_INFO_PARAMS_SIZE) as u64;
         if ml < fixed {
             return EfiStatus::INVALID_PARAMETER;
         }
         let guid = buf.guid(q).unwrap_or_default();
-        let in_size = u64::from(buf.u32(q + 16).unwrap_or(0));
+        let in_size = u64::from(buf.u32(q.saturating_add(16)).unwrap_or(0));
         let Some(after_input) = fixed.checked_add(in_size).filter(|&e| e <= ml) else {
             return EfiStatus::INVALID_PARAMETER;
         };
-        let name_off = q + GET_INFO_PARAMS_SIZE;
+        let name_off = q.saturating_add(GET_INFO_PARAMS_SIZE);
         let Some(name) = buf
             .slice(name_off, in_size as usize)
             .and_then(|a| VarName::parse_wire(&a).ok())
@@ -189,11 +198,11 @@ impl Service {
         let Some(policy) = self.policies.best_match(&guid, &name).cloned() else {
             return EfiStatus::NOT_FOUND;
         };
-        let out_off = name_off + in_size as usize;
+        let out_off = name_off.saturating_add(in_size as usize);
         // OutputVariableNameSize is the caller's capacity (edk2: 0 asks for
         // the size and must get BUFFER_TOO_SMALL when there is a name).
-        let requested = u64::from(buf.u32(q + 20).unwrap_or(0));
-        let capacity = (ml - after_input).min(requested);
+        let requested = u64::from(buf.u32(q.saturating_add(20)).unwrap_or(0));
+        let capacity = ml.saturating_sub(after_input).min(requested);
         let (entry, out_name): (Vec<u8>, Option<VarName>) = if command == CMD_GET_INFO {
             (policy.header.encode().to_vec(), policy.name.clone())
         } else {
@@ -205,15 +214,18 @@ impl Service {
             e.push(0);
             (e, Some(state.name.clone()))
         };
-        let _ = buf.put_bytes(q + 24, &entry);
+        let _ = buf.put_bytes(q.saturating_add(24), &entry);
         match out_name {
             None => {
-                let _ = buf.put_u32(q + 20, 0);
+                let _ = buf.put_u32(q.saturating_add(20), 0);
                 EfiStatus::SUCCESS
             }
             Some(n) => {
                 let wire = n.to_wire();
-                let _ = buf.put_u32(q + 20, u32::try_from(wire.len()).unwrap_or(u32::MAX));
+                let _ = buf.put_u32(
+                    q.saturating_add(20),
+                    u32::try_from(wire.len()).unwrap_or(u32::MAX),
+                );
                 if (wire.len() as u64) > capacity {
                     return EfiStatus::BUFFER_TOO_SMALL;
                 }

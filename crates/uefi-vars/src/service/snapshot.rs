@@ -303,11 +303,12 @@ fn decode(config: &Config, blob: &[u8]) -> Result<State, SnapshotError> {
     }
     if available > needed {
         return Err(SnapshotError::TrailingBytes {
-            extra: available - needed,
+            extra: available.saturating_sub(needed),
         });
     }
     // `needed` == blob.len(), so these conversions and slices are in range.
-    let crc_at = usize::try_from(needed - CHECKSUM_LEN as u64).map_err(|_| truncated(needed))?;
+    let crc_at = usize::try_from(needed.saturating_sub(CHECKSUM_LEN as u64))
+        .map_err(|_| truncated(needed))?;
     let (content, trailer) = blob
         .split_at_checked(crc_at)
         .ok_or_else(|| truncated(needed))?;
@@ -634,7 +635,11 @@ static CRC_TABLE: [u32; 256] = {
             };
             bit += 1;
         }
-        table[i] = crc;
+        // Compile-time loop over a fixed 256-entry table.
+        #[allow(clippy::indexing_slicing)]
+        {
+            table[i] = crc;
+        }
         i += 1;
     }
     table

@@ -54,8 +54,6 @@ struct Frame {
     hv: usize,
     /// Absolute offset of the function payload.
     p: usize,
-    /// UINTN width.
-    u: usize,
     ml: u64,
 }
 
@@ -70,7 +68,6 @@ impl Service {
         let f = Frame {
             hv,
             p: layout.var_payload_off(),
-            u: layout.uintn(),
             ml,
         };
         let function = buf.uintn(layout.mm_header()).unwrap_or(0);
@@ -103,7 +100,7 @@ impl Service {
         } else {
             out.status
         };
-        let _ = buf.put_status(layout.mm_header() + f.u, status);
+        let _ = buf.put_status(layout.var_status_off(), status);
         DeviceStatus::Success
     }
 
@@ -117,14 +114,15 @@ impl Service {
     /// Returns the name area's offset and size.
     fn access_header(&self, buf: &MmBuffer, f: &Frame) -> Result<AccessHeader, Outcome> {
         let acc = buf.layout().access_variable();
-        let length = (f.hv + acc) as u64;
+        let length = f.hv.saturating_add(acc) as u64;
         if f.ml < length {
             return Err(Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv));
         }
         let guid = buf.guid(f.p).unwrap_or_default();
-        let data_size = buf.uintn(f.p + 16).unwrap_or(0);
-        let name_size = buf.uintn(f.p + 16 + f.u).unwrap_or(0);
-        let attributes = buf.u32(f.p + 16 + 2 * f.u).unwrap_or(0);
+        let l = buf.layout();
+        let data_size = buf.uintn(l.access_data_size_off()).unwrap_or(0);
+        let name_size = buf.uintn(l.access_name_size_off()).unwrap_or(0);
+        let attributes = buf.u32(l.access_attributes_off()).unwrap_or(0);
         if name_size > self.config.max_storage || data_size > self.config.max_storage {
             return Err(Outcome::err(EfiStatus::OUT_OF_RESOURCES, f.hv));
         }
@@ -137,7 +135,7 @@ impl Service {
             data_size,
             name_size,
             attributes,
-            name_off: f.p + acc,
+            name_off: buf.layout().access_name_off(),
             length,
         })
     }
@@ -175,8 +173,8 @@ impl Service {
             return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
         }
         let actual = var.data.len() as u64;
-        let _ = buf.put_u32(f.p + 16 + 2 * f.u, var.attributes);
-        let _ = buf.put_uintn(f.p + 16, actual);
+        let _ = buf.put_u32(buf.layout().access_attributes_off(), var.attributes);
+        let _ = buf.put_uintn(buf.layout().access_data_size_off(), actual);
         if h.data_size < actual {
             // The reply still needs only what was sent; status says "too small".
             return Outcome {
@@ -197,19 +195,19 @@ impl Service {
 
     fn get_next_variable_name(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
         let nv = buf.layout().next_variable();
-        let base = (f.hv + nv) as u64;
+        let base = f.hv.saturating_add(nv) as u64;
         if f.ml < base {
             return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
         }
         let guid = buf.guid(f.p).unwrap_or_default();
-        let name_size = buf.uintn(f.p + 16).unwrap_or(0);
+        let name_size = buf.uintn(buf.layout().next_name_size_off()).unwrap_or(0);
         if name_size > self.config.max_storage {
             return Outcome::err(EfiStatus::OUT_OF_RESOURCES, f.hv);
         }
         if base.checked_add(name_size).is_none_or(|l| l > f.ml) {
             return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
         }
-        let name_off = f.p + nv;
+        let name_off = buf.layout().next_name_off();
         let name = match Self::parse_name(buf, name_off, name_size, f) {
             Ok(n) => n,
             Err(o) => return o,
@@ -233,7 +231,7 @@ impl Service {
         }
         let next_guid = next.guid;
         let _ = buf.put_guid(f.p, &next_guid);
-        let _ = buf.put_uintn(f.p + 16, wire.len() as u64);
+        let _ = buf.put_uintn(buf.layout().next_name_size_off(), wire.len() as u64);
         let _ = buf.put_bytes(name_off, &wire);
         Outcome {
             status: EfiStatus::SUCCESS,
@@ -485,7 +483,7 @@ impl Service {
     }
 
     fn query_variable_info(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
-        let length = (f.hv + buf.layout().query_info()) as u64;
+        let length = f.hv.saturating_add(buf.layout().query_info()) as u64;
         if !Self::fits_buffer(buf, length) {
             return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
         }
@@ -493,9 +491,9 @@ impl Service {
         let max_var = self.config.max_variable_size.unwrap_or(max / 4);
         let _ = buf.put_u64(f.p, max);
         // compat: query-remaining-saturates (QEMU wraps when over the limit)
-        let _ = buf.put_u64(f.p + 8, max.saturating_sub(self.store.used()));
-        let _ = buf.put_u64(f.p + 16, max_var);
-        let _ = buf.put_u32(f.p + 24, 0);
+        let _ = buf.put_u64(f.p.saturating_add(8), max.saturating_sub(self.store.used()));
+        let _ = buf.put_u64(f.p.saturating_add(16), max_var);
+        let _ = buf.put_u32(f.p.saturating_add(24), 0);
         Outcome {
             status: EfiStatus::SUCCESS,
             length,
@@ -503,7 +501,7 @@ impl Service {
     }
 
     fn get_payload_size(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
-        let length = (f.hv + buf.layout().payload_size()) as u64;
+        let length = f.hv.saturating_add(buf.layout().payload_size()) as u64;
         if !Self::fits_buffer(buf, length) {
             return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
         }
@@ -523,12 +521,12 @@ impl Service {
     /// VariableLockRequestToLock does.
     fn lock_variable(&mut self, buf: &mut MmBuffer, f: &Frame) -> Outcome {
         let nv = buf.layout().next_variable();
-        let base = (f.hv + nv) as u64;
+        let base = f.hv.saturating_add(nv) as u64;
         if f.ml < base {
             return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
         }
         let guid = buf.guid(f.p).unwrap_or_default();
-        let name_size = buf.uintn(f.p + 16).unwrap_or(0);
+        let name_size = buf.uintn(buf.layout().next_name_size_off()).unwrap_or(0);
         let Some(length) = base.checked_add(name_size).filter(|&l| l <= f.ml) else {
             return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
         };
@@ -539,7 +537,7 @@ impl Service {
         if self.phase.end_of_dxe {
             return Outcome::err(EfiStatus::ACCESS_DENIED, f.hv);
         }
-        let name = match Self::parse_name(buf, f.p + nv, name_size, f) {
+        let name = match Self::parse_name(buf, buf.layout().next_name_off(), name_size, f) {
             Ok(n) if !n.is_empty() => n,
             _ => return Outcome::err(EfiStatus::INVALID_PARAMETER, f.hv),
         };
