@@ -53,8 +53,20 @@ fn walk(svc: &mut Service) {
     let (mut guid, mut area) = (Guid::default(), vec![0u8, 0]);
     let p = layout.var_payload_off();
     for _ in 0..=expected.len() {
-        let req = request::get_next_variable_name(layout, &guid, &area, 4096);
-        let reply = svc.communicate(&req).reply.unwrap();
+        let mut capacity = svc.config().max_storage.min(4096).max(area.len() as u64);
+        let mut reply = Vec::new();
+        for _ in 0..2 {
+            let req = request::get_next_variable_name(layout, &guid, &area, capacity);
+            reply = svc.communicate(&req).reply.unwrap();
+            // As edk2's client: retry once with the NameSize asked for.
+            let mut needed = [0u8; 8];
+            needed[..layout.uintn()].copy_from_slice(&reply[p + 16..p + 16 + layout.uintn()]);
+            let needed = u64::from_le_bytes(needed);
+            if var_status(layout, &reply) != EfiStatus::BUFFER_TOO_SMALL || needed <= capacity {
+                break;
+            }
+            capacity = needed;
+        }
         match var_status(layout, &reply) {
             EfiStatus::SUCCESS => {}
             EfiStatus::NOT_FOUND => {
@@ -129,4 +141,67 @@ fn fuzz_signed_updates_pass_verification() {
         .store()
         .get(&VarKey::new(PRIVATE, VarName::from("FuzzPriv")))
         .is_none());
+}
+
+fn next_status(svc: &mut Service, capacity: u64) -> (EfiStatus, u64) {
+    let layout = svc.config().layout;
+    let req = request::get_next_variable_name(layout, &Guid::default(), &[0, 0], capacity);
+    let reply = svc.communicate(&req).reply.unwrap();
+    let p = layout.var_payload_off() + 16;
+    let size = u64::from_le_bytes(reply[p..p + 8].try_into().unwrap());
+    (var_status(layout, &reply), size)
+}
+
+/// service_ops, finding 1 (harness): with a store smaller than the walk's
+/// 2048-byte name buffer, GetNextVariableName answers OUT_OF_RESOURCES
+/// (QEMU refuses any NameSize above the storage size, and so do we); a
+/// name buffer within the store size walks normally.
+#[test]
+fn get_next_name_buffer_larger_than_a_tiny_store() {
+    let mut svc = Service::in_memory(Config {
+        max_storage: 1500,
+        ..Config::default()
+    });
+    assert_eq!(next_status(&mut svc, 2048).0, EfiStatus::OUT_OF_RESOURCES);
+    assert_eq!(next_status(&mut svc, 1500).0, EfiStatus::SUCCESS);
+    walk(&mut svc);
+}
+
+/// service_ops, finding 2 (harness): a name longer than the guest's name
+/// buffer (here 1801 characters, allowed by a raised `max_name_size`) gives
+/// BUFFER_TOO_SMALL with the NameSize needed; retrying with it continues
+/// the walk, which still ends.
+#[test]
+fn get_next_long_name_reports_the_size_needed() {
+    let mut svc = Service::in_memory(Config {
+        max_storage: 16 * 1024,
+        max_name_size: 46421,
+        ..Config::default()
+    });
+    let name = VarName::from_units(vec![0xffff; 1801]).to_wire();
+    let req = request::set_variable(
+        Layout::X64,
+        &GLOBAL_VARIABLE,
+        &name,
+        attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS | attr::RUNTIME_ACCESS,
+        &[45, 0],
+    );
+    assert_eq!(
+        var_status(Layout::X64, &svc.communicate(&req).reply.unwrap()),
+        EfiStatus::SUCCESS
+    );
+    // Walk to the variable before it, then ask with too small a buffer.
+    let last = svc.store().iter().last().unwrap().key();
+    assert_eq!(last.name.units().len(), 1801);
+    let before = svc.store().iter().nth(svc.store().len() - 2).unwrap().key();
+    let req =
+        request::get_next_variable_name(Layout::X64, &before.guid, &before.name.to_wire(), 2048);
+    let reply = svc.communicate(&req).reply.unwrap();
+    assert_eq!(var_status(Layout::X64, &reply), EfiStatus::BUFFER_TOO_SMALL);
+    let p = Layout::X64.var_payload_off() + 16;
+    assert_eq!(
+        u64::from_le_bytes(reply[p..p + 8].try_into().unwrap()),
+        name.len() as u64
+    );
+    walk(&mut svc);
 }
