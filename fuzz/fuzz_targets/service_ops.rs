@@ -25,7 +25,8 @@ use uefi_vars::persist::fault::FaultyStorage;
 use uefi_vars::persist::MemoryStorage;
 use uefi_vars::policy::{PolicyLimits, POLICY_ENTRY_REVISION};
 use uefi_vars::service::policy_mmi;
-use uefi_vars::variable::attr;
+use uefi_vars::store::Visibility;
+use uefi_vars::variable::{attr, VarKey};
 use uefi_vars::{Config, EfiStatus, Service};
 use uefi_vars_fuzz::auth::{PRIVATE, SIGNED};
 use uefi_vars_fuzz::{
@@ -310,6 +311,14 @@ struct Runner {
 }
 
 impl Runner {
+    fn visibility(&self) -> Visibility {
+        if self.svc.phase().exit_boot_services {
+            Visibility::Runtime
+        } else {
+            Visibility::BootServices
+        }
+    }
+
     fn call(&mut self, req: &[u8]) -> Option<EfiStatus> {
         let resp = self.svc.communicate(req);
         check_reply_shape(self.layout, req, &resp);
@@ -390,27 +399,103 @@ impl Runner {
                 name,
                 capacity,
             } => {
-                let req = request::get_variable(l, &guid.get(), &name.wire(), u64::from(*capacity));
-                self.call(&req);
+                let (g, area) = (guid.get(), name.wire());
+                let req = request::get_variable(l, &g, &area, u64::from(*capacity));
+                let resp = self.svc.communicate(&req);
+                check_reply_shape(l, &req, &resp);
+                // Framing fails when the request exceeds the buffer size.
+                let reply = resp.reply.unwrap_or_default();
+                let status = var_status(l, &reply);
+                // Model check against the store: what is found is the
+                // stored data; NOT_FOUND means nothing visible by that key.
+                if let Ok(n) = VarName::parse_wire(&area) {
+                    let stored = self
+                        .svc
+                        .store()
+                        .get(&VarKey::new(g, n))
+                        .filter(|v| self.visibility().allows(v.attributes))
+                        .cloned();
+                    match status {
+                        Some(EfiStatus::SUCCESS) => {
+                            let v = stored.expect("GetVariable found a variable not in the store");
+                            let off = l.var_payload_off() + l.access_variable() + area.len();
+                            assert_eq!(reply.get(off..off + v.data.len()), Some(&v.data[..]));
+                        }
+                        Some(EfiStatus::NOT_FOUND) => {
+                            assert!(stored.is_none(), "NOT_FOUND for a stored variable")
+                        }
+                        _ => {}
+                    }
+                }
             }
             Op::Next {
                 guid,
                 name,
                 capacity,
             } => {
-                let req = request::get_next_variable_name(
-                    l,
-                    &guid.get(),
-                    &name.wire(),
-                    u64::from(*capacity),
-                );
-                self.call(&req);
+                let (g, area) = (guid.get(), name.wire());
+                let req = request::get_next_variable_name(l, &g, &area, u64::from(*capacity));
+                let resp = self.svc.communicate(&req);
+                check_reply_shape(l, &req, &resp);
+                // Framing fails when the request exceeds the buffer size.
+                let reply = resp.reply.unwrap_or_default();
+                // Model check: the answer is the next visible variable in
+                // store order after the given one (the first for "").
+                if var_status(l, &reply) == Some(EfiStatus::SUCCESS) {
+                    // The builder zero-pads the name area to the capacity.
+                    let mut sent = area.clone();
+                    sent.resize(area.len().max(usize::from(*capacity)), 0);
+                    let prev = VarName::parse_wire(&sent).expect("accepted name parses");
+                    let vis = self.visibility();
+                    let visible: Vec<VarKey> = self
+                        .svc
+                        .store()
+                        .iter()
+                        .filter(|v| vis.allows(v.attributes))
+                        .map(|v| v.key())
+                        .collect();
+                    let expect = if prev.is_empty() {
+                        visible.first().cloned()
+                    } else {
+                        let pos = self
+                            .svc
+                            .store()
+                            .iter()
+                            .position(|v| v.key() == VarKey::new(g, prev.clone()))
+                            .expect("GetNextVariableName from a name not in the store");
+                        self.svc
+                            .store()
+                            .iter()
+                            .skip(pos + 1)
+                            .find(|v| vis.allows(v.attributes))
+                            .map(|v| v.key())
+                    };
+                    let p = l.var_payload_off();
+                    let got_guid = Guid(reply[p..p + 16].try_into().expect("guid"));
+                    let size = uefi_vars_fuzz::read_uintn(l, &reply, p + 16).expect("size");
+                    let off = p + l.next_variable();
+                    let got = VarName::parse_wire(&reply[off..off + size as usize])
+                        .expect("returned name parses");
+                    assert_eq!(Some(VarKey::new(got_guid, got)), expect);
+                }
             }
             Op::Delete { guid, name, attrs } => {
                 self.set(&guid.get(), &name.wire(), attrs.get(), &[]);
             }
             Op::Query(a) => {
-                self.call(&request::query_variable_info(l, a.get()));
+                let req = request::query_variable_info(l, a.get());
+                let resp = self.svc.communicate(&req);
+                check_reply_shape(l, &req, &resp);
+                // Framing fails when the request exceeds the buffer size.
+                let reply = resp.reply.unwrap_or_default();
+                if var_status(l, &reply) == Some(EfiStatus::SUCCESS) {
+                    let p = l.var_payload_off();
+                    let at =
+                        |o: usize| u64::from_le_bytes(reply[o..o + 8].try_into().expect("u64"));
+                    let max = self.svc.config().max_storage;
+                    assert_eq!(at(p), max);
+                    assert_eq!(at(p + 8), max.saturating_sub(self.svc.store().used()));
+                }
             }
             Op::PayloadSize => {
                 self.call(&request::get_payload_size(l));
