@@ -20,6 +20,8 @@ typedef unsigned long long u64;
 /* The 64 KiB communication buffer (edk2: AllocateRuntimePages). */
 #define COMM_ADDR 0x00400000u
 #define COMM_SIZE 0x00010000u
+/* A copy of the request, to send only the bytes the device changed. */
+#define SHADOW_ADDR 0x00500000u
 /* fw_cfg DMA descriptor. */
 #define FWCFG_DESC_ADDR 0x00380000u
 
@@ -50,6 +52,7 @@ typedef unsigned long long u64;
 #define SCRIPT_VERSION 1u
 #define REC_RESET 1u
 #define REC_REQUEST 2u
+#define REC_BUFFER_SIZE 3u
 
 #define FRAME_MAGIC 0x46525655u /* "UVRF" */
 #define FRAME_BOOT 1u
@@ -58,6 +61,10 @@ typedef unsigned long long u64;
 #define FRAME_END 4u
 #define FRAME_ERROR 5u
 #define FRAME_INIT 6u
+#define FRAME_BUFFER_SIZE 7u
+#define FRAME_REPLY_DIFF 8u
+/* Unchanged runs shorter than this stay inside a changed segment. */
+#define DIFF_GAP 16u
 
 #define STATE_MAGIC 0x54535655u /* "UVST" */
 
@@ -131,12 +138,46 @@ static void out_bytes(const void *p, u32 n)
     __asm__ volatile("rep outsb" : "+S"(b), "+c"(n) : "d"((u16)DEBUGCON) : "memory");
 }
 
-static void frame(u32 kind, u32 index, u32 status, const void *data, u32 len)
+static void frame_header(u32 kind, u32 index, u32 status, u32 len)
 {
     u32 h[5] = {FRAME_MAGIC, kind, index, status, len};
     out_bytes(h, sizeof h);
+}
+
+static void frame(u32 kind, u32 index, u32 status, const void *data, u32 len)
+{
+    frame_header(kind, index, status, len);
     if (len)
         out_bytes(data, len);
+}
+
+/* The bytes of `now` that differ from `was` as segments (u32 offset,
+ * u32 length, the bytes of `now`), unchanged runs shorter than DIFF_GAP
+ * merged into them. Returns the encoded size; writes the segments to the
+ * debug console when `emit` is set. Every debugcon byte is an I/O exit and
+ * a write(2) in QEMU, so a reply that changes a status field costs 20
+ * bytes instead of the whole buffer. */
+static u32 diff_segments(const u8 *now, const u8 *was, u32 len, int emit)
+{
+    u32 total = 0, i = 0;
+    while (i < len) {
+        if (now[i] == was[i]) {
+            i++;
+            continue;
+        }
+        u32 start = i, end = i + 1;
+        for (u32 j = end; j < len && j - end < DIFF_GAP; j++)
+            if (now[j] != was[j])
+                end = j + 1;
+        if (emit) {
+            u32 seg[2] = {start, end - start};
+            out_bytes(seg, sizeof seg);
+            out_bytes(now + start, end - start);
+        }
+        total += 8 + (end - start);
+        i = end;
+    }
+    return total;
 }
 
 static u32 str_len(const char *s)
@@ -299,6 +340,9 @@ static u32 crc32c(const u8 *p, u32 n)
 /* ---- the device, driven as edk2 QemuMmio.c does ----------------------- */
 
 static u32 use_pio;
+/* BUFFER_SIZE as the device reports it (COMM_SIZE unless a script record
+ * set another size in this boot). */
+static u32 buf_size;
 
 /* Writes a command and polls CMD_STS (16-bit) up to 100 times while BUSY. */
 static u32 uv_command(u16 cmd)
@@ -321,6 +365,7 @@ static u32 uv_init(void)
     if (uv_command(UV_CMD_RESET) != 0)
         fail(0, "uefi-vars device: RESET failed");
     mmio_w32(UV_REG_BUFFER_SIZE, COMM_SIZE);
+    buf_size = COMM_SIZE;
     u32 flags = mmio_r32(UV_REG_FLAGS);
     if (flags & UV_FLAG_USE_PIO) {
         use_pio = 1;
@@ -360,8 +405,9 @@ static u32 uv_communicate(u32 len)
     u8 *buf = (u8 *)COMM_ADDR;
     if (!use_pio)
         return uv_command(UV_CMD_DMA_MM);
-    /* edk2 sends whole dwords; the bytes past the request are ours (0). */
-    u32 xfer = len > COMM_SIZE ? COMM_SIZE : len;
+    /* edk2 sends whole dwords; the bytes past the request are ours (0).
+     * Never more than the device's buffer (edk2's request fits its own). */
+    u32 xfer = len > buf_size ? buf_size : len;
     for (u32 i = xfer; i < ((xfer + 3) & ~3u) && i < COMM_SIZE; i++)
         buf[i] = 0;
     if (uv_pio_transfer(buf, xfer, 1))
@@ -429,13 +475,26 @@ void guest_main(void)
             frame(FRAME_RESET, index, 0, 0, 0);
             machine_reset();
         }
+        if (kind == REC_BUFFER_SIZE) {
+            u32 size;
+            if (len != 4)
+                fail(index, "buffer size record without a u32");
+            script_read(&size, 4, index);
+            mmio_w32(UV_REG_BUFFER_SIZE, size);
+            buf_size = mmio_r32(UV_REG_BUFFER_SIZE);
+            frame(FRAME_BUFFER_SIZE, index, buf_size, 0, 0);
+            continue;
+        }
         if (kind != REC_REQUEST)
             fail(index, "unknown record type");
         if (len > COMM_SIZE)
             fail(index, "request longer than the buffer");
         script_read((void *)COMM_ADDR, padded, index);
+        memcpy((void *)SHADOW_ADDR, (const void *)COMM_ADDR, len);
         u32 sts = uv_communicate(len);
-        frame(FRAME_REPLY, index, sts, (const void *)COMM_ADDR, len);
+        const u8 *now = (const u8 *)COMM_ADDR, *was = (const u8 *)SHADOW_ADDR;
+        frame_header(FRAME_REPLY_DIFF, index, sts, diff_segments(now, was, len, 0));
+        diff_segments(now, was, len, 1);
     }
     frame(FRAME_END, index, 0, 0, 0);
     quit(0x10);

@@ -203,6 +203,10 @@ pub fn compare(
                 svc.reset()?;
                 ctx.reset();
             }
+            Outcome::BufferSize(size) => {
+                svc.set_buffer_size(*size);
+                ctx.set_buffer_size(*size);
+            }
             Outcome::Request {
                 request,
                 status,
@@ -261,8 +265,12 @@ fn compare_stores(qemu_text: &[u8], svc: &Service, ctx: &Context) -> StoreCompar
             Err(e) => {
                 // Our strict decoder refuses what QEMU wrote: a variable
                 // QEMU accepted through a listed difference (an empty or
-                // malformed name) explains it.
-                match ctx.any_taint() {
+                // malformed name) explains it, or names QEMU wrote lossily
+                // that collide.
+                let lossy = ours_nv
+                    .iter()
+                    .any(|v| v.name.units().iter().any(|&u| u >= 0x80));
+                match ctx.any_taint().or(lossy.then_some(compat::JSON_NAMES)) {
                     Some(id) => cmp
                         .differences
                         .push((format!("QEMU's store: {e}"), Some(id))),
@@ -287,8 +295,23 @@ fn compare_stores(qemu_text: &[u8], svc: &Service, ctx: &Context) -> StoreCompar
     }
     for v in theirs.iter().filter(|v| !ours.contains(v)) {
         if seen.insert(key(v)) {
-            cmp.differences
-                .push((format!("{} (QEMU)", key(v)), ctx.store_id(v.guid, &v.name)));
+            // QEMU writes every unit >= 0x80 as '?'.
+            let lossy = ours.iter().any(|o| {
+                o.guid == v.guid
+                    && o.name.units().iter().any(|&u| u >= 0x80)
+                    && o.name.units().len() == v.name.units().len()
+                    && o.name.units().iter().zip(v.name.units()).all(|(&a, &b)| {
+                        if a >= 0x80 {
+                            b == u16::from(b'?')
+                        } else {
+                            a == b
+                        }
+                    })
+            });
+            let id = ctx
+                .store_id(v.guid, &v.name)
+                .or(lossy.then_some(compat::JSON_NAMES));
+            cmp.differences.push((format!("{} (QEMU)", key(v)), id));
         }
     }
     if cmp.differences.is_empty() {

@@ -11,10 +11,13 @@
 //! - [`qemu`]: runs QEMU, returns its replies and final store;
 //! - [`compare`]: runs our service over the same steps and compares;
 //! - [`compat`]: the allowed differences, keyed by compat id;
-//! - [`random`]: seeded random request sequences for the conformance suite.
+//! - [`random`]: seeded random request sequences for the conformance suite;
+//! - [`captures`]: the requests the project's own tests send, collected
+//!   through the library's capture hook and prepared for QEMU.
 
 #![forbid(unsafe_code)]
 
+pub mod captures;
 pub mod compare;
 pub mod compat;
 pub mod guest;
@@ -24,7 +27,8 @@ pub mod script;
 
 use std::path::Path;
 
-use uefi_vars::pcap::PcapWriter;
+use uefi_vars::pcap::{PcapWriter, RecordKind};
+use uefi_vars::service::capture::{Event, EVENT_RECORD};
 
 pub use qemu::{Outcome, QemuOptions, QemuRun};
 pub use script::Step;
@@ -42,6 +46,10 @@ pub enum OracleError {
     Guest(String),
     #[error("QEMU: {0}")]
     Qemu(String),
+    /// QEMU died (a signal or an unexpected exit) before the script ended;
+    /// `step` is the first step it did not answer.
+    #[error("QEMU crashed at step {step}: {message}")]
+    Crashed { step: usize, message: String },
     #[error("capture: {0}")]
     Pcap(#[from] uefi_vars::pcap::PcapError),
 }
@@ -59,7 +67,9 @@ impl OracleError {
 /// format: a reset record per reset, a request record per request, and a
 /// reply record when the device wrote a reply back (QEMU 11 logs neither
 /// for a request whose framing it refuses; this keeps the request, so a
-/// replay still sends it, but there is no reply to compare).
+/// replay still sends it, but there is no reply to compare). Where the
+/// guest set BUFFER_SIZE, a buffer-size event record as
+/// `uefi_vars::service::capture` writes it.
 pub fn write_pcap(outcomes: &[Outcome], path: &Path) -> Result<(), OracleError> {
     let io = |e| OracleError::io(path, e);
     let mut w = if path.extension().is_some_and(|e| e == "gz") {
@@ -70,6 +80,12 @@ pub fn write_pcap(outcomes: &[Outcome], path: &Path) -> Result<(), OracleError> 
     for o in outcomes {
         match o {
             Outcome::Reset => w.reset().map_err(io)?,
+            Outcome::BufferSize(n) => w
+                .record(
+                    RecordKind::Other(EVENT_RECORD),
+                    &Event::BufferSize(*n).encode(),
+                )
+                .map_err(io)?,
             Outcome::Request { request, reply, .. } => {
                 w.request(request).map_err(io)?;
                 if let Some(r) = reply {

@@ -87,6 +87,39 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         show: usize,
     },
+    /// Replay the requests the project's own tests sent (captured with
+    /// UEFI_VARS_CAPTURE_DIR, see uefi_vars::service::capture) through
+    /// QEMU and compare, as the conformance suite does. Exits 1 on any
+    /// unlisted difference.
+    Captures {
+        /// Directory of captures (searched recursively).
+        #[arg(long, default_value = "target/uefi-vars-captures")]
+        dir: PathBuf,
+        /// First build and run the test binaries of these packages (comma
+        /// separated) with capturing into --dir (emptied first).
+        #[arg(long, value_delimiter = ',')]
+        collect: Vec<String>,
+        /// Workspace root for --collect.
+        #[arg(long, default_value = ".")]
+        workspace: PathBuf,
+        /// Also replay every Nth capture the PIO window can take in PIO
+        /// mode (0: none).
+        #[arg(long, default_value_t = 4)]
+        pio_every: usize,
+        /// QEMU runs at a time.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+        /// How many differences to list in detail.
+        #[arg(long, default_value_t = 10)]
+        show: usize,
+        /// Print a line per QEMU run, and the unlisted differences
+        /// grouped by test.
+        #[arg(long)]
+        verbose: bool,
+        /// Only the captures whose file name or test name contains this.
+        #[arg(long)]
+        only: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -114,6 +147,7 @@ fn run_qemu(args: &RunArgs) -> Result<(qemu::QemuRun, Option<Vec<u8>>, String), 
         timeout: args.timeout.map(Duration::from_secs),
         guest: args.guest.clone(),
         work_dir: args.work_dir.clone(),
+        ..QemuOptions::default()
     };
     let run = qemu::run(&steps, start.as_deref(), &opts).map_err(|e| e.to_string())?;
     Ok((run, start, version))
@@ -161,6 +195,7 @@ fn real_main() -> Result<ExitCode, String> {
                     .iter()
                     .map(|s| match s {
                         script::Step::Reset => qemu::Outcome::Reset,
+                        script::Step::BufferSize(n) => qemu::Outcome::BufferSize(*n),
                         script::Step::Request(r) => qemu::Outcome::Request {
                             request: r.clone(),
                             status: 0,
@@ -181,6 +216,25 @@ fn real_main() -> Result<ExitCode, String> {
             }
             report(&run, None, &version, pio, show)
         }
+        Cmd::Captures {
+            dir,
+            collect,
+            workspace,
+            pio_every,
+            jobs,
+            show,
+            verbose,
+            only,
+        } => captures(
+            &dir,
+            &collect,
+            &workspace,
+            pio_every,
+            jobs,
+            show,
+            verbose,
+            only.as_deref(),
+        ),
         Cmd::Compare { args, show } => {
             let (run, start, version) = run_qemu(&args)?;
             report(&run, start.as_deref(), &version, args.pio, show)
@@ -230,4 +284,110 @@ fn report(
             })
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn captures(
+    dir: &std::path::Path,
+    collect: &[String],
+    workspace: &std::path::Path,
+    pio_every: usize,
+    jobs: usize,
+    show: usize,
+    verbose: bool,
+    only: Option<&str>,
+) -> Result<ExitCode, String> {
+    use uefi_vars_qemu_oracle::captures;
+    let started = std::time::Instant::now();
+    if !collect.is_empty() {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let packages: Vec<&str> = collect.iter().map(String::as_str).collect();
+        let dir = std::path::absolute(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let runs = captures::collect_from_tests(cargo.as_ref(), workspace, &packages, &dir)
+            .map_err(|e| e.to_string())?;
+        for r in &runs {
+            println!(
+                "ran {} ({:.1?}){}",
+                r.binary,
+                r.elapsed,
+                if r.passed { "" } else { ", some tests FAILED" }
+            );
+        }
+    }
+    let mut all = captures::load_dir(dir).map_err(|e| e.to_string())?;
+    if let Some(only) = only {
+        all.retain(|c| c.name.contains(only) || c.info.thread.contains(only));
+    }
+    let mut opts = QemuOptions::default();
+    opts.bios = qemu::fast_bios(&opts.qemu);
+    opts.scratch = qemu::fast_scratch();
+    let version = qemu::qemu_version_line(&opts.qemu).map_err(|e| e.to_string())?;
+    let legacy = qemu::parse_version(&version).is_some_and(qemu::legacy_payload_size);
+    let progress = |c: &captures::Compared| {
+        if verbose {
+            println!(
+                "  {} [{}] ({}): {} requests, {} identical, {} listed, {} unlisted, {} boots ({:.1?})",
+                c.name,
+                c.test,
+                if c.pio { "PIO" } else { "DMA" },
+                c.report.requests,
+                c.report.identical,
+                c.report.listed.values().sum::<usize>(),
+                c.report.unlisted(),
+                c.boots,
+                c.elapsed
+            );
+        }
+    };
+    let out = captures::replay_captures(&all, legacy, &opts, pio_every, jobs, &progress);
+    println!("qemu: {version}");
+    print!("{}", out.header());
+    print!("{}", out.total.summary());
+    for d in out
+        .total
+        .differences
+        .iter()
+        .filter(|d| d.compat.is_some())
+        .take(show)
+    {
+        println!("{}", d.describe());
+    }
+    if verbose {
+        // Unlisted differences per test and kind, with one example each.
+        let mut groups: std::collections::BTreeMap<String, (usize, String)> = Default::default();
+        for c in &out.results {
+            for d in c.report.differences.iter().filter(|d| d.compat.is_none()) {
+                let key = format!(
+                    "{} | {} | QEMU {}",
+                    c.test,
+                    d.what,
+                    uefi_vars_qemu_oracle::compat::brief(&d.request, d.qemu_reply.as_deref())
+                        .chars()
+                        .take(60)
+                        .collect::<String>()
+                );
+                let e = groups.entry(key).or_insert_with(|| {
+                    (0, format!("{} step {}\n{}", c.name, d.step, d.describe()))
+                });
+                e.0 += 1;
+            }
+        }
+        for (k, (n, example)) in &groups {
+            println!("UNLISTED x{n}: {k}\n{example}\n");
+        }
+    }
+    for f in &out.failures {
+        println!("QEMU run failed: {f}");
+    }
+    for d in &out.diverged {
+        println!("replay differs from the capture: {d}");
+    }
+    println!("time: {:.1?}", started.elapsed());
+    Ok(
+        if out.total.unlisted() == 0 && out.failures.is_empty() && out.diverged.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }

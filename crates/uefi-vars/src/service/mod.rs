@@ -9,6 +9,7 @@
 //! embedder, the guest only sees EFI status codes.
 
 mod authvars;
+pub mod capture;
 pub mod policy_mmi;
 mod secure_boot;
 pub mod snapshot;
@@ -115,6 +116,8 @@ pub struct Service {
     /// Page cache of a policy DUMP in progress.
     dump_cache: Option<Vec<u8>>,
     errors: Vec<Error>,
+    /// Opt-in capture of every exchange ([`capture`]).
+    capture: capture::Capture,
 }
 
 impl std::fmt::Debug for Service {
@@ -146,6 +149,7 @@ impl Service {
         for var in loaded {
             store.put(var);
         }
+        let capture = capture::Capture::start(&config, &store);
         Ok(Service {
             policies: PolicyEngine::new(config.policy_limits),
             config,
@@ -156,12 +160,14 @@ impl Service {
             buffer_size: MAX_BUFFER_SIZE,
             dump_cache: None,
             errors: Vec::new(),
+            capture,
         })
     }
 
     /// A service with no backing file (everything in memory).
     pub fn in_memory(config: Config) -> Self {
         let mut svc = Service {
+            capture: capture::Capture::start(&config, &VarStore::new(0)),
             policies: PolicyEngine::new(config.policy_limits),
             store: VarStore::new(config.record_overhead),
             config,
@@ -179,6 +185,7 @@ impl Service {
 
     /// Replaces the PKCS#7 verification backend.
     pub fn set_crypto(&mut self, backend: Box<dyn Pkcs7Backend>) {
+        self.capture.event(capture::Event::Crypto);
         self.crypto = backend;
     }
 
@@ -186,6 +193,7 @@ impl Service {
     /// dropped, Secure Boot state variables regenerated and the store
     /// written.
     pub fn reset(&mut self) -> Result<(), Error> {
+        self.capture.reset();
         self.phase = BootPhase::default();
         self.policies.clear();
         self.dump_cache = None;
@@ -197,6 +205,8 @@ impl Service {
     /// The communication buffer size the guest negotiated (BUFFER_SIZE).
     pub fn set_buffer_size(&mut self, size: u32) {
         self.buffer_size = size.min(MAX_BUFFER_SIZE);
+        self.capture
+            .event(capture::Event::BufferSize(self.buffer_size));
     }
 
     pub fn buffer_size(&self) -> u32 {
@@ -226,6 +236,7 @@ impl Service {
     }
 
     fn record_error(&mut self, e: Error) {
+        self.capture.event(capture::Event::HostError);
         if self.errors.len() >= MAX_PENDING_ERRORS {
             self.errors.remove(0);
         }
@@ -241,11 +252,18 @@ impl Service {
         attributes: u32,
         data: &[u8],
     ) -> crate::status::EfiStatus {
+        self.capture.event(capture::Event::HostWrite);
         self.set(guid, name, attributes, data)
     }
 
     /// Processes one MM communicate buffer.
     pub fn communicate(&mut self, request: &[u8]) -> MmResponse {
+        let response = self.dispatch(request);
+        self.capture.exchange(request, &response);
+        response
+    }
+
+    fn dispatch(&mut self, request: &[u8]) -> MmResponse {
         let mut buf = match MmBuffer::stage(request, self.buffer_size as usize, self.config.layout)
         {
             Ok(b) => b,
