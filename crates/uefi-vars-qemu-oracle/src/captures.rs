@@ -794,3 +794,135 @@ impl SuiteOutcome {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uefi_vars::codec::{request, Layout};
+
+    fn rec(kind: RecordKind, payload: Vec<u8>) -> Record {
+        Record {
+            orig_len: 4 + payload.len() as u32,
+            kind,
+            payload,
+            ts_sec: 0,
+            ts_usec: 0,
+            truncated: false,
+        }
+    }
+
+    /// A capture as the library writes it: each request with our reply.
+    fn capture(config: &Config, steps: &[Result<Vec<u8>, Event>]) -> Capture {
+        let mut svc = Service::in_memory(config.clone());
+        let mut records = vec![rec(RecordKind::Reset, Vec::new())];
+        for s in steps {
+            match s {
+                Ok(req) => {
+                    records.push(rec(RecordKind::Request, req.clone()));
+                    if let Some(r) = svc.communicate(req).reply {
+                        records.push(rec(RecordKind::Reply, r));
+                    }
+                }
+                Err(e) => {
+                    if let Event::BufferSize(n) = e {
+                        svc.set_buffer_size(*n);
+                    }
+                    records.push(rec(RecordKind::Other(EVENT_RECORD), e.encode().to_vec()));
+                }
+            }
+        }
+        let info: CaptureInfo = serde_json::from_value(serde_json::json!({
+            "version": 1, "pid": 1, "thread": "t",
+            "max_storage": config.max_storage,
+            "max_variable_size": config.max_variable_size,
+            "max_name_size": config.max_name_size,
+            "record_overhead": config.record_overhead,
+            "word_size": config.layout.uintn(),
+            "max_policies": config.policy_limits.max_policies,
+            "max_policy_bytes": config.policy_limits.max_total_bytes,
+            "allow_policy_disable": config.allow_policy_disable,
+            "force_secure_boot": config.force_secure_boot,
+            "disable_custom_mode": config.disable_custom_mode,
+            "legacy_payload_size": config.legacy_payload_size,
+            "buffer_size": 65536, "crypto": "openssl", "start_store": null
+        }))
+        .unwrap();
+        Capture {
+            name: "c".into(),
+            info,
+            records,
+            start_store: None,
+        }
+    }
+
+    fn query() -> Vec<u8> {
+        request::query_variable_info(Layout::X64, 7)
+    }
+
+    #[test]
+    fn plans_up_to_the_first_host_side_change() {
+        let c = capture(
+            &Config::default(),
+            &[
+                Ok(query()),
+                Err(Event::BufferSize(4096)),
+                Ok(query()),
+                Err(Event::HostWrite),
+                Ok(query()),
+            ],
+        );
+        let p = plan(&c, true).unwrap();
+        assert_eq!(p.captured_requests, 3);
+        assert_eq!(p.requests, 2);
+        assert_eq!(p.cut, Some("host set_variable"));
+        assert!(!p.diverged && p.buffer_size_changes && !p.pio_ok());
+        assert!(p.config.legacy_payload_size);
+        // the power-on reset is QEMU's own
+        assert_eq!(p.steps[1], Step::BufferSize(4096));
+        assert_eq!(p.steps.len(), 3);
+    }
+
+    #[test]
+    fn refuses_what_qemu_cannot_be_configured_for() {
+        let q = [Ok(query())];
+        let ia32 = Config {
+            layout: Layout::IA32,
+            ..Config::default()
+        };
+        assert_eq!(
+            plan(&capture(&ia32, &q), false).unwrap_err(),
+            Skip::WordSize
+        );
+        let disable = Config {
+            allow_policy_disable: true,
+            ..Config::default()
+        };
+        assert_eq!(
+            plan(&capture(&disable, &q), false).unwrap_err(),
+            Skip::PolicyDisable
+        );
+        let restored = capture(&Config::default(), &[Err(Event::Restore), Ok(query())]);
+        assert_eq!(plan(&restored, false).unwrap_err(), Skip::NoRequests);
+        let mut opened = capture(&Config::default(), &q);
+        opened.records.remove(0);
+        assert_eq!(plan(&opened, false).unwrap_err(), Skip::NoPowerOnReset);
+    }
+
+    #[test]
+    fn a_reply_the_replay_does_not_give_cuts_the_capture() {
+        let mut c = capture(&Config::default(), &[Ok(query()), Ok(query()), Ok(query())]);
+        // the second reply as if the store had held something else
+        let second = c
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.kind == RecordKind::Reply)
+            .nth(1)
+            .unwrap()
+            .0;
+        c.records[second].payload[48] ^= 1;
+        let p = plan(&c, false).unwrap();
+        assert!(p.diverged);
+        assert_eq!(p.requests, 1);
+    }
+}
