@@ -271,7 +271,7 @@ impl Service {
         self.policies = state.policies;
         self.dump_cache = state.dump_cache;
         if let Err(e) = self.save_store() {
-            self.errors.push(e);
+            self.record_error(e);
         }
     }
 }
