@@ -342,7 +342,13 @@ fn sigkill_mid_stream_leaves_the_last_acknowledged_store() {
     const NAMES: usize = 6;
     let mut acked: BTreeMap<usize, u64> = BTreeMap::new();
     let mut counter = 0u64;
-    for iteration in 0..4 {
+    // Many kills at random points (issue 6); UEFI_VARS_SIGKILL_ITERATIONS
+    // runs it longer locally.
+    let iterations: usize = std::env::var("UEFI_VARS_SIGKILL_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    for iteration in 0..iterations {
         let mut srv = Serve::start(dir.path(), &[]);
         let mut client = srv.connect();
         // After the restart the service serves exactly what was acknowledged.
