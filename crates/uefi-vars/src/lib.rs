@@ -25,6 +25,7 @@
 
 pub mod auth;
 pub mod codec;
+pub mod crc32c;
 pub mod crypto;
 pub mod error;
 pub mod guid;

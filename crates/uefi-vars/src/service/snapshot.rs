@@ -606,45 +606,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// CRC-32C (Castagnoli: reflected polynomial 0x82F63B78, initial value and
-/// final XOR all-ones; check value 0xE3069283 for "123456789"). Hand-written
-/// to avoid a dependency for 20 lines; the same function as the device's
-/// PIO_BUFFER_CRC32C register.
-pub fn crc32c(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        let index = usize::from((crc as u8) ^ byte);
-        // `index` < 256 by construction; the fallback is never taken.
-        crc = CRC_TABLE.get(index).copied().unwrap_or(0) ^ (crc >> 8);
-    }
-    !crc
-}
-
-const CRC_POLY: u32 = 0x82F6_3B78;
-
-static CRC_TABLE: [u32; 256] = {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut crc = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ CRC_POLY
-            } else {
-                crc >> 1
-            };
-            bit += 1;
-        }
-        // Compile-time loop over a fixed 256-entry table.
-        #[allow(clippy::indexing_slicing)]
-        {
-            table[i] = crc;
-        }
-        i += 1;
-    }
-    table
-};
+pub use crate::crc32c::crc32c;
 
 #[cfg(test)]
 mod tests {
