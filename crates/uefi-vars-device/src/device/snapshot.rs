@@ -40,21 +40,18 @@
 
 use super::UefiVarsDevice;
 use crate::backend::SnapshotBackend;
-use crate::crc32c::crc32c;
 use crate::memory::DmaMemory;
 use crate::regs::{
     MAX_BUFFER_SIZE, STS_BUSY, STS_ERR_BAD_BUFFER_SIZE, STS_ERR_NOT_SUPPORTED, STS_ERR_UNKNOWN,
     STS_SUCCESS,
 };
+use uefi_vars::envelope::{self, EnvelopeError};
 
 /// First bytes of every device snapshot.
 pub const MAGIC: [u8; 8] = *b"UEFIVDEV";
 /// The format version written, and the newest one read.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Magic, version and body length.
-const HEADER_LEN: usize = 8 + 4 + 8;
-const CHECKSUM_LEN: usize = 4;
 const FLAG_USE_PIO: u8 = 1 << 0;
 
 /// Why a device snapshot could not be restored. Nothing is changed when
@@ -158,18 +155,7 @@ impl<B: SnapshotBackend, M: DmaMemory> UefiVarsDevice<B, M> {
         body.extend_from_slice(&(backend.len() as u64).to_le_bytes());
         body.extend_from_slice(&backend);
 
-        let mut out = Vec::with_capacity(
-            HEADER_LEN
-                .saturating_add(body.len())
-                .saturating_add(CHECKSUM_LEN),
-        );
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&body);
-        let crc = crc32c(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
+        envelope::seal(&MAGIC, FORMAT_VERSION, &body)
     }
 
     /// Puts the device and its backend in the state `blob` describes. The
@@ -199,48 +185,24 @@ impl<B: SnapshotBackend, M: DmaMemory> UefiVarsDevice<B, M> {
     }
 }
 
+impl<E> From<EnvelopeError> for DeviceSnapshotError<E> {
+    fn from(e: EnvelopeError) -> Self {
+        match e {
+            EnvelopeError::Truncated { needed, available } => Self::Truncated { needed, available },
+            EnvelopeError::BadMagic => Self::BadMagic,
+            EnvelopeError::UnsupportedVersion { found, supported } => {
+                Self::UnsupportedVersion { found, supported }
+            }
+            EnvelopeError::TrailingBytes { extra } => Self::TrailingBytes { extra },
+            EnvelopeError::ChecksumMismatch { stored, computed } => {
+                Self::ChecksumMismatch { stored, computed }
+            }
+        }
+    }
+}
+
 fn decode<E>(blob: &[u8]) -> Result<Regs<'_>, DeviceSnapshotError<E>> {
-    let available = blob.len() as u64;
-    let truncated = |needed: u64| DeviceSnapshotError::Truncated { needed, available };
-    let header = blob
-        .get(..HEADER_LEN)
-        .ok_or_else(|| truncated((HEADER_LEN + CHECKSUM_LEN) as u64))?;
-    let mut r = Reader::new(header);
-    if r.take(MAGIC.len(), "magic")? != MAGIC.as_slice() {
-        return Err(DeviceSnapshotError::BadMagic);
-    }
-    let version = r.u32("version")?;
-    if version != FORMAT_VERSION {
-        return Err(DeviceSnapshotError::UnsupportedVersion {
-            found: version,
-            supported: FORMAT_VERSION,
-        });
-    }
-    let body_len = r.u64("body length")?;
-    let needed = body_len
-        .checked_add((HEADER_LEN + CHECKSUM_LEN) as u64)
-        .ok_or_else(|| truncated(u64::MAX))?;
-    if available < needed {
-        return Err(truncated(needed));
-    }
-    if available > needed {
-        return Err(DeviceSnapshotError::TrailingBytes {
-            extra: available.saturating_sub(needed),
-        });
-    }
-    let crc_at = usize::try_from(needed.saturating_sub(CHECKSUM_LEN as u64))
-        .map_err(|_| truncated(needed))?;
-    let (content, trailer) = blob
-        .split_at_checked(crc_at)
-        .ok_or_else(|| truncated(needed))?;
-    let stored = <[u8; 4]>::try_from(trailer)
-        .map(u32::from_le_bytes)
-        .map_err(|_| truncated(needed))?;
-    let computed = crc32c(content);
-    if stored != computed {
-        return Err(DeviceSnapshotError::ChecksumMismatch { stored, computed });
-    }
-    let body = content.get(HEADER_LEN..).ok_or_else(|| truncated(needed))?;
+    let body = envelope::open(blob, &MAGIC, FORMAT_VERSION)?;
 
     let mut r = Reader::new(body);
     let at = r.pos;

@@ -82,6 +82,7 @@
 
 use super::{BootPhase, Config, Service, MAX_BUFFER_SIZE};
 use crate::codec::{ucs2_units, PolicyEntryHeader, POLICY_ENTRY_HEADER_SIZE};
+use crate::envelope::{self, EnvelopeError};
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::persist::Storage;
@@ -95,10 +96,6 @@ use crate::variable::{attr, Variable};
 pub const MAGIC: [u8; 8] = *b"UEFIVSNP";
 /// The format version written, and the newest one read.
 pub const FORMAT_VERSION: u32 = 1;
-
-/// Magic, version and body length.
-const HEADER_LEN: usize = 8 + 4 + 8;
-const CHECKSUM_LEN: usize = 4;
 
 const PHASE_END_OF_DXE: u32 = 1 << 0;
 const PHASE_READY_TO_BOOT: u32 = 1 << 1;
@@ -219,19 +216,7 @@ impl Service {
             }
         }
 
-        let body = body.0;
-        let mut out = Vec::with_capacity(
-            HEADER_LEN
-                .saturating_add(body.len())
-                .saturating_add(CHECKSUM_LEN),
-        );
-        out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        out.extend_from_slice(&body);
-        let crc = crc32c(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
-        out
+        envelope::seal(&MAGIC, FORMAT_VERSION, &body.0)
     }
 
     /// A service in the state `blob` describes, with the destination's
@@ -279,49 +264,24 @@ impl Service {
 /// Checks the envelope (length, magic, version, checksum) and decodes the
 /// body.
 fn decode(config: &Config, blob: &[u8]) -> Result<State, SnapshotError> {
-    let available = blob.len() as u64;
-    let truncated = |needed: u64| SnapshotError::Truncated { needed, available };
-    let header = blob
-        .get(..HEADER_LEN)
-        .ok_or_else(|| truncated((HEADER_LEN + CHECKSUM_LEN) as u64))?;
-    let mut r = Reader::new(header);
-    if r.take(MAGIC.len(), "magic")? != MAGIC.as_slice() {
-        return Err(SnapshotError::BadMagic);
-    }
-    let version = r.u32("version")?;
-    if version != FORMAT_VERSION {
-        return Err(SnapshotError::UnsupportedVersion {
-            found: version,
-            supported: FORMAT_VERSION,
-        });
-    }
-    let body_len = r.u64("body length")?;
-    let needed = body_len
-        .checked_add((HEADER_LEN + CHECKSUM_LEN) as u64)
-        .ok_or_else(|| truncated(u64::MAX))?;
-    if available < needed {
-        return Err(truncated(needed));
-    }
-    if available > needed {
-        return Err(SnapshotError::TrailingBytes {
-            extra: available.saturating_sub(needed),
-        });
-    }
-    // `needed` == blob.len(), so these conversions and slices are in range.
-    let crc_at = usize::try_from(needed.saturating_sub(CHECKSUM_LEN as u64))
-        .map_err(|_| truncated(needed))?;
-    let (content, trailer) = blob
-        .split_at_checked(crc_at)
-        .ok_or_else(|| truncated(needed))?;
-    let stored = <[u8; 4]>::try_from(trailer)
-        .map(u32::from_le_bytes)
-        .map_err(|_| truncated(needed))?;
-    let computed = crc32c(content);
-    if stored != computed {
-        return Err(SnapshotError::ChecksumMismatch { stored, computed });
-    }
-    let body = content.get(HEADER_LEN..).ok_or_else(|| truncated(needed))?;
+    let body = envelope::open(blob, &MAGIC, FORMAT_VERSION)?;
     decode_body(config, body)
+}
+
+impl From<EnvelopeError> for SnapshotError {
+    fn from(e: EnvelopeError) -> Self {
+        match e {
+            EnvelopeError::Truncated { needed, available } => Self::Truncated { needed, available },
+            EnvelopeError::BadMagic => Self::BadMagic,
+            EnvelopeError::UnsupportedVersion { found, supported } => {
+                Self::UnsupportedVersion { found, supported }
+            }
+            EnvelopeError::TrailingBytes { extra } => Self::TrailingBytes { extra },
+            EnvelopeError::ChecksumMismatch { stored, computed } => {
+                Self::ChecksumMismatch { stored, computed }
+            }
+        }
+    }
 }
 
 fn decode_body(config: &Config, body: &[u8]) -> Result<State, SnapshotError> {
@@ -583,10 +543,6 @@ impl<'a> Reader<'a> {
         self.array(what).map(u32::from_le_bytes)
     }
 
-    fn u64(&mut self, what: &str) -> Result<u64, SnapshotError> {
-        self.array(what).map(u64::from_le_bytes)
-    }
-
     /// A 0/1 byte.
     fn flag(&mut self, what: &str) -> Result<bool, SnapshotError> {
         let at = self.pos;
@@ -611,6 +567,7 @@ pub use crate::crc32c::crc32c;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::envelope::{CHECKSUM_LEN, HEADER_LEN};
     use crate::guid::GLOBAL_VARIABLE;
 
     #[test]
