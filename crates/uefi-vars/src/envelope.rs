@@ -34,6 +34,100 @@ pub enum EnvelopeError {
     },
 }
 
+/// A body field that does not decode: where, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    pub offset: usize,
+    pub what: String,
+}
+
+/// Bounded little-endian reader over a body; every read is checked against
+/// the bytes left.
+#[derive(Debug)]
+pub struct BodyReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> BodyReader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        BodyReader { buf, pos: 0 }
+    }
+
+    /// Offset of the next field.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
+    pub fn take(&mut self, len: usize, what: &str) -> Result<&'a [u8], Malformed> {
+        let end = self.pos.checked_add(len);
+        match end.and_then(|end| self.buf.get(self.pos..end).map(|s| (end, s))) {
+            Some((end, s)) => {
+                self.pos = end;
+                Ok(s)
+            }
+            None => Err(Malformed {
+                offset: self.pos,
+                what: format!("{what}: {len} bytes needed, {} left", self.remaining()),
+            }),
+        }
+    }
+
+    pub fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Malformed> {
+        let at = self.pos;
+        let s = self.take(N, what)?;
+        <[u8; N]>::try_from(s).map_err(|_| Malformed {
+            offset: at,
+            what: what.to_string(),
+        })
+    }
+
+    pub fn u8(&mut self, what: &str) -> Result<u8, Malformed> {
+        let [b] = self.array::<1>(what)?;
+        Ok(b)
+    }
+
+    pub fn u16(&mut self, what: &str) -> Result<u16, Malformed> {
+        self.array(what).map(u16::from_le_bytes)
+    }
+
+    pub fn u32(&mut self, what: &str) -> Result<u32, Malformed> {
+        self.array(what).map(u32::from_le_bytes)
+    }
+
+    pub fn u64(&mut self, what: &str) -> Result<u64, Malformed> {
+        self.array(what).map(u64::from_le_bytes)
+    }
+
+    /// A 0/1 byte.
+    pub fn flag(&mut self, what: &str) -> Result<bool, Malformed> {
+        let at = self.pos;
+        match self.u8(what)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(Malformed {
+                offset: at,
+                what: format!("{what}: {v} is neither 0 nor 1"),
+            }),
+        }
+    }
+
+    /// A u32 length, then that many bytes.
+    pub fn blob(&mut self, what: &str) -> Result<&'a [u8], Malformed> {
+        let at = self.pos;
+        let len = self.u32(what)?;
+        let len = usize::try_from(len).map_err(|_| Malformed {
+            offset: at,
+            what: what.to_string(),
+        })?;
+        self.take(len, what)
+    }
+}
+
 /// Frames `body`.
 pub fn seal(magic: &[u8; 8], version: u32, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(

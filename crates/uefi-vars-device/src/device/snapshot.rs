@@ -45,7 +45,7 @@ use crate::regs::{
     MAX_BUFFER_SIZE, STS_BUSY, STS_ERR_BAD_BUFFER_SIZE, STS_ERR_NOT_SUPPORTED, STS_ERR_UNKNOWN,
     STS_SUCCESS,
 };
-use uefi_vars::envelope::{self, EnvelopeError};
+use uefi_vars::envelope::{self, BodyReader as Reader, EnvelopeError, Malformed};
 
 /// First bytes of every device snapshot.
 pub const MAGIC: [u8; 8] = *b"UEFIVDEV";
@@ -205,7 +205,7 @@ fn decode<E>(blob: &[u8]) -> Result<Regs<'_>, DeviceSnapshotError<E>> {
     let body = envelope::open(blob, &MAGIC, FORMAT_VERSION)?;
 
     let mut r = Reader::new(body);
-    let at = r.pos;
+    let at = r.pos();
     let status = r.u16("CMD_STS")?;
     if ![
         STS_SUCCESS,
@@ -221,7 +221,7 @@ fn decode<E>(blob: &[u8]) -> Result<Regs<'_>, DeviceSnapshotError<E>> {
             format!("CMD_STS {status:#x} is no status code"),
         ));
     }
-    let at = r.pos;
+    let at = r.pos();
     let flags = r.u8("flags")?;
     if flags & !FLAG_USE_PIO != 0 {
         return Err(malformed(at, format!("unknown flags {flags:#x}")));
@@ -240,7 +240,7 @@ fn decode<E>(blob: &[u8]) -> Result<Regs<'_>, DeviceSnapshotError<E>> {
             "PIO offset {pio_offset} above the maximum {MAX_BUFFER_SIZE}"
         )));
     }
-    let at = r.pos;
+    let at = r.pos();
     let pio_len = r.u32("PIO buffer length")?;
     if pio_len != buffer_size {
         return Err(malformed(
@@ -250,14 +250,14 @@ fn decode<E>(blob: &[u8]) -> Result<Regs<'_>, DeviceSnapshotError<E>> {
     }
     let pio_len = usize::try_from(pio_len).map_err(|_| malformed(at, "PIO buffer length"))?;
     let pio = r.take(pio_len, "PIO buffer")?;
-    let at = r.pos;
+    let at = r.pos();
     let backend_len = r.u64("backend snapshot length")?;
     let backend_len =
         usize::try_from(backend_len).map_err(|_| malformed(at, "backend snapshot length"))?;
     let backend = r.take(backend_len, "backend snapshot")?;
     if r.remaining() != 0 {
         return Err(malformed(
-            r.pos,
+            r.pos(),
             format!("{} bytes left after the last field", r.remaining()),
         ));
     }
@@ -273,62 +273,18 @@ fn decode<E>(blob: &[u8]) -> Result<Regs<'_>, DeviceSnapshotError<E>> {
     })
 }
 
+impl<E> From<Malformed> for DeviceSnapshotError<E> {
+    fn from(m: Malformed) -> Self {
+        Self::Malformed {
+            offset: m.offset,
+            what: m.what,
+        }
+    }
+}
+
 fn malformed<E>(offset: usize, what: impl Into<String>) -> DeviceSnapshotError<E> {
     DeviceSnapshotError::Malformed {
         offset,
         what: what.into(),
-    }
-}
-
-/// Bounded little-endian reader over the blob.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
-    }
-
-    fn remaining(&self) -> usize {
-        self.buf.len().saturating_sub(self.pos)
-    }
-
-    fn take<E>(&mut self, len: usize, what: &str) -> Result<&'a [u8], DeviceSnapshotError<E>> {
-        let end = self.pos.checked_add(len);
-        match end.and_then(|end| self.buf.get(self.pos..end).map(|s| (end, s))) {
-            Some((end, s)) => {
-                self.pos = end;
-                Ok(s)
-            }
-            None => Err(malformed(
-                self.pos,
-                format!("{what}: {len} bytes needed, {} left", self.remaining()),
-            )),
-        }
-    }
-
-    fn array<const N: usize, E>(&mut self, what: &str) -> Result<[u8; N], DeviceSnapshotError<E>> {
-        let at = self.pos;
-        let s = self.take(N, what)?;
-        <[u8; N]>::try_from(s).map_err(|_| malformed(at, what))
-    }
-
-    fn u8<E>(&mut self, what: &str) -> Result<u8, DeviceSnapshotError<E>> {
-        let [b] = self.array::<1, E>(what)?;
-        Ok(b)
-    }
-
-    fn u16<E>(&mut self, what: &str) -> Result<u16, DeviceSnapshotError<E>> {
-        self.array(what).map(u16::from_le_bytes)
-    }
-
-    fn u32<E>(&mut self, what: &str) -> Result<u32, DeviceSnapshotError<E>> {
-        self.array(what).map(u32::from_le_bytes)
-    }
-
-    fn u64<E>(&mut self, what: &str) -> Result<u64, DeviceSnapshotError<E>> {
-        self.array(what).map(u64::from_le_bytes)
     }
 }

@@ -82,7 +82,7 @@
 
 use super::{BootPhase, Config, Service, MAX_BUFFER_SIZE};
 use crate::codec::{ucs2_units, PolicyEntryHeader, POLICY_ENTRY_HEADER_SIZE};
-use crate::envelope::{self, EnvelopeError};
+use crate::envelope::{self, BodyReader as Reader, EnvelopeError, Malformed};
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::persist::Storage;
@@ -295,7 +295,7 @@ fn decode_body(config: &Config, body: &[u8]) -> Result<State, SnapshotError> {
         });
     }
 
-    let at = r.pos;
+    let at = r.pos();
     let phase_bits = r.u32("boot phase flags")?;
     if phase_bits & !PHASE_KNOWN != 0 {
         return Err(malformed(
@@ -309,7 +309,7 @@ fn decode_body(config: &Config, body: &[u8]) -> Result<State, SnapshotError> {
         exit_boot_services: phase_bits & PHASE_EXIT_BOOT_SERVICES != 0,
     };
 
-    let at = r.pos;
+    let at = r.pos();
     let policy_bits = r.u32("policy flags")?;
     if policy_bits & !POLICY_KNOWN != 0 {
         return Err(malformed(
@@ -377,7 +377,7 @@ fn decode_body(config: &Config, body: &[u8]) -> Result<State, SnapshotError> {
 
     if r.remaining() != 0 {
         return Err(malformed(
-            r.pos,
+            r.pos(),
             format!("{} bytes left after the last field", r.remaining()),
         ));
     }
@@ -395,10 +395,10 @@ fn read_variable(r: &mut Reader<'_>, index: u32) -> Result<Variable, SnapshotErr
     let what = |field: &str| format!("variable #{index} {field}");
     let guid = Guid(r.array(&what("GUID"))?);
     let units = r.u32(&what("name length"))?;
-    let units = usize::try_from(units).map_err(|_| malformed(r.pos, what("name length")))?;
+    let units = usize::try_from(units).map_err(|_| malformed(r.pos(), what("name length")))?;
     let name_bytes = units
         .checked_mul(2)
-        .ok_or_else(|| malformed(r.pos, what("name length")))?;
+        .ok_or_else(|| malformed(r.pos(), what("name length")))?;
     let name = r.take(name_bytes, &what("name"))?;
     let name = VarName::from_units(ucs2_units(name));
     let attributes = r.u32(&what("attributes"))?;
@@ -460,6 +460,15 @@ fn policy_from_raw(raw: &[u8]) -> Option<Policy> {
     (p.raw == raw).then_some(p)
 }
 
+impl From<Malformed> for SnapshotError {
+    fn from(m: Malformed) -> Self {
+        Self::Malformed {
+            offset: m.offset,
+            what: m.what,
+        }
+    }
+}
+
 fn malformed(offset: usize, what: impl Into<String>) -> SnapshotError {
     SnapshotError::Malformed {
         offset,
@@ -495,70 +504,6 @@ impl Writer {
     fn blob(&mut self, b: &[u8]) {
         self.len32(b.len());
         self.bytes(b);
-    }
-}
-
-/// Bounded little-endian decoder: every read checks the remaining length
-/// and names the field it failed on.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
-    }
-
-    fn remaining(&self) -> usize {
-        self.buf.len().saturating_sub(self.pos)
-    }
-
-    fn take(&mut self, len: usize, what: &str) -> Result<&'a [u8], SnapshotError> {
-        let end = self.pos.checked_add(len);
-        match end.and_then(|end| self.buf.get(self.pos..end).map(|s| (end, s))) {
-            Some((end, s)) => {
-                self.pos = end;
-                Ok(s)
-            }
-            None => Err(malformed(
-                self.pos,
-                format!("{what}: {len} bytes needed, {} left", self.remaining()),
-            )),
-        }
-    }
-
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], SnapshotError> {
-        let at = self.pos;
-        let s = self.take(N, what)?;
-        <[u8; N]>::try_from(s).map_err(|_| malformed(at, what))
-    }
-
-    fn u8(&mut self, what: &str) -> Result<u8, SnapshotError> {
-        let [b] = self.array::<1>(what)?;
-        Ok(b)
-    }
-
-    fn u32(&mut self, what: &str) -> Result<u32, SnapshotError> {
-        self.array(what).map(u32::from_le_bytes)
-    }
-
-    /// A 0/1 byte.
-    fn flag(&mut self, what: &str) -> Result<bool, SnapshotError> {
-        let at = self.pos;
-        match self.u8(what)? {
-            0 => Ok(false),
-            1 => Ok(true),
-            v => Err(malformed(at, format!("{what}: {v} is neither 0 nor 1"))),
-        }
-    }
-
-    /// u32 length, then that many bytes.
-    fn blob(&mut self, what: &str) -> Result<&'a [u8], SnapshotError> {
-        let at = self.pos;
-        let len = self.u32(what)?;
-        let len = usize::try_from(len).map_err(|_| malformed(at, what))?;
-        self.take(len, what)
     }
 }
 
