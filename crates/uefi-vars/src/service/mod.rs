@@ -149,8 +149,13 @@ impl Service {
         for var in loaded {
             store.put(var);
         }
+        Ok(Service::assemble(config, store, storage))
+    }
+
+    /// A service over `store`, in the power-on phase.
+    fn assemble(config: Config, store: VarStore, storage: Box<dyn Storage>) -> Self {
         let capture = capture::Capture::start(&config, &store);
-        Ok(Service {
+        Service {
             policies: PolicyEngine::new(config.policy_limits),
             config,
             store,
@@ -161,23 +166,13 @@ impl Service {
             dump_cache: None,
             errors: Vec::new(),
             capture,
-        })
+        }
     }
 
     /// A service with no backing file (everything in memory).
     pub fn in_memory(config: Config) -> Self {
-        let mut svc = Service {
-            capture: capture::Capture::start(&config, &VarStore::new(0)),
-            policies: PolicyEngine::new(config.policy_limits),
-            store: VarStore::new(config.record_overhead),
-            config,
-            phase: BootPhase::default(),
-            storage: Box::new(MemoryStorage::new()),
-            crypto: default_backend(),
-            buffer_size: MAX_BUFFER_SIZE,
-            dump_cache: None,
-            errors: Vec::new(),
-        };
+        let store = VarStore::new(config.record_overhead);
+        let mut svc = Service::assemble(config, store, Box::new(MemoryStorage::new()));
         // In-memory storage cannot fail to save.
         let _ = svc.reset();
         svc
