@@ -721,3 +721,232 @@ fn truncated_frame_then_eof_is_closed_without_answer() {
     let mut c = srv.connect();
     c.ping().unwrap();
 }
+
+// ---------------------------------------------------------------------
+// Connection policy (issue 12): nobody who connects first, sends slowly
+// or is not allowed delays the VMM by more than the HELLO deadline.
+
+/// The VMM's client: connect (handshake and ping), one write, one read.
+/// Returns how long it took.
+fn legitimate_client(srv: &Serve, round: u64) -> Duration {
+    let t0 = Instant::now();
+    let mut c =
+        RemoteService::connect_with_timeout(&srv.socket, 65536, Layout::X64, Some(IO_TIMEOUT))
+            .unwrap_or_else(|e| panic!("legitimate client: {e}\n{}", srv.log_text()));
+    set_var(&mut c, 0, round).unwrap();
+    assert_eq!(get_var(&mut c, 0), Some(round));
+    t0.elapsed()
+}
+
+const HELLO_DEADLINE: Duration = Duration::from_secs(1);
+
+/// Waits until the server closes `s`; returns how long that took.
+fn time_to_close(s: &mut UnixStream, from: Instant) -> (Duration, Vec<Frame>) {
+    let frames = drain(s);
+    (from.elapsed(), frames)
+}
+
+#[test]
+fn a_silent_connection_neither_delays_the_vmm_nor_stays_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = Serve::start(dir.path(), &["--hello-timeout", "1s"]);
+    drop(srv.connect());
+    // The squatter connects first and never sends a byte.
+    let t0 = Instant::now();
+    let mut squatter = UnixStream::connect(&srv.socket).unwrap();
+    squatter.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let took = legitimate_client(&srv, 1);
+    assert!(took < HELLO_DEADLINE, "served after {took:?}");
+    // And a second time, while the squatter is still there.
+    let took = legitimate_client(&srv, 2);
+    assert!(took < HELLO_DEADLINE, "served after {took:?}");
+    // The squatter itself is closed at its deadline.
+    let (closed, frames) = time_to_close(&mut squatter, t0);
+    assert!(
+        closed >= HELLO_DEADLINE && closed < HELLO_DEADLINE * 3,
+        "closed after {closed:?}"
+    );
+    assert_eq!(error_code(&frames), Some(ErrorCode::Protocol));
+    assert!(srv.log_text().contains("no HELLO within 1s"), "{}", srv.log_text());
+}
+
+#[test]
+fn a_slow_hello_does_not_delay_the_vmm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = Serve::start(dir.path(), &[]);
+    drop(srv.connect());
+    let hello = Hello::new(65536, Layout::X64).encode().encode().unwrap();
+    let socket = srv.socket.clone();
+    let t0 = Instant::now();
+    // One byte every 100 ms: the HELLO would take 3.2 s.
+    let slow = std::thread::spawn(move || {
+        let mut s = UnixStream::connect(&socket).unwrap();
+        s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        for b in &hello {
+            if s.write_all(std::slice::from_ref(b)).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        drain(&mut s);
+        t0.elapsed()
+    });
+    std::thread::sleep(Duration::from_millis(250));
+    let took = legitimate_client(&srv, 1);
+    assert!(took < HELLO_DEADLINE, "served after {took:?}");
+    let closed = slow.join().unwrap();
+    assert!(closed < Duration::from_secs(3), "slow HELLO closed after {closed:?}");
+    assert!(srv.log_text().contains("no HELLO within"), "{}", srv.log_text());
+}
+
+#[test]
+fn a_connection_that_completed_no_request_is_taken_over_then_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = Serve::start(dir.path(), &["--idle-timeout", "1500ms"]);
+    drop(srv.connect());
+    let hello = Hello::new(65536, Layout::X64).encode().encode().unwrap();
+    // A squatter completes the handshake and then sits on the service.
+    let mut squatter = UnixStream::connect(&srv.socket).unwrap();
+    squatter.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    write_all(&mut squatter, &hello);
+    assert_eq!(read_frame(&mut squatter).unwrap().kind, FrameType::Welcome);
+    // The VMM (reconnecting after a restart, say) takes over at once.
+    let took = legitimate_client(&srv, 1);
+    assert!(took < HELLO_DEADLINE, "served after {took:?}");
+    assert_eq!(error_code(&drain(&mut squatter)), Some(ErrorCode::Busy));
+    assert!(srv.log_text().contains("replaced by client"), "{}", srv.log_text());
+
+    // Alone, a connection that completes no request is closed at the idle
+    // timeout.
+    let mut idle = UnixStream::connect(&srv.socket).unwrap();
+    idle.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let t0 = Instant::now();
+    write_all(&mut idle, &hello);
+    assert_eq!(read_frame(&mut idle).unwrap().kind, FrameType::Welcome);
+    let (closed, frames) = time_to_close(&mut idle, t0);
+    assert!(
+        closed >= Duration::from_millis(1500) && closed < Duration::from_secs(4),
+        "closed after {closed:?}"
+    );
+    assert_eq!(error_code(&frames), Some(ErrorCode::Protocol));
+    assert!(srv.log_text().contains("--idle-timeout"), "{}", srv.log_text());
+
+    // An established client keeps the service however long it is quiet;
+    // a newcomer is refused after the grace period.
+    let mut vmm = srv.connect();
+    std::thread::sleep(Duration::from_millis(1700));
+    let t0 = Instant::now();
+    match RemoteService::connect_with_timeout(&srv.socket, 65536, Layout::X64, Some(IO_TIMEOUT)) {
+        Err(ClientError::Refused { code, .. }) => assert_eq!(code, ErrorCode::Busy),
+        other => panic!("newcomer: {other:?}"),
+    }
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    vmm.ping().unwrap();
+}
+
+const NOBODY: u32 = 65534;
+
+/// Not a test on its own: the peer of
+/// `a_peer_with_a_disallowed_uid_is_refused_and_the_vmm_served`, run as
+/// another user by that test (`--ignored --exact`). It connects, sends
+/// HELLO, prints the answer and holds the connection until stdin closes.
+#[test]
+#[ignore = "helper process of a_peer_with_a_disallowed_uid_is_refused_and_the_vmm_served"]
+fn peer_helper() {
+    let socket = std::env::var_os("UEFI_VARS_TEST_PEER_SOCKET").expect("helper only");
+    let mut s = UnixStream::connect(socket).unwrap();
+    s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let hello = Hello::new(65536, Layout::X64).encode().encode().unwrap();
+    let _ = s.write_all(&hello);
+    let frames = drain(&mut s);
+    println!(
+        "peer-helper uid {} answer {:?}",
+        rustix::process::getuid().as_raw(),
+        error_code(&frames)
+    );
+    let mut rest = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut rest);
+}
+
+#[test]
+fn a_peer_with_a_disallowed_uid_is_refused_and_the_vmm_served() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    // The socket is reachable by the other user (group and directory
+    // permissions), so only the peer check stands in its way.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut srv = Serve::start(dir.path(), &["--socket-group", &NOBODY.to_string()]);
+    drop(srv.connect());
+    let t0 = Instant::now();
+    let mut peer = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "peer_helper", "--nocapture"])
+        .env("UEFI_VARS_TEST_PEER_SOCKET", &srv.socket)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    let mut stdout = peer.stdout.take().unwrap();
+    let mut byte = [0u8; 1];
+    while !out.contains("answer") || !out.ends_with('\n') {
+        match stdout.read(&mut byte) {
+            Ok(1) => out.push(byte[0] as char),
+            _ => break,
+        }
+    }
+    let refused_after = t0.elapsed();
+    assert!(
+        out.contains(&format!("peer-helper uid {NOBODY} answer Some(NotAllowed)")),
+        "{out}"
+    );
+    assert!(refused_after < Duration::from_secs(5), "{refused_after:?}");
+    // The refused peer is still running (holding nothing): the VMM is
+    // served at once.
+    let took = legitimate_client(&srv, 1);
+    assert!(took < HELLO_DEADLINE, "served after {took:?}");
+    drop(peer.stdin.take());
+    peer.wait().unwrap();
+    let log = srv.log_text();
+    assert!(
+        log.contains(&format!("uid {NOBODY} gid {NOBODY} is not allowed to connect")),
+        "{log}"
+    );
+    // Allowed explicitly, the same peer gets in.
+    drop(srv);
+    let mut srv = Serve::start(
+        dir.path(),
+        &[
+            "--socket-group",
+            &NOBODY.to_string(),
+            "--allow-uid",
+            "0",
+            "--allow-uid",
+            "nobody",
+            "--idle-timeout",
+            "500ms",
+        ],
+    );
+    drop(srv.connect());
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "peer_helper", "--nocapture"])
+        .env("UEFI_VARS_TEST_PEER_SOCKET", &srv.socket)
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Welcomed, then closed by the idle timeout since it sends nothing.
+    assert!(
+        text.contains(&format!("peer-helper uid {NOBODY} answer Some(Protocol)")),
+        "{text}\n{}",
+        srv.log_text()
+    );
+    let log = srv.log_text();
+    assert!(log.contains(&format!("uid {NOBODY} gid {NOBODY})")), "{log}");
+    assert!(log.contains("(--idle-timeout)"), "{log}");
+}
