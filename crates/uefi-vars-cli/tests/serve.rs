@@ -333,6 +333,19 @@ fn real_trace_through_serve_gives_identical_replies_store_and_capture() {
     eprintln!("trace through serve: {:?}", t0.elapsed());
 }
 
+/// `.vars.json.tmp-*` files beside the store.
+fn temporaries(store: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(store.parent().unwrap()) else {
+        return Vec::new();
+    };
+    let mut v: Vec<String> = entries
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".vars.json.tmp-"))
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn sigkill_mid_stream_leaves_the_last_acknowledged_store() {
     let t0 = Instant::now();
@@ -348,9 +361,30 @@ fn sigkill_mid_stream_leaves_the_last_acknowledged_store() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
+    let mut removed_leftovers = 0;
     for iteration in 0..iterations {
+        let leftovers = temporaries(&store);
+        assert!(leftovers.len() <= 1, "{leftovers:?}");
         let mut srv = Serve::start(dir.path(), &[]);
         let mut client = srv.connect();
+        // The restart removed what the killed run left (issue 12).
+        assert_eq!(temporaries(&store), Vec::<String>::new());
+        if !leftovers.is_empty() {
+            assert!(srv.log_text().contains(&leftovers[0]), "{}", srv.log_text());
+            removed_leftovers += 1;
+        }
+        // At most one temporary file at any time while writing.
+        let sampler = {
+            let store = store.clone();
+            let stop = Instant::now() + Duration::from_millis(200);
+            std::thread::spawn(move || {
+                let mut most = 0;
+                while Instant::now() < stop {
+                    most = most.max(temporaries(&store).len());
+                }
+                most
+            })
+        };
         // After the restart the service serves exactly what was acknowledged.
         for i in 0..NAMES {
             assert_eq!(get_var(&mut client, i), acked.get(&i).copied(), "name {i}");
@@ -377,6 +411,7 @@ fn sigkill_mid_stream_leaves_the_last_acknowledged_store() {
             assert!(started.elapsed() < Duration::from_secs(10), "never killed");
         };
         killer.join().unwrap();
+        assert!(sampler.join().unwrap() <= 1, "more than one temporary file");
         let status = srv.wait(Duration::from_secs(5));
         assert_eq!(status.signal(), Some(9), "{status}");
 
@@ -397,9 +432,11 @@ fn sigkill_mid_stream_leaves_the_last_acknowledged_store() {
             "iteration {iteration}: killed after {delay:?}, {writes} writes acknowledged, in flight {in_flight:?}"
         );
     }
-    // And a last restart serves that state.
+    // And a last restart serves that state, with no temporary file left.
     let mut srv = Serve::start(dir.path(), &[]);
     let mut client = srv.connect();
+    assert_eq!(temporaries(&store), Vec::<String>::new());
+    eprintln!("leftover temporary files removed at restart: {removed_leftovers}/{iterations}");
     for i in 0..NAMES {
         assert_eq!(get_var(&mut client, i), acked.get(&i).copied());
     }
@@ -949,4 +986,169 @@ fn a_peer_with_a_disallowed_uid_is_refused_and_the_vmm_served() {
     let log = srv.log_text();
     assert!(log.contains(&format!("uid {NOBODY} gid {NOBODY})")), "{log}");
     assert!(log.contains("(--idle-timeout)"), "{log}");
+}
+
+// ---------------------------------------------------------------------
+// Files and privileges (issue 12).
+
+fn mode_of(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// `uefi-vars serve` started by a shell with umask 000.
+fn start_with_umask_000(dir: &Path, extra: &[&str]) -> Serve {
+    std::fs::create_dir_all(dir.join("store")).unwrap();
+    let socket = dir.join("serve.sock");
+    let log = dir.join(format!("serve-umask-{}.log", extra.len()));
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg("umask 000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_uefi-vars"))
+        .arg("serve")
+        .arg("--store")
+        .arg(store_path(dir))
+        .arg("--socket")
+        .arg(&socket)
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    Serve { child, socket, log }
+}
+
+#[test]
+fn modes_are_0600_whatever_the_umask_and_existing_modes_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let capture = dir.path().join("store").join("c.pcap");
+    let mut srv = start_with_umask_000(dir.path(), &["--pcap", capture.to_str().unwrap()]);
+    let mut c = srv.connect();
+    set_var(&mut c, 0, 1).unwrap();
+    let store = store_path(dir.path());
+    let lock = dir.path().join("store").join(".vars.json.lock");
+    assert_eq!(mode_of(&srv.socket), 0o600);
+    assert_eq!(mode_of(&lock), 0o600);
+    assert_eq!(mode_of(&store), 0o600);
+    assert_eq!(mode_of(&capture), 0o600);
+    drop(c);
+    drop(srv);
+
+    // Existing files keep their mode; --socket-group makes the socket 0660.
+    use std::os::unix::fs::PermissionsExt;
+    for (path, mode) in [(&store, 0o640), (&lock, 0o640)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let mut srv = start_with_umask_000(dir.path(), &["--socket-group", "0"]);
+    let mut c = srv.connect();
+    set_var(&mut c, 0, 2).unwrap();
+    assert_eq!(mode_of(&srv.socket), 0o660);
+    assert_eq!(mode_of(&store), 0o640);
+    assert_eq!(mode_of(&lock), 0o640);
+    assert!(srv.log_text().contains("mode 0660"), "{}", srv.log_text());
+}
+
+/// /proc/PID/status fields of the service.
+fn status_of(srv: &Serve, field: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", srv.child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+        .trim()
+        .to_string()
+}
+
+/// Replays a real capture through `client`; returns identical replies.
+fn replay_capture(client: &mut RemoteService, name: &str) -> usize {
+    let trace = pcap::read_file(&data(name)).unwrap();
+    let mut last = None;
+    let mut identical = 0;
+    for (i, rec) in trace.iter().enumerate() {
+        match rec.kind {
+            RecordKind::Reset => client.reset().unwrap(),
+            RecordKind::Request => last = Some(client.communicate(&rec.payload).unwrap().reply),
+            RecordKind::Reply => {
+                let got: Option<Vec<u8>> = last.take().expect("reply without request");
+                assert_eq!(got.as_deref(), Some(rec.payload.as_slice()), "record {i}");
+                identical += 1;
+            }
+            RecordKind::Other(_) => {}
+        }
+    }
+    identical
+}
+
+#[test]
+fn user_nobody_serves_a_real_capture_from_a_store_it_owns() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    std::fs::create_dir_all(&store_dir).unwrap();
+    std::os::unix::fs::chown(&store_dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    // The socket is in a root-only directory: the service binds it as
+    // root, before the drop.
+    let mut srv = Serve::start(dir.path(), &["--user", "nobody", "--allow-uid", "0"]);
+    let mut client = srv.connect();
+    for (field, want) in [
+        ("Uid", format!("{NOBODY}\t{NOBODY}\t{NOBODY}\t{NOBODY}")),
+        ("Gid", format!("{NOBODY}\t{NOBODY}\t{NOBODY}\t{NOBODY}")),
+        ("Groups", String::new()),
+        ("CapInh", "0000000000000000".into()),
+        ("CapPrm", "0000000000000000".into()),
+        ("CapEff", "0000000000000000".into()),
+        ("CapBnd", "0000000000000000".into()),
+        ("CapAmb", "0000000000000000".into()),
+        ("NoNewPrivs", "1".into()),
+    ] {
+        assert_eq!(status_of(&srv, field), want, "{field}");
+    }
+    assert_eq!(replay_capture(&mut client, "ovmf-2boots-empty.pcap.gz"), 1746);
+    let end = std::fs::read(data("ovmf-2boots-empty.end.json")).unwrap();
+    let store = store_path(dir.path());
+    assert!(std::fs::read(&store).unwrap() == end, "final store differs");
+    let meta = std::fs::metadata(&store).unwrap();
+    assert_eq!((meta.uid(), meta.gid(), mode_of(&store)), (NOBODY, NOBODY, 0o600));
+    let lock = std::fs::metadata(store_dir.join(".vars.json.lock")).unwrap();
+    assert_eq!((lock.uid(), lock.gid()), (NOBODY, NOBODY));
+    let sock = std::fs::symlink_metadata(&srv.socket).unwrap();
+    assert_eq!((sock.uid(), sock.gid(), mode_of(&srv.socket)), (NOBODY, NOBODY, 0o600));
+    assert!(srv.log_text().contains("running as uid 65534 gid 65534 (dropped from root)"));
+    drop(client);
+    srv.signal(Signal::TERM);
+    assert_eq!(srv.wait(Duration::from_secs(10)).code(), Some(0));
+
+    // A store the account cannot write is refused at start-up, clearly.
+    std::os::unix::fs::chown(&store_dir, Some(0), Some(0)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_uefi-vars"))
+        .args(["serve", "--user", "nobody", "--store"])
+        .arg(&store)
+        .arg("--socket")
+        .arg(dir.path().join("other.sock"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot write this directory"), "{err}");
+}
+
+#[test]
+fn root_without_user_keeps_no_capability() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = Serve::start(dir.path(), &[]);
+    drop(srv.connect());
+    if rustix::process::geteuid().as_raw() != 0 {
+        eprintln!("skipped: the test does not run as root");
+        return;
+    }
+    for field in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status_of(&srv, field), "0000000000000000", "{field}");
+    }
+    assert_eq!(status_of(&srv, "Uid"), "0\t0\t0\t0");
+    assert!(srv.log_text().contains("no capabilities (removed 0x"));
 }
