@@ -686,7 +686,73 @@ fn sandbox_forbids_files_outside_the_store_network_and_processes() {
         ] {
             line(probe);
         }
+        // Every forbidden system call of issue 12, refused by the filter.
+        for call in [
+            "io_uring_setup",
+            "io_uring_enter",
+            "io_uring_register",
+            "unshare",
+            "setns",
+            "chroot",
+            "pivot_root",
+            "mount",
+            "umount2",
+            "setuid",
+            "setgid",
+            "setreuid",
+            "setregid",
+            "setresuid",
+            "setresgid",
+            "setfsuid",
+            "setfsgid",
+            "setgroups",
+            "ptrace",
+            "process_vm_writev",
+            "bpf",
+            "perf_event_open",
+            "keyctl",
+            "add_key",
+            "request_key",
+            "userfaultfd",
+        ] {
+            line(&format!(
+                "probe system call {call}: denied (Operation not permitted (os error 1)) [ok]"
+            ));
+        }
+        // The README lists exactly the allowlist the filter enforces (the
+        // x86_64 one; the other architectures differ by two names).
+        let allowed: Vec<String> = line("seccomp allowlist: ")
+            .strip_prefix("seccomp allowlist: ")
+            .unwrap()
+            .split(' ')
+            .map(String::from)
+            .collect();
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(readme_allowlist(), allowed);
+        }
     }
+}
+
+/// The system calls the README's sandbox section says are allowed (the
+/// list between its two `seccomp-allowlist` markers), sorted.
+fn readme_allowlist() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let start = readme
+        .find("<!-- seccomp-allowlist -->")
+        .expect("start marker");
+    let end = readme
+        .find("<!-- /seccomp-allowlist -->")
+        .expect("end marker");
+    let mut names: Vec<String> = readme[start..end]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
+        .collect();
+    names.sort_unstable();
+    names
 }
 
 fn kernel_release() -> String {
@@ -805,7 +871,11 @@ fn a_silent_connection_neither_delays_the_vmm_nor_stays_open() {
         "closed after {closed:?}"
     );
     assert_eq!(error_code(&frames), Some(ErrorCode::Protocol));
-    assert!(srv.log_text().contains("no HELLO within 1s"), "{}", srv.log_text());
+    assert!(
+        srv.log_text().contains("no HELLO within 1s"),
+        "{}",
+        srv.log_text()
+    );
 }
 
 #[test]
@@ -833,8 +903,15 @@ fn a_slow_hello_does_not_delay_the_vmm() {
     let took = legitimate_client(&srv, 1);
     assert!(took < HELLO_DEADLINE, "served after {took:?}");
     let closed = slow.join().unwrap();
-    assert!(closed < Duration::from_secs(3), "slow HELLO closed after {closed:?}");
-    assert!(srv.log_text().contains("no HELLO within"), "{}", srv.log_text());
+    assert!(
+        closed < Duration::from_secs(3),
+        "slow HELLO closed after {closed:?}"
+    );
+    assert!(
+        srv.log_text().contains("no HELLO within"),
+        "{}",
+        srv.log_text()
+    );
 }
 
 #[test]
@@ -852,7 +929,11 @@ fn a_connection_that_completed_no_request_is_taken_over_then_times_out() {
     let took = legitimate_client(&srv, 1);
     assert!(took < HELLO_DEADLINE, "served after {took:?}");
     assert_eq!(error_code(&drain(&mut squatter)), Some(ErrorCode::Busy));
-    assert!(srv.log_text().contains("replaced by client"), "{}", srv.log_text());
+    assert!(
+        srv.log_text().contains("replaced by client"),
+        "{}",
+        srv.log_text()
+    );
 
     // Alone, a connection that completes no request is closed at the idle
     // timeout.
@@ -867,7 +948,11 @@ fn a_connection_that_completed_no_request_is_taken_over_then_times_out() {
         "closed after {closed:?}"
     );
     assert_eq!(error_code(&frames), Some(ErrorCode::Protocol));
-    assert!(srv.log_text().contains("--idle-timeout"), "{}", srv.log_text());
+    assert!(
+        srv.log_text().contains("--idle-timeout"),
+        "{}",
+        srv.log_text()
+    );
 
     // An established client keeps the service however long it is quiet;
     // a newcomer is refused after the grace period.
@@ -949,7 +1034,9 @@ fn a_peer_with_a_disallowed_uid_is_refused_and_the_vmm_served() {
     peer.wait().unwrap();
     let log = srv.log_text();
     assert!(
-        log.contains(&format!("uid {NOBODY} gid {NOBODY} is not allowed to connect")),
+        log.contains(&format!(
+            "uid {NOBODY} gid {NOBODY} is not allowed to connect"
+        )),
         "{log}"
     );
     // Allowed explicitly, the same peer gets in.
@@ -984,7 +1071,10 @@ fn a_peer_with_a_disallowed_uid_is_refused_and_the_vmm_served() {
         srv.log_text()
     );
     let log = srv.log_text();
-    assert!(log.contains(&format!("uid {NOBODY} gid {NOBODY})")), "{log}");
+    assert!(
+        log.contains(&format!("uid {NOBODY} gid {NOBODY})")),
+        "{log}"
+    );
     assert!(log.contains("(--idle-timeout)"), "{log}");
 }
 
@@ -1108,17 +1198,28 @@ fn user_nobody_serves_a_real_capture_from_a_store_it_owns() {
     ] {
         assert_eq!(status_of(&srv, field), want, "{field}");
     }
-    assert_eq!(replay_capture(&mut client, "ovmf-2boots-empty.pcap.gz"), 1746);
+    assert_eq!(
+        replay_capture(&mut client, "ovmf-2boots-empty.pcap.gz"),
+        1746
+    );
     let end = std::fs::read(data("ovmf-2boots-empty.end.json")).unwrap();
     let store = store_path(dir.path());
     assert!(std::fs::read(&store).unwrap() == end, "final store differs");
     let meta = std::fs::metadata(&store).unwrap();
-    assert_eq!((meta.uid(), meta.gid(), mode_of(&store)), (NOBODY, NOBODY, 0o600));
+    assert_eq!(
+        (meta.uid(), meta.gid(), mode_of(&store)),
+        (NOBODY, NOBODY, 0o600)
+    );
     let lock = std::fs::metadata(store_dir.join(".vars.json.lock")).unwrap();
     assert_eq!((lock.uid(), lock.gid()), (NOBODY, NOBODY));
     let sock = std::fs::symlink_metadata(&srv.socket).unwrap();
-    assert_eq!((sock.uid(), sock.gid(), mode_of(&srv.socket)), (NOBODY, NOBODY, 0o600));
-    assert!(srv.log_text().contains("running as uid 65534 gid 65534 (dropped from root)"));
+    assert_eq!(
+        (sock.uid(), sock.gid(), mode_of(&srv.socket)),
+        (NOBODY, NOBODY, 0o600)
+    );
+    assert!(srv
+        .log_text()
+        .contains("running as uid 65534 gid 65534 (dropped from root)"));
     drop(client);
     srv.signal(Signal::TERM);
     assert_eq!(srv.wait(Duration::from_secs(10)).code(), Some(0));

@@ -143,7 +143,8 @@ impl ServeArgs {
 /// Runs the subcommand; errors are start-up failures (printed by the CLI).
 pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     if args.self_test_sandbox {
-        let (lines, ok) = server::self_test(args.options().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        let (lines, ok) = server::self_test(args.options().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
         let mut out = std::io::stdout().lock();
         for line in lines {
             let _ = writeln!(out, "{line}");
@@ -154,7 +155,8 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             ExitCode::from(1)
         });
     }
-    let server = Server::start(args.options().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let server =
+        Server::start(args.options().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     server.run().map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
 }

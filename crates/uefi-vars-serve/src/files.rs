@@ -159,8 +159,12 @@ pub fn remove_stale_temporaries(store: &Path) -> Result<Vec<PathBuf>, ServeError
                 ));
                 continue;
             }
-            std::fs::remove_file(&path)
-                .map_err(|e| setup(format!("{}: remove stale temporary file", path.display()), e))?;
+            std::fs::remove_file(&path).map_err(|e| {
+                setup(
+                    format!("{}: remove stale temporary file", path.display()),
+                    e,
+                )
+            })?;
             log(format_args!(
                 "removed {} (left by an earlier run that stopped during a write)",
                 path.display()
@@ -211,9 +215,10 @@ mod tests {
             std::fs::write(dir.path().join(k), b"x").unwrap();
         }
         // A live writer's file: this test process's parent is running.
-        let live = dir
-            .path()
-            .join(format!(".vars.json.tmp-{}-0", std::os::unix::process::parent_id()));
+        let live = dir.path().join(format!(
+            ".vars.json.tmp-{}-0",
+            std::os::unix::process::parent_id()
+        ));
         std::fs::write(&live, b"x").unwrap();
         let removed = remove_stale_temporaries(&store).unwrap();
         assert_eq!(removed, vec![stale.clone()]);

@@ -119,7 +119,11 @@ impl fmt::Display for PrivilegeReport {
             "privileges: running as uid {} gid {}{}, no capabilities{}",
             self.uid,
             self.gid,
-            if self.switched { " (dropped from root)" } else { "" },
+            if self.switched {
+                " (dropped from root)"
+            } else {
+                ""
+            },
             if self.removed != 0 {
                 format!(" (removed {:#x})", self.removed)
             } else {
@@ -208,7 +212,7 @@ pub fn drop_privileges(target: Option<&Account>) -> Result<PrivilegeReport, Priv
                 inheritable: CapabilitySet::empty(),
             },
         )
-            .map_err(call("clear the capability sets"))?;
+        .map_err(call("clear the capability sets"))?;
     }
     verify(&wanted, switch)?;
     Ok(PrivilegeReport {

@@ -494,7 +494,9 @@ impl Server {
         let peer = match Peer::of(&stream) {
             Ok(p) => p,
             Err(e) => {
-                log(format_args!("client {id}: refused: no peer credentials ({e})"));
+                log(format_args!(
+                    "client {id}: refused: no peer credentials ({e})"
+                ));
                 return;
             }
         };
@@ -507,10 +509,7 @@ impl Server {
             let _ = conn.stream.set_nonblocking(true);
             conn.send_error(&ErrorBody::new(
                 ErrorCode::NotAllowed,
-                format!(
-                    "uid {} gid {} may not use this service",
-                    peer.uid, peer.gid
-                ),
+                format!("uid {} gid {} may not use this service", peer.uid, peer.gid),
             ));
             return;
         }
@@ -662,7 +661,10 @@ impl Server {
         if let Some(i) = waiting {
             let conn = self.candidates.remove(i);
             if let Phase::Waiting(hello) = conn.phase {
-                log(format_args!("client {}: the service is free again", conn.id));
+                log(format_args!(
+                    "client {}: the service is free again",
+                    conn.id
+                ));
                 self.promote(conn, &hello);
             }
         }
@@ -812,9 +814,7 @@ fn disconnect_message(id: u64, pending: usize) -> String {
     if pending == 0 {
         format!("client {id}: disconnected")
     } else {
-        format!(
-            "client {id}: disconnected in the middle of a frame ({pending} bytes received)"
-        )
+        format!("client {id}: disconnected in the middle of a frame ({pending} bytes received)")
     }
 }
 
@@ -997,6 +997,11 @@ pub fn self_test(opts: ServeOptions) -> Result<(Vec<String>, bool), ServeError> 
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
     let mut lines = vec![report.to_string()];
+    let allowed: Vec<&str> = sandbox::seccomp::allowlist()
+        .iter()
+        .map(|a| a.name)
+        .collect();
+    lines.push(format!("seccomp allowlist: {}", allowed.join(" ")));
     let probes = sandbox::self_test(report, store_dir, &outside);
     let ok = probes.iter().all(sandbox::Probe::as_expected);
     lines.extend(probes.iter().map(ToString::to_string));
