@@ -123,11 +123,11 @@ impl ServeArgs {
             .iter()
             .map(|g| privilege::resolve_group(g))
             .collect::<Result<_, _>>()?;
-        let mut policy = ConnectionPolicy::default();
-        policy.hello_timeout = self.hello_timeout;
-        policy.idle_timeout = self.idle_timeout;
-        policy.allow = AllowList::new(uids, gids);
-        opts.policy = policy;
+        opts.policy = ConnectionPolicy {
+            hello_timeout: self.hello_timeout,
+            idle_timeout: self.idle_timeout,
+            allow: AllowList::new(uids, gids),
+        };
         opts.user = match &self.user {
             Some(u) => Some(privilege::resolve_account(u, self.group.as_deref())?),
             None => None,

@@ -374,11 +374,7 @@ impl Server {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        let stall = if self.term.load(Ordering::SeqCst) {
-            SHUTDOWN_GRACE
-        } else {
-            STALL_TIMEOUT
-        };
+        let stall = self.stall_limit();
         let policy = &self.opts.policy;
         self.holder
             .iter()
@@ -670,41 +666,41 @@ impl Server {
         }
     }
 
-    /// Closes every connection past its deadline.
-    fn expire(&mut self, now: Instant) {
-        let stall = if self.term.load(Ordering::SeqCst) {
+    fn stall_limit(&self) -> Duration {
+        if self.term.load(Ordering::SeqCst) {
             SHUTDOWN_GRACE
         } else {
             STALL_TIMEOUT
-        };
-        let policy = self.opts.policy.clone();
+        }
+    }
+
+    /// Closes every connection past its deadline.
+    fn expire(&mut self, now: Instant) {
+        let (policy, stall) = (self.opts.policy.clone(), self.stall_limit());
         let mut i = 0;
-        while let Some(c) = self.candidates.get_mut(i) {
-            if !c.deadline(&policy, stall).is_some_and(|d| d <= now) {
+        while let Some(c) = self.candidates.get(i) {
+            if c.deadline(&policy, stall).is_none_or(|d| d > now) {
                 i = i.saturating_add(1);
                 continue;
             }
             let mut c = self.candidates.remove(i);
-            let error = match c.phase {
-                Phase::Waiting(_) => {
-                    log(format_args!(
-                        "client {}: refused a second client: another VMM is connected",
-                        c.id
-                    ));
-                    ErrorBody::new(
-                        ErrorCode::Busy,
-                        "another client is connected to this service (one VMM per store)",
-                    )
-                }
-                _ => {
-                    log(format_args!(
-                        "client {}: no HELLO within {:?} of connecting ({} bytes received); closing the connection",
-                        c.id,
-                        policy.hello_timeout,
-                        c.decoder.pending()
-                    ));
-                    ErrorBody::new(ErrorCode::Protocol, "no HELLO within the deadline")
-                }
+            let error = if let Phase::Waiting(_) = c.phase {
+                log(format_args!(
+                    "client {}: refused a second client: another VMM is connected",
+                    c.id
+                ));
+                ErrorBody::new(
+                    ErrorCode::Busy,
+                    "another client is connected to this service (one VMM per store)",
+                )
+            } else {
+                log(format_args!(
+                    "client {}: no HELLO within {:?} of connecting ({} bytes received); closing the connection",
+                    c.id,
+                    policy.hello_timeout,
+                    c.decoder.pending()
+                ));
+                ErrorBody::new(ErrorCode::Protocol, "no HELLO within the deadline")
             };
             c.send_error(&error);
         }
@@ -712,23 +708,27 @@ impl Server {
             .holder
             .as_ref()
             .is_some_and(|h| h.deadline(&policy, stall).is_some_and(|d| d <= now));
-        if let Some(mut h) = self.holder.take_if(|_| expired) {
-            let pending = h.decoder.pending();
-            if pending > 0 {
-                log(format_args!(
-                    "client {}: stalled with {pending} bytes of an incomplete frame; closing the connection",
-                    h.id
-                ));
-            } else {
-                log(format_args!(
-                    "client {}: completed no request within {:?} (--idle-timeout); closing the connection",
-                    h.id, policy.idle_timeout
-                ));
-                h.send_error(&ErrorBody::new(
-                    ErrorCode::Protocol,
-                    "no request within the idle timeout",
-                ));
-            }
+        if let Some(h) = self.holder.take_if(|_| expired) {
+            Self::expire_holder(h, &policy);
+        }
+    }
+
+    fn expire_holder(mut h: Conn, policy: &ConnectionPolicy) {
+        let pending = h.decoder.pending();
+        if pending > 0 {
+            log(format_args!(
+                "client {}: stalled with {pending} bytes of an incomplete frame; closing the connection",
+                h.id
+            ));
+        } else {
+            log(format_args!(
+                "client {}: completed no request within {:?} (--idle-timeout); closing the connection",
+                h.id, policy.idle_timeout
+            ));
+            h.send_error(&ErrorBody::new(
+                ErrorCode::Protocol,
+                "no request within the idle timeout",
+            ));
         }
     }
 
@@ -866,16 +866,14 @@ impl Server {
             ));
         };
         match &self.service {
-            Some(svc) if svc.config().layout != layout => {
-                return Err(ErrorBody::new(
-                    ErrorCode::WordSizeMismatch,
-                    format!(
-                        "this service runs for a {}-bit guest; restart it for a {}-bit one",
-                        crate::protocol::word_bits(svc.config().layout),
-                        hello.word_bits
-                    ),
-                ));
-            }
+            Some(svc) if svc.config().layout != layout => Err(ErrorBody::new(
+                ErrorCode::WordSizeMismatch,
+                format!(
+                    "this service runs for a {}-bit guest; restart it for a {}-bit one",
+                    crate::protocol::word_bits(svc.config().layout),
+                    hello.word_bits
+                ),
+            )),
             _ => Ok(layout),
         }
     }
