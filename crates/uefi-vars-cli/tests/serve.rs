@@ -714,6 +714,7 @@ fn sandbox_forbids_files_outside_the_store_network_and_processes() {
             "add_key",
             "request_key",
             "userfaultfd",
+            "tgkill of another process",
         ] {
             line(&format!(
                 "probe system call {call}: denied (Operation not permitted (os error 1)) [ok]"

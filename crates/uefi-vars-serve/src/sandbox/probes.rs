@@ -43,6 +43,8 @@ fn arguments(name: &str) -> [libc::c_long; 6] {
         "add_key" | "request_key" => [0, 0, 0, 0, 0, 0],
         // Unknown flags.
         "userfaultfd" => [0xffff, 0, 0, 0, 0, 0],
+        // Signal 0 (a permission check) to init's main thread.
+        OTHER_PROCESS_TGKILL => [1, 1, 0, 0, 0, 0],
         _ => [0, 0, 0, 0, 0, 0],
     }
 }
@@ -59,10 +61,15 @@ fn raw(nr: i64, a: [libc::c_long; 6]) -> io::Result<libc::c_long> {
     }
 }
 
-/// Runs the probe of every call in `MUST_DENY`: (name, outcome).
+/// `tgkill` is allowed for the process's own threads only.
+pub const OTHER_PROCESS_TGKILL: &str = "tgkill of another process";
+
+/// Runs the probe of every call in `MUST_DENY`, then `tgkill` aimed at
+/// another process: (name, outcome).
 pub fn run_all() -> Vec<(&'static str, io::Result<libc::c_long>)> {
     MUST_DENY
         .iter()
+        .chain(&[(OTHER_PROCESS_TGKILL, libc::SYS_tgkill)])
         .map(|&(name, nr)| (name, raw(nr, arguments(name))))
         .collect()
 }

@@ -39,6 +39,9 @@ pub enum Args {
     NoExec,
     /// `ioctl` FIONBIO or FIOCLEX only (what std's socket calls use).
     NonBlockOrCloexec,
+    /// `tgkill` of a thread of this process (the abort of a panic), not
+    /// of another process of the same user.
+    OwnProcess,
 }
 
 /// One entry of the allowlist.
@@ -53,7 +56,7 @@ const fn allow(name: &'static str, nr: i64, args: Args) -> Allowed {
     Allowed { name, nr, args }
 }
 
-use Args::{Any, NoExec, NonBlockOrCloexec, Thread};
+use Args::{Any, NoExec, NonBlockOrCloexec, OwnProcess, Thread};
 
 /// On every architecture.
 const COMMON: &[Allowed] = &[
@@ -103,7 +106,7 @@ const COMMON: &[Allowed] = &[
     allow("rt_sigreturn", libc::SYS_rt_sigreturn, Any),
     allow("rt_sigprocmask", libc::SYS_rt_sigprocmask, Any),
     allow("sigaltstack", libc::SYS_sigaltstack, Any),
-    allow("tgkill", libc::SYS_tgkill, Any),
+    allow("tgkill", libc::SYS_tgkill, OwnProcess),
     allow("restart_syscall", libc::SYS_restart_syscall, Any),
     // Time: the backoff after a failed accept.
     allow("clock_gettime", libc::SYS_clock_gettime, Any),
@@ -191,6 +194,12 @@ fn rules(args: Args) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
                 SeccompRule::new(vec![c])
             })
             .collect::<Result<_, _>>()?,
+        OwnProcess => vec![SeccompRule::new(vec![SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Dword,
+            SeccompCmpOp::Eq,
+            u64::from(std::process::id()),
+        )?])?],
     })
 }
 

@@ -16,8 +16,9 @@ pub enum WriteMode {
     /// Write a temporary file in the same directory, fsync it, rename it over
     /// the target and fsync the directory. A crash leaves either the old or
     /// the new store, never a mix (at worst a stray `.NAME.tmp-*` file).
-    /// The target's permission bits are kept; its inode, owner and security
-    /// label are not (the file is a new one). A symlink target is followed:
+    /// The target's permission bits are kept (a new store is 0600, whatever
+    /// the umask); its inode, owner and security label are not (the file
+    /// is a new one). A symlink target is followed:
     /// the file it points to is replaced, the link stays.
     #[default]
     AtomicReplace,
