@@ -43,6 +43,7 @@ fn call(what: &'static str) -> impl FnOnce(rustix::io::Errno) -> PrivilegeError 
 
 /// A resolved account to run as.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Account {
     pub uid: u32,
     pub gid: u32,
@@ -102,6 +103,7 @@ pub fn resolve_account(user: &str, group: Option<&str>) -> Result<Account, Privi
 
 /// What the process runs as once [`drop_privileges`] returned.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PrivilegeReport {
     pub uid: u32,
     pub gid: u32,
@@ -259,5 +261,36 @@ fn verify(a: &Account, switched: bool) -> Result<(), PrivilegeError> {
         Ok(())
     } else {
         Err(PrivilegeError::Kept(kept.join(", ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_and_groups_resolve_by_name_or_number() {
+        // root:x:0:0 is in every /etc/passwd and /etc/group.
+        assert_eq!(resolve_user("root").unwrap(), (0, Some(0)));
+        assert_eq!(resolve_user("0").unwrap(), (0, Some(0)));
+        assert_eq!(resolve_group("root").unwrap(), 0);
+        assert_eq!(resolve_group("4242").unwrap(), 4242);
+        assert_eq!(resolve_user("4242424").unwrap(), (4_242_424, None));
+        assert!(matches!(
+            resolve_user("no-such-user-uefi-vars"),
+            Err(PrivilegeError::UnknownUser(_))
+        ));
+        assert!(matches!(
+            resolve_group("no-such-group-uefi-vars"),
+            Err(PrivilegeError::UnknownGroup(_))
+        ));
+        assert!(matches!(
+            resolve_account("4242424", None),
+            Err(PrivilegeError::NoPrimaryGroup(4_242_424))
+        ));
+        assert_eq!(
+            resolve_account("root", Some("4242")).unwrap(),
+            Account { uid: 0, gid: 4242 }
+        );
     }
 }

@@ -693,6 +693,27 @@ pub fn check_ping(what: &'static str, body: &[u8]) -> Result<(), ProtocolError> 
 mod tests {
     use super::*;
 
+    /// The codes of docs/serve-protocol.md's table.
+    #[test]
+    fn error_codes_match_the_protocol_document() {
+        let table = [
+            (1, ErrorCode::BadMagic),
+            (2, ErrorCode::UnsupportedVersion),
+            (3, ErrorCode::BadWordSize),
+            (4, ErrorCode::WordSizeMismatch),
+            (5, ErrorCode::Busy),
+            (6, ErrorCode::Protocol),
+            (7, ErrorCode::Store),
+            (8, ErrorCode::ShuttingDown),
+            (9, ErrorCode::NotAllowed),
+        ];
+        for (n, code) in table {
+            assert_eq!(ErrorCode::from_u32(n), code);
+            assert_eq!(code.to_u32(), n);
+        }
+        assert_eq!(ErrorCode::from_u32(10), ErrorCode::Other(10));
+    }
+
     #[test]
     fn header_round_trip_and_bounds() {
         let h = FrameHeader {

@@ -220,6 +220,21 @@ fn install_signals() -> Result<(UnixStream, Arc<AtomicBool>), ServeError> {
     Ok((signal_rx, term))
 }
 
+/// `--user` or, without it, the removal of every capability.
+fn drop_privileges(opts: &ServeOptions) -> Result<Option<PrivilegeReport>, ServeError> {
+    if opts.drop_privileges {
+        let report = privilege::drop_privileges(opts.user.as_ref())?;
+        log(&report);
+        Ok(Some(report))
+    } else if opts.user.is_some() {
+        Err(ServeError::Setup(
+            "--user needs the privilege drop, which is disabled".into(),
+        ))
+    } else {
+        Ok(None)
+    }
+}
+
 /// After the drop: the account can write the store's directory, and the
 /// store (if any) can be read and parsed.
 fn check_store(opts: &ServeOptions, writable: &[PathBuf]) -> Result<(), ServeError> {
@@ -264,24 +279,12 @@ impl Server {
         openssl::init();
         let (signal_rx, term) = install_signals()?;
 
-        let privileges = if opts.drop_privileges {
-            let report = privilege::drop_privileges(opts.user.as_ref())?;
-            log(&report);
-            Some(report)
-        } else if opts.user.is_some() {
-            return Err(ServeError::Setup(
-                "--user needs the privilege drop, which is disabled".into(),
-            ));
-        } else {
-            None
-        };
+        let privileges = drop_privileges(&opts)?;
         check_store(&opts, &writable)?;
         let mut opts = opts;
         if opts.policy.allow.uids.is_empty() && opts.policy.allow.gids.is_empty() {
-            opts.policy
-                .allow
-                .uids
-                .push(rustix::process::geteuid().as_raw());
+            let own = rustix::process::geteuid().as_raw();
+            opts.policy.allow.uids.push(own);
         }
         log(format_args!(
             "clients allowed: {}; HELLO within {:?}, a first request within {:?}",
