@@ -259,10 +259,28 @@ impl Server {
     /// Everything before serving: lock the store and clean up after an
     /// earlier run, bind the socket, open the capture, install the signal
     /// handlers, drop privileges, check the store, apply the sandbox.
+    ///
+    /// Modes are set explicitly; during start-up the umask is 0177 so that
+    /// nothing is wider in between (the socket between bind and chmod, the
+    /// capture), and the caller's umask is restored before the sandbox
+    /// (which does not allow umask(2)).
     pub fn start(opts: ServeOptions) -> Result<Self, ServeError> {
-        // Modes are set explicitly below; the umask only narrows what is
-        // created in between (the socket between bind and chmod).
-        rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+        let umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+        let opened = Self::open(opts);
+        rustix::process::umask(umask);
+        let mut server = opened?;
+        if server.opts.sandbox {
+            let report = sandbox::apply(&server.writable)?;
+            log(&report);
+            server.sandbox = Some(report);
+        } else {
+            log("sandbox disabled (--no-sandbox)");
+        }
+        Ok(server)
+    }
+
+    /// Start-up up to the sandbox.
+    fn open(opts: ServeOptions) -> Result<Self, ServeError> {
         let writable = sandbox::store_dirs(&opts.store).map_err(|e| {
             setup(
                 format!("{}: store directory", opts.store.display()),
@@ -290,7 +308,7 @@ impl Server {
             "clients allowed: {}; HELLO within {:?}, a first request within {:?}",
             opts.policy.allow, opts.policy.hello_timeout, opts.policy.idle_timeout
         ));
-        let mut server = Server {
+        Ok(Server {
             opts,
             listener,
             signal_rx,
@@ -305,15 +323,7 @@ impl Server {
             candidates: Vec::new(),
             buf: vec![0u8; 64 * 1024],
             _lock: lock,
-        };
-        if server.opts.sandbox {
-            let report = sandbox::apply(&server.writable)?;
-            log(&report);
-            server.sandbox = Some(report);
-        } else {
-            log("sandbox disabled (--no-sandbox)");
-        }
-        Ok(server)
+        })
     }
 
     /// What the sandbox enforces (`None` with `--no-sandbox`).

@@ -83,12 +83,15 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// The kernel's record; `pid` is 0 when the peer is outside this
+    /// process's pid namespace.
     pub fn of(stream: &UnixStream) -> io::Result<Peer> {
-        let c = rustix::net::sockopt::socket_peercred(stream)?;
+        let c = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+            .map_err(io::Error::from)?;
         Ok(Peer {
-            pid: c.pid.as_raw_nonzero().get(),
-            uid: c.uid.as_raw(),
-            gid: c.gid.as_raw(),
+            pid: c.pid(),
+            uid: c.uid(),
+            gid: c.gid(),
         })
     }
 }
