@@ -7,7 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Gid, Uid};
@@ -31,22 +31,35 @@ fn sibling(store: &Path, suffix: &str) -> Result<PathBuf, ServeError> {
 /// Takes the store's lock file (`.NAME.lock` beside it) so that a second
 /// service cannot run on the same store. The kernel drops the lock when the
 /// process dies, however it dies. A lock file the service creates is 0600
-/// and handed to `owner` (the `--user` account).
+/// and handed to `owner` (the `--user` account); an existing one keeps its
+/// mode. A symbolic link there is refused: started as root, following one
+/// planted by the owner of the store's directory would create or lock a
+/// file anywhere.
 pub fn lock_store(store: &Path, owner: Option<(u32, u32)>) -> Result<File, ServeError> {
     let path = sibling(store, ".lock")?;
-    let created = match std::fs::symlink_metadata(&path) {
-        Ok(_) => false,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => true,
+    let open = |create: bool| {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(create)
+            .mode(FILE_MODE)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+    };
+    let (file, created) = match open(true) {
+        Ok(f) => (f, true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match open(false) {
+            Ok(f) => (f, false),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Err(setup(
+                    path.display(),
+                    "is a symbolic link; refusing to follow it",
+                ))
+            }
+            Err(e) => return Err(setup(path.display(), e)),
+        },
         Err(e) => return Err(setup(path.display(), e)),
     };
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(FILE_MODE)
-        .open(&path)
-        .map_err(|e| setup(path.display(), e))?;
     if created {
         file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
             .map_err(|e| setup(format!("{}: chmod", path.display()), e))?;
@@ -67,6 +80,18 @@ pub fn lock_store(store: &Path, owner: Option<(u32, u32)>) -> Result<File, Serve
         )),
         Err(e) => Err(setup(format!("{}: lock", path.display()), e)),
     }
+}
+
+/// chown that changes a symbolic link itself, never what it points to.
+pub fn chown_nofollow(path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), ServeError> {
+    rustix::fs::chownat(
+        rustix::fs::CWD,
+        path,
+        uid.map(Uid::from_raw_unchecked),
+        gid.map(Gid::from_raw_unchecked),
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| setup(format!("{}: chown", path.display()), e))
 }
 
 /// Removes a socket file left by a service that is gone; refuses to touch
@@ -91,24 +116,37 @@ pub fn prepare_socket(path: &Path) -> Result<(), ServeError> {
     }
 }
 
-/// Gives the bound socket its owner and mode: 0600, or 0660 with a group.
-/// Connecting needs write permission on the socket file, so these decide
-/// who can reach the service at all; the peer check comes on top.
-pub fn secure_socket(
+/// Binds the socket with its final mode, 0600 or 0660 with a group (the
+/// umask in force during bind gives the mode, so there is no moment when
+/// it is wider, and no chmod that could follow a symbolic link), then gives
+/// it its owner and group. Connecting needs write permission on the socket
+/// file, so these decide who can reach the service at all; the peer check
+/// comes on top.
+pub fn bind_socket(
     path: &Path,
     owner: Option<(u32, u32)>,
     group: Option<u32>,
-) -> Result<u32, ServeError> {
+) -> Result<(UnixListener, u32), ServeError> {
     let mode = if group.is_some() { 0o660 } else { FILE_MODE };
-    let uid = owner.map(|(u, _)| Uid::from_raw_unchecked(u));
-    let gid = group.or(owner.map(|(_, g)| g)).map(Gid::from_raw_unchecked);
-    if uid.is_some() || gid.is_some() {
-        rustix::fs::chown(path, uid, gid)
-            .map_err(|e| setup(format!("{}: chown", path.display()), e))?;
+    let mask = rustix::fs::Mode::from_raw_mode(0o777 & !mode);
+    let previous = rustix::process::umask(mask);
+    let bound = UnixListener::bind(path);
+    rustix::process::umask(previous);
+    let listener = bound.map_err(|e| setup(format!("{}: bind", path.display()), e))?;
+    let gid = group.or(owner.map(|(_, g)| g));
+    if owner.is_some() || gid.is_some() {
+        chown_nofollow(path, owner.map(|(u, _)| u), gid)?;
     }
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| setup(format!("{}: chmod", path.display()), e))?;
-    Ok(mode)
+    let got = std::fs::symlink_metadata(path)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .map_err(|e| setup(path.display(), e))?;
+    if got != mode {
+        return Err(setup(
+            path.display(),
+            format!("socket has mode {got:04o}, not {mode:04o}"),
+        ));
+    }
+    Ok((listener, mode))
 }
 
 /// Whether `name` is `.STORE.tmp-PID-N`, the temporary name
@@ -196,6 +234,25 @@ mod tests {
         ] {
             assert_eq!(temp_pid(other, "vars.json"), None, "{other}");
         }
+    }
+
+    #[test]
+    fn a_symbolic_link_as_lock_file_is_refused_and_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("vars.json");
+        let target = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, dir.path().join(".vars.json.lock")).unwrap();
+        let err = lock_store(&store, None).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert!(!target.exists());
+        // A regular lock file is created 0600 and taken; a second taker
+        // is refused.
+        std::fs::remove_file(dir.path().join(".vars.json.lock")).unwrap();
+        let lock = lock_store(&store, None).unwrap();
+        let mode = lock.metadata().unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, FILE_MODE);
+        let err = lock_store(&store, None).unwrap_err().to_string();
+        assert!(err.contains("in use by another uefi-vars service"), "{err}");
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub enum PrivilegeError {
     NotRoot(u32),
     #[error("the process has {0} threads; privileges are dropped while it has one")]
     Threads(String),
+    #[error("cannot read /proc/self/status ({0}); is /proc mounted?")]
+    NoProc(std::io::Error),
     #[error("{what}: {source}")]
     Call {
         what: &'static str,
@@ -176,6 +178,8 @@ fn clear_bounding_set() -> Result<(), PrivilegeError> {
 /// empty sets makes no call (so the systemd unit's SystemCallFilter need
 /// not allow capset or prctl).
 pub fn drop_privileges(target: Option<&Account>) -> Result<PrivilegeReport, PrivilegeError> {
+    // The drop and its verification read the kernel's view of the process.
+    std::fs::read_to_string("/proc/self/status").map_err(PrivilegeError::NoProc)?;
     let threads = status_field("Threads").unwrap_or_default();
     if threads != "1" {
         return Err(PrivilegeError::Threads(threads));

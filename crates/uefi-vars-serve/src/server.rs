@@ -172,10 +172,8 @@ impl std::fmt::Debug for Server {
 /// The bound, secured listening socket.
 fn bind_socket(opts: &ServeOptions) -> Result<UnixListener, ServeError> {
     files::prepare_socket(&opts.socket)?;
-    let listener = UnixListener::bind(&opts.socket)
-        .map_err(|e| setup(format!("{}: bind", opts.socket.display()), e))?;
     let owner = opts.user.as_ref().map(|a| (a.uid, a.gid));
-    let mode = files::secure_socket(&opts.socket, owner, opts.socket_group)?;
+    let (listener, mode) = files::bind_socket(&opts.socket, owner, opts.socket_group)?;
     log(format_args!(
         "socket {} mode {mode:04o}",
         opts.socket.display()
@@ -194,12 +192,7 @@ fn open_capture(opts: &ServeOptions) -> Result<Option<PcapWriter<FileSink>>, Ser
         .map_err(|e| setup(path.display(), e))?
         .flush_each_record(true);
     if let Some(a) = &opts.user {
-        rustix::fs::chown(
-            path,
-            Some(rustix::fs::Uid::from_raw_unchecked(a.uid)),
-            Some(rustix::fs::Gid::from_raw_unchecked(a.gid)),
-        )
-        .map_err(|e| setup(format!("{}: chown", path.display()), e))?;
+        files::chown_nofollow(path, Some(a.uid), Some(a.gid))?;
     }
     Ok(Some(writer))
 }
@@ -289,7 +282,6 @@ impl Server {
         })?;
         let owner = opts.user.as_ref().map(|a| (a.uid, a.gid));
         let lock = files::lock_store(&opts.store, owner)?;
-        files::remove_stale_temporaries(&opts.store)?;
         let listener = bind_socket(&opts)?;
         let capture = open_capture(&opts)?;
         // OpenSSL reads its configuration when first used; do it while the
@@ -298,6 +290,9 @@ impl Server {
         let (signal_rx, term) = install_signals()?;
 
         let privileges = drop_privileges(&opts)?;
+        // With the lock held, as the service's account (not as root, in a
+        // directory that account may control).
+        files::remove_stale_temporaries(&opts.store)?;
         check_store(&opts, &writable)?;
         let mut opts = opts;
         if opts.policy.allow.uids.is_empty() && opts.policy.allow.gids.is_empty() {
