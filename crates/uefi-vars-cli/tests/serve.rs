@@ -663,6 +663,7 @@ fn sandbox_forbids_files_outside_the_store_network_and_processes() {
         );
     }
     line("probe create, rename and remove a file in the store directory: allowed");
+    assert!(line("privileges: ").contains("no capabilities"), "{text}");
     line("probe start a thread: allowed");
 
     // seccomp: enforced wherever the kernel has it (all our architectures).

@@ -1003,6 +1003,9 @@ pub fn self_test(opts: ServeOptions) -> Result<(Vec<String>, bool), ServeError> 
         .parent()
         .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
     let mut lines = vec![report.to_string()];
+    if let Some(p) = server.privilege_report() {
+        lines.push(p.to_string());
+    }
     let allowed: Vec<&str> = sandbox::seccomp::allowlist()
         .iter()
         .map(|a| a.name)
