@@ -9,13 +9,13 @@
 //!   connect are handled with no port allowed (ABI 4+), and the process is
 //!   scoped (ABI 6+): no abstract Unix socket connections out of the
 //!   sandbox, no signals to processes outside it.
-//! - **seccomp** (x86_64, aarch64, riscv64): `socket`, `socketpair`,
-//!   `connect`, `bind`, `listen`, `execve`, `execveat`, `fork`, `vfork`
-//!   and `clone` without `CLONE_THREAD` fail with EPERM; `clone3` fails with
-//!   ENOSYS (its flags are behind a pointer seccomp cannot read, and libc
-//!   falls back to `clone` for threads). `accept4` on the listening socket,
-//!   reads and writes on open descriptors and thread creation keep working.
-//!   `no_new_privs` is set.
+//! - **seccomp** (x86_64, aarch64, riscv64): an allowlist ([`seccomp`]):
+//!   the system calls the service makes once serving, some only with safe
+//!   arguments (threads, not processes; no executable mappings); every other
+//!   call fails with EPERM, `clone3` with ENOSYS (libc then falls back to
+//!   `clone`). No new sockets, connections, processes, namespaces, mounts,
+//!   id changes, io_uring, BPF, keyrings or tracing. `no_new_privs` is set.
+//!   [`self_test`] probes from inside (`sandbox/probes.rs` for the raw calls).
 //!
 //! A kernel without Landlock or seccomp is logged and the service runs
 //! without that layer; any other failure to set a layer up stops the

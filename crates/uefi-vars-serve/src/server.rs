@@ -4,9 +4,9 @@
 //! Start-up opens everything the process will ever need (the store's
 //! directory and lock, the listening socket, the capture file, the signal
 //! pipe), drops to `--user` (or drops every capability), then applies the
-//! [sandbox](crate::sandbox). One client holds the service at a time; the
+//! sandbox ([`crate::sandbox`]). One client holds the service at a time; the
 //! rules for who gets it, and for how long a connection may stay silent,
-//! are the state machine in [`conn`] (docs/serve-protocol.md, "Connection
+//! are the state machine in `server/conn.rs` (docs/serve-protocol.md, "Connection
 //! policy"). The service state (boot phase, volatile variables, policies)
 //! lives as long as the process, across connections; it is created by the
 //! first handshake, which fixes the guest word size for the life of the
