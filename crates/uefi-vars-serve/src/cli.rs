@@ -8,7 +8,10 @@ use std::process::ExitCode;
 use uefi_vars::persist::WriteMode;
 use uefi_vars::Config;
 
-use crate::server::{self, ServeOptions, Server};
+use std::time::Duration;
+
+use crate::privilege::{self, PrivilegeError};
+use crate::server::{self, AllowList, ConnectionPolicy, ServeOptions, Server};
 
 /// `uefi-vars serve`: run the variable service for one VM as its own
 /// sandboxed process on a Unix socket (protocol: docs/serve-protocol.md).
@@ -38,6 +41,35 @@ pub struct ServeArgs {
     /// Refuse every write to CustomMode (QEMU's `disable-custom-mode`).
     #[arg(long)]
     pub disable_custom_mode: bool,
+    /// Close a connection whose HELLO is not complete this long after it
+    /// was accepted (e.g. `1s`, `500ms`).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub hello_timeout: Duration,
+    /// Close a connection that has had no request answered this long after
+    /// its handshake (the VMM client pings as part of connecting).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// A user (name or uid) whose processes may connect, checked with
+    /// SO_PEERCRED; repeatable. Default, when neither --allow-uid nor
+    /// --allow-gid is given: the uid the service runs as.
+    #[arg(long, value_name = "USER")]
+    pub allow_uid: Vec<String>,
+    /// A group (name or gid) whose processes may connect: matched against
+    /// the peer's effective gid (not its supplementary groups); repeatable.
+    #[arg(long, value_name = "GROUP")]
+    pub allow_gid: Vec<String>,
+    /// Once the socket is bound and the store locked, run as this user
+    /// (name or uid); needs starting as root. Files the service creates
+    /// (lock, socket, capture, store) belong to it.
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// The group to run as with --user (default: the user's primary group).
+    #[arg(long, value_name = "GROUP", requires = "user")]
+    pub group: Option<String>,
+    /// Give the socket file to this group with mode 0660 (default: 0600,
+    /// only the service's own user can connect).
+    #[arg(long, value_name = "GROUP")]
+    pub socket_group: Option<String>,
     /// Run without the Landlock/seccomp sandbox (debugging only).
     #[arg(long)]
     pub no_sandbox: bool,
@@ -47,32 +79,72 @@ pub struct ServeArgs {
     pub self_test_sandbox: bool,
 }
 
+/// `1s`, `500ms`, `2.5s` or a bare number of seconds; above zero.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, scale) = match text.strip_suffix("ms") {
+        Some(n) => (n, 1e-3),
+        None => (text.strip_suffix('s').unwrap_or(text), 1.0),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a duration such as 1s or 500ms"))?;
+    let secs = value * scale;
+    if !(secs > 0.0 && secs <= 86_400.0) {
+        return Err(format!("{text:?}: must be above 0 and at most a day"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
 impl ServeArgs {
-    pub fn options(&self) -> ServeOptions {
-        ServeOptions {
-            store: self.store.clone(),
-            socket: self.socket.clone(),
-            pcap: self.pcap.clone(),
-            write_mode: if self.in_place {
-                WriteMode::InPlace
-            } else {
-                WriteMode::AtomicReplace
-            },
-            config: Config {
-                max_storage: self.size,
-                force_secure_boot: self.force_secure_boot,
-                disable_custom_mode: self.disable_custom_mode,
-                ..Config::default()
-            },
-            sandbox: !self.no_sandbox,
-        }
+    /// The options, with user and group names resolved.
+    pub fn options(&self) -> Result<ServeOptions, PrivilegeError> {
+        let mut opts = ServeOptions::new(self.store.clone(), self.socket.clone());
+        opts.pcap = self.pcap.clone();
+        opts.write_mode = if self.in_place {
+            WriteMode::InPlace
+        } else {
+            WriteMode::AtomicReplace
+        };
+        opts.config = Config {
+            max_storage: self.size,
+            force_secure_boot: self.force_secure_boot,
+            disable_custom_mode: self.disable_custom_mode,
+            ..Config::default()
+        };
+        opts.sandbox = !self.no_sandbox;
+        let uids = self
+            .allow_uid
+            .iter()
+            .map(|u| privilege::resolve_user(u).map(|(uid, _)| uid))
+            .collect::<Result<_, _>>()?;
+        let gids = self
+            .allow_gid
+            .iter()
+            .map(|g| privilege::resolve_group(g))
+            .collect::<Result<_, _>>()?;
+        opts.policy = ConnectionPolicy {
+            hello_timeout: self.hello_timeout,
+            idle_timeout: self.idle_timeout,
+            allow: AllowList::new(uids, gids),
+        };
+        opts.user = match &self.user {
+            Some(u) => Some(privilege::resolve_account(u, self.group.as_deref())?),
+            None => None,
+        };
+        opts.socket_group = match &self.socket_group {
+            Some(g) => Some(privilege::resolve_group(g)?),
+            None => None,
+        };
+        Ok(opts)
     }
 }
 
 /// Runs the subcommand; errors are start-up failures (printed by the CLI).
 pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
     if args.self_test_sandbox {
-        let (lines, ok) = server::self_test(args.options()).map_err(|e| e.to_string())?;
+        let (lines, ok) = server::self_test(args.options().map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
         let mut out = std::io::stdout().lock();
         for line in lines {
             let _ = writeln!(out, "{line}");
@@ -83,7 +155,23 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
             ExitCode::from(1)
         });
     }
-    let server = Server::start(args.options()).map_err(|e| e.to_string())?;
+    let server =
+        Server::start(args.options().map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     server.run().map_err(|e| e.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_are_bounded() {
+        assert_eq!(parse_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2.5"), Ok(Duration::from_millis(2500)));
+        for bad in ["0", "0ms", "-1s", "soon", "", "1h", "90000s", "NaN"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

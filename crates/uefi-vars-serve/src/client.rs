@@ -156,7 +156,7 @@ impl RemoteService {
                 welcome.buffer_size, hello.buffer_size
             )));
         }
-        Ok(RemoteService {
+        let mut remote = RemoteService {
             stream,
             layout,
             version: welcome.version,
@@ -165,7 +165,13 @@ impl RemoteService {
             broken: false,
             host_errors: 0,
             errors: Vec::new(),
-        })
+        };
+        // One answered request makes the connection established for the
+        // server: it is then neither closed by the idle timeout (a VM that
+        // stays paused before its first reset) nor taken over by a newer
+        // connection (docs/serve-protocol.md, "Connection policy").
+        remote.ping()?;
+        Ok(remote)
     }
 
     /// Bounds every later read and write (`None`: wait forever).

@@ -112,6 +112,8 @@ pub enum ErrorCode {
     Store,
     /// The server is shutting down.
     ShuttingDown,
+    /// The peer's uid/gid is not allowed to use the service.
+    NotAllowed,
     /// A code this version does not know.
     Other(u32),
 }
@@ -127,6 +129,7 @@ impl ErrorCode {
             6 => ErrorCode::Protocol,
             7 => ErrorCode::Store,
             8 => ErrorCode::ShuttingDown,
+            9 => ErrorCode::NotAllowed,
             other => ErrorCode::Other(other),
         }
     }
@@ -141,6 +144,7 @@ impl ErrorCode {
             ErrorCode::Protocol => 6,
             ErrorCode::Store => 7,
             ErrorCode::ShuttingDown => 8,
+            ErrorCode::NotAllowed => 9,
             ErrorCode::Other(v) => v,
         }
     }
@@ -157,6 +161,7 @@ impl std::fmt::Display for ErrorCode {
             ErrorCode::Protocol => "protocol error",
             ErrorCode::Store => "store error",
             ErrorCode::ShuttingDown => "shutting down",
+            ErrorCode::NotAllowed => "not allowed",
             ErrorCode::Other(v) => return write!(f, "error code {v}"),
         };
         f.write_str(name)
@@ -687,6 +692,27 @@ pub fn check_ping(what: &'static str, body: &[u8]) -> Result<(), ProtocolError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The codes of docs/serve-protocol.md's table.
+    #[test]
+    fn error_codes_match_the_protocol_document() {
+        let table = [
+            (1, ErrorCode::BadMagic),
+            (2, ErrorCode::UnsupportedVersion),
+            (3, ErrorCode::BadWordSize),
+            (4, ErrorCode::WordSizeMismatch),
+            (5, ErrorCode::Busy),
+            (6, ErrorCode::Protocol),
+            (7, ErrorCode::Store),
+            (8, ErrorCode::ShuttingDown),
+            (9, ErrorCode::NotAllowed),
+        ];
+        for (n, code) in table {
+            assert_eq!(ErrorCode::from_u32(n), code);
+            assert_eq!(code.to_u32(), n);
+        }
+        assert_eq!(ErrorCode::from_u32(10), ErrorCode::Other(10));
+    }
 
     #[test]
     fn header_round_trip_and_bounds() {

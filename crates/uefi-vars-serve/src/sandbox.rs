@@ -9,13 +9,13 @@
 //!   connect are handled with no port allowed (ABI 4+), and the process is
 //!   scoped (ABI 6+): no abstract Unix socket connections out of the
 //!   sandbox, no signals to processes outside it.
-//! - **seccomp** (x86_64, aarch64, riscv64): `socket`, `socketpair`,
-//!   `connect`, `bind`, `listen`, `execve`, `execveat`, `fork`, `vfork`
-//!   and `clone` without `CLONE_THREAD` fail with EPERM; `clone3` fails with
-//!   ENOSYS (its flags are behind a pointer seccomp cannot read, and libc
-//!   falls back to `clone` for threads). `accept4` on the listening socket,
-//!   reads and writes on open descriptors and thread creation keep working.
-//!   `no_new_privs` is set.
+//! - **seccomp** (x86_64, aarch64, riscv64): an allowlist ([`seccomp`]):
+//!   the system calls the service makes once serving, some only with safe
+//!   arguments (threads, not processes; no executable mappings); every other
+//!   call fails with EPERM, `clone3` with ENOSYS (libc then falls back to
+//!   `clone`). No new sockets, connections, processes, namespaces, mounts,
+//!   id changes, io_uring, BPF, keyrings or tracing. `no_new_privs` is set.
+//!   [`self_test`] probes from inside (`sandbox/probes.rs` for the raw calls).
 //!
 //! A kernel without Landlock or seccomp is logged and the service runs
 //! without that layer; any other failure to set a layer up stops the
@@ -24,6 +24,9 @@
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+
+mod probes;
+pub mod seccomp;
 
 use landlock::{
     Access, AccessFs, AccessNet, LandlockStatus, Ruleset, RulesetAttr, RulesetCreatedAttr,
@@ -82,8 +85,10 @@ impl fmt::Display for SandboxReport {
         }
         f.write_str("; ")?;
         match &self.seccomp {
-            SeccompOutcome::Enforced => f.write_str(
-                "seccomp: enforced (no new sockets, connect, bind, listen, exec or fork)",
+            SeccompOutcome::Enforced => write!(
+                f,
+                "seccomp: enforced (an allowlist of {} system calls, EPERM for every other)",
+                seccomp::allowlist().len()
             ),
             SeccompOutcome::Unsupported(why) => write!(f, "seccomp: not enforced ({why})"),
         }
@@ -186,68 +191,10 @@ fn apply_landlock(writable: &[PathBuf]) -> Result<LandlockOutcome, SandboxError>
     target_arch = "riscv64"
 ))]
 fn apply_seccomp(kernel_has_seccomp: bool) -> Result<SeccompOutcome, SandboxError> {
-    use std::collections::BTreeMap;
-
-    use seccompiler::{
-        BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-        SeccompRule, TargetArch,
-    };
-
-    let err = |e: seccompiler::BackendError| SandboxError::Seccomp(e.to_string());
-    let arch = TargetArch::try_from(std::env::consts::ARCH)
+    let arch = seccompiler::TargetArch::try_from(std::env::consts::ARCH)
         .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
-    const CLONE_THREAD: u64 = 0x0001_0000;
-
-    let mut deny: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for nr in [
-        libc_nr::SOCKET,
-        libc_nr::SOCKETPAIR,
-        libc_nr::CONNECT,
-        libc_nr::BIND,
-        libc_nr::LISTEN,
-        libc_nr::EXECVE,
-        libc_nr::EXECVEAT,
-    ] {
-        deny.insert(nr, Vec::new());
-    }
-    for nr in libc_nr::FORKS {
-        deny.insert(*nr, Vec::new());
-    }
-    // clone(flags, ...) is fine for threads only.
-    let not_thread = SeccompCondition::new(
-        0,
-        SeccompCmpArgLen::Qword,
-        SeccompCmpOp::MaskedEq(CLONE_THREAD),
-        0,
-    )
-    .map_err(err)?;
-    deny.insert(
-        libc_nr::CLONE,
-        vec![SeccompRule::new(vec![not_thread]).map_err(err)?],
-    );
-    let eperm: BpfProgram = SeccompFilter::new(
-        deny,
-        SeccompAction::Allow,
-        SeccompAction::Errno(EPERM),
-        arch,
-    )
-    .map_err(err)?
-    .try_into()
-    .map_err(err)?;
-
-    let mut nosys_rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    nosys_rules.insert(libc_nr::CLONE3, Vec::new());
-    let nosys: BpfProgram = SeccompFilter::new(
-        nosys_rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(ENOSYS),
-        arch,
-    )
-    .map_err(err)?
-    .try_into()
-    .map_err(err)?;
-
-    for prog in [&eperm, &nosys] {
+    let programs = seccomp::programs(arch).map_err(|e| SandboxError::Seccomp(e.to_string()))?;
+    for prog in &programs {
         match seccompiler::apply_filter_all_threads(prog) {
             Ok(()) => {}
             Err(seccompiler::Error::Seccomp(e))
@@ -279,55 +226,51 @@ const EPERM: u32 = 1;
 const ENOSYS: u32 = 38;
 const EINVAL_RAW: i32 = 22;
 
-/// System call numbers (the generic table on aarch64 and riscv64 has no
-/// fork or vfork).
-#[cfg(target_arch = "x86_64")]
-mod libc_nr {
-    pub const SOCKET: i64 = 41;
-    pub const CONNECT: i64 = 42;
-    pub const BIND: i64 = 49;
-    pub const LISTEN: i64 = 50;
-    pub const SOCKETPAIR: i64 = 53;
-    pub const CLONE: i64 = 56;
-    pub const EXECVE: i64 = 59;
-    pub const EXECVEAT: i64 = 322;
-    pub const CLONE3: i64 = 435;
-    pub const FORKS: &[i64] = &[57, 58];
-}
-
-#[cfg(any(target_arch = "aarch64", target_arch = "riscv64"))]
-mod libc_nr {
-    pub const SOCKET: i64 = 198;
-    pub const SOCKETPAIR: i64 = 199;
-    pub const BIND: i64 = 200;
-    pub const LISTEN: i64 = 201;
-    pub const CONNECT: i64 = 203;
-    pub const CLONE: i64 = 220;
-    pub const EXECVE: i64 = 221;
-    pub const EXECVEAT: i64 = 281;
-    pub const CLONE3: i64 = 435;
-    pub const FORKS: &[i64] = &[];
-}
-
 /// One probe of [`self_test`].
 #[derive(Clone, Debug)]
 pub struct Probe {
-    pub name: &'static str,
+    pub name: String,
     /// `Ok(())` if the operation succeeded, the OS error otherwise.
     pub result: Result<(), String>,
     /// Whether this probe must fail given what was enforced.
     pub must_fail: bool,
     /// Whether this probe must succeed (the service needs it).
     pub must_succeed: bool,
+    /// A failure must be EPERM: the seccomp filter's answer, not the
+    /// kernel's to the probe's harmless arguments.
+    pub must_be_eperm: bool,
 }
 
 impl Probe {
     pub fn as_expected(&self) -> bool {
         match &self.result {
             Ok(()) => !self.must_fail,
-            Err(_) => !self.must_succeed,
+            Err(e) => !self.must_succeed && (!self.must_be_eperm || e.ends_with("(os error 1)")),
         }
     }
+}
+
+/// The forbidden system calls, called from the sandboxed process.
+fn syscall_probes(seccomp_enforced: bool) -> Vec<Probe> {
+    probes::run_all()
+        .into_iter()
+        .map(|(name, r)| Probe {
+            name: format!("system call {name}"),
+            result: r.map(drop).map_err(|e| e.to_string()),
+            must_fail: seccomp_enforced,
+            must_succeed: false,
+            must_be_eperm: seccomp_enforced,
+        })
+        .collect()
+}
+
+/// What the forbidden system calls give outside any sandbox (the
+/// baseline of the self-test): name and raw errno, `None` for success.
+pub fn unsandboxed_syscall_answers() -> Vec<(&'static str, Option<i32>)> {
+    probes::run_all()
+        .into_iter()
+        .map(|(name, r)| (name, r.err().map(|e| e.raw_os_error().unwrap_or(0))))
+        .collect()
 }
 
 impl fmt::Display for Probe {
@@ -357,12 +300,13 @@ pub fn self_test(report: &SandboxReport, store_dir: &Path, outside: &Path) -> Ve
     let sc = report.seccomp == SeccompOutcome::Enforced;
     let pid = std::process::id();
     let mut probes = Vec::new();
-    let mut push = |name, result, must_fail, must_succeed| {
+    let mut push = |name: &str, result, must_fail, must_succeed| {
         probes.push(Probe {
-            name,
+            name: name.to_string(),
             result,
             must_fail,
             must_succeed,
+            must_be_eperm: false,
         })
     };
 
@@ -425,9 +369,13 @@ pub fn self_test(report: &SandboxReport, store_dir: &Path, outside: &Path) -> Ve
     push(
         "start a process (a script in the store directory)",
         probe((|| {
+            use std::io::Write;
             use std::os::unix::fs::PermissionsExt;
-            std::fs::write(&program, b"#!/bin/sh\nexit 0\n")?;
-            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o700))?;
+            // fchmod: the umask is 0177 and chmod(2) is not allowed.
+            let mut script = std::fs::File::create_new(&program)?;
+            script.set_permissions(std::fs::Permissions::from_mode(0o700))?;
+            script.write_all(b"#!/bin/sh\nexit 0\n")?;
+            drop(script);
             let status = std::process::Command::new(&program).status();
             let _ = std::fs::remove_file(&program);
             status.map(drop)
@@ -446,5 +394,6 @@ pub fn self_test(report: &SandboxReport, store_dir: &Path, outside: &Path) -> Ve
         false,
         true,
     );
+    probes.extend(syscall_probes(sc));
     probes
 }

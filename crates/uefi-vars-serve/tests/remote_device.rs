@@ -12,7 +12,9 @@ use uefi_vars::pcap::{self, RecordKind};
 use uefi_vars::persist::WriteMode;
 use uefi_vars::{Config, DeviceStatus};
 use uefi_vars_device::{regs, DmaMemory, MmBackend, SparseRam, UefiVarsDevice};
-use uefi_vars_serve::protocol::{read_frame, word_bits, write_frame, ErrorCode, Hello, Welcome};
+use uefi_vars_serve::protocol::{
+    read_frame, word_bits, write_frame, ErrorCode, Frame, FrameType, Hello, Welcome,
+};
 use uefi_vars_serve::{ClientError, RemoteService, ServeOptions, Server};
 
 const DMA_BUFFER: u64 = 0x1_0000_0000;
@@ -27,15 +29,13 @@ fn data(name: &str) -> PathBuf {
 fn start_server(dir: &Path) -> (PathBuf, PathBuf) {
     let store = dir.join("vars.json");
     let socket = dir.join("sock");
-    let server = Server::start(ServeOptions {
-        store: store.clone(),
-        socket: socket.clone(),
-        pcap: None,
-        write_mode: WriteMode::AtomicReplace,
-        config: Config::default(),
-        sandbox: false,
-    })
-    .unwrap();
+    let mut opts = ServeOptions::new(store.clone(), socket.clone());
+    opts.write_mode = WriteMode::AtomicReplace;
+    opts.config = Config::default();
+    // In-process: the test harness keeps its threads and capabilities.
+    opts.sandbox = false;
+    opts.drop_privileges = false;
+    let server = Server::start(opts).unwrap();
     std::thread::spawn(move || server.run());
     (socket, store)
 }
@@ -205,6 +205,10 @@ fn dying_service(socket: &Path) -> std::thread::JoinHandle<()> {
             word_bits: hello.word_bits,
         };
         write_frame(&mut s, &welcome.encode()).unwrap();
+        // The PING that completes the client's connect is answered.
+        let ping = read_frame(&mut s).unwrap();
+        assert_eq!(ping.kind, FrameType::Ping);
+        write_frame(&mut s, &Frame::new(FrameType::Pong, ping.body)).unwrap();
         // Read the first request, then die without answering.
         let _ = read_frame(&mut s);
     })

@@ -2,7 +2,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,8 +16,9 @@ pub enum WriteMode {
     /// Write a temporary file in the same directory, fsync it, rename it over
     /// the target and fsync the directory. A crash leaves either the old or
     /// the new store, never a mix (at worst a stray `.NAME.tmp-*` file).
-    /// The target's permission bits are kept; its inode, owner and security
-    /// label are not (the file is a new one). A symlink target is followed:
+    /// The target's permission bits are kept (a new store is 0600, whatever
+    /// the umask); its inode, owner and security label are not (the file
+    /// is a new one). A symlink target is followed:
     /// the file it points to is replaced, the link stays.
     #[default]
     AtomicReplace,
@@ -151,6 +152,11 @@ fn sync_dir(ops: &dyn FileOps, dir: &Path) -> Result<(), PersistError> {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// Mode of a store file this module creates, whatever the umask. A
+/// temporary file starts with at most this (no wider than the final mode)
+/// and gets the final mode before it holds any data.
+pub const NEW_FILE_MODE: u32 = 0o600;
+
 fn write_atomic(ops: &dyn FileOps, path: &Path, content: &[u8]) -> Result<(), PersistError> {
     // Replace what a symlink points to, not the link.
     let target = match fs::symlink_metadata(path) {
@@ -166,9 +172,11 @@ fn write_atomic(ops: &dyn FileOps, path: &Path, content: &[u8]) -> Result<(), Pe
         ));
     };
     let dir = parent_dir(&target);
-    let old_mode = match fs::metadata(&target) {
-        Ok(m) => Some(m.permissions().mode() & 0o7777),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+    // The store's mode, or NEW_FILE_MODE for a new store: never what the
+    // umask would give (issue 12: a store can hold secrets).
+    let mode = match fs::metadata(&target) {
+        Ok(m) => m.permissions().mode() & 0o7777,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => NEW_FILE_MODE,
         Err(e) => return Err(PersistError::io(&target, "stat", e)),
     };
 
@@ -184,6 +192,7 @@ fn write_atomic(ops: &dyn FileOps, path: &Path, content: &[u8]) -> Result<(), Pe
             match OpenOptions::new()
                 .write(true)
                 .create_new(true)
+                .mode(NEW_FILE_MODE & mode)
                 .open(&candidate)
             {
                 Ok(f) => break (candidate, f),
@@ -198,10 +207,8 @@ fn write_atomic(ops: &dyn FileOps, path: &Path, content: &[u8]) -> Result<(), Pe
     };
 
     let written = (|| -> Result<(), PersistError> {
-        if let Some(mode) = old_mode {
-            tmp.set_permissions(fs::Permissions::from_mode(mode))
-                .map_err(|e| PersistError::io(&tmp_path, "set permissions", e))?;
-        }
+        tmp.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| PersistError::io(&tmp_path, "set permissions", e))?;
         ops.write_all(&mut tmp, content)
             .map_err(|e| PersistError::io(&tmp_path, "write", e))?;
         ops.sync_file(&tmp)
@@ -235,8 +242,13 @@ fn write_in_place(ops: &dyn FileOps, path: &Path, content: &[u8]) -> Result<(), 
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(NEW_FILE_MODE)
         .open(path)
         .map_err(|e| PersistError::io(path, "open for writing", e))?;
+    if !existed {
+        file.set_permissions(fs::Permissions::from_mode(NEW_FILE_MODE))
+            .map_err(|e| PersistError::io(path, "set permissions", e))?;
+    }
     ops.write_all(&mut file, content)
         .map_err(|e| PersistError::io(path, "write", e))?;
     ops.set_len(&file, content.len() as u64)
