@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use uefi_vars::Config;
 use uefi_vars_qemu_oracle::{compare, qemu, script, write_pcap, QemuOptions};
 
 #[derive(Parser)]
@@ -274,11 +273,7 @@ fn report(
 ) -> Result<ExitCode, String> {
     {
         {
-            let legacy = qemu::parse_version(version).is_some_and(qemu::legacy_payload_size);
-            let config = Config {
-                legacy_payload_size: legacy,
-                ..Config::default()
-            };
+            let config = qemu::config_for(run.version);
             let report = compare::compare(run, start, config, None).map_err(|e| e.to_string())?;
             println!("qemu: {version} ({})", if pio { "PIO" } else { "DMA" });
             print!("{}", report.summary());

@@ -1,7 +1,9 @@
 //! Runs a script through QEMU's `uefi-vars-x64` device with the test guest
 //! and collects QEMU's replies and final JSON store.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -216,9 +218,25 @@ impl QemuOptions {
         self.root.as_ref().map_or(&self.qemu, |r| &r.binary)
     }
 
-    /// `--version`'s first line ([`qemu_version_line`]).
+    /// `--version`'s first line ([`qemu_version_line`]), asked once per
+    /// binary and process.
     pub fn version_line(&self) -> Result<String, OracleError> {
-        version_line_of(self.command(), self.binary())
+        static SEEN: Mutex<BTreeMap<PathBuf, String>> = Mutex::new(BTreeMap::new());
+        let key = self.binary().to_path_buf();
+        if let Some(v) = SEEN.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(v);
+        }
+        let v = version_line_of(self.command(), self.binary())?;
+        if let Ok(mut m) = SEEN.lock() {
+            m.insert(key, v.clone());
+        }
+        Ok(v)
+    }
+
+    /// (major, minor) of this QEMU.
+    pub fn version(&self) -> Result<(u32, u32), OracleError> {
+        let line = self.version_line()?;
+        parse_version(&line).ok_or_else(|| OracleError::Qemu(format!("no version in {line:?}")))
     }
 
     /// qboot in one of this QEMU's data directories ([`fast_bios`]).
@@ -281,6 +299,8 @@ pub struct QemuRun {
     /// The device's FLAGS register as the guest read it at the first boot.
     pub flags: u32,
     pub elapsed: Duration,
+    /// (major, minor) of the QEMU that ran.
+    pub version: (u32, u32),
 }
 
 /// `qemu-system-x86_64 --version`'s first line, e.g. "QEMU emulator
@@ -316,6 +336,24 @@ pub fn legacy_payload_size(version: (u32, u32)) -> bool {
     version < (11, 0)
 }
 
+/// Whether this QEMU leaves policies out of the storage accounting
+/// (`Config::legacy_storage_accounting`): measured on 10.0.2 (left out)
+/// and 11.1.3 (charged); the releases between are not measured, the line
+/// is drawn where `legacy_payload_size` draws it.
+pub fn legacy_storage_accounting(version: (u32, u32)) -> bool {
+    version < (11, 0)
+}
+
+/// The service configuration that answers as this QEMU version with the
+/// device's default properties.
+pub fn config_for(version: (u32, u32)) -> uefi_vars::Config {
+    uefi_vars::Config {
+        legacy_payload_size: legacy_payload_size(version),
+        legacy_storage_accounting: legacy_storage_accounting(version),
+        ..uefi_vars::Config::default()
+    }
+}
+
 /// Runs `steps` through QEMU, starting from the JSON store `start_store`
 /// (none: QEMU starts with no file and creates it).
 pub fn run(
@@ -323,6 +361,7 @@ pub fn run(
     start_store: Option<&[u8]>,
     opts: &QemuOptions,
 ) -> Result<QemuRun, OracleError> {
+    let version = opts.version()?;
     let image = match &opts.guest {
         Some(p) => p.clone(),
         None => guest::guest_image(None)?,
@@ -460,6 +499,7 @@ pub fn run(
         boots,
         flags,
         elapsed,
+        version,
     })
 }
 
