@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs QEMU with the `uefi-vars-x64` device (QEMU >= 10.0) and the tools
-# the QEMU conformance suite needs to build its test guest (gcc -m32, ld).
+# the QEMU conformance suite needs to build its test guest (gcc -m32, ld),
+# then QEMU 11.1 in a Debian trixie root (scripts/install-qemu11.sh).
 #
 # Debian bookworm ships QEMU 7.2; bookworm-backports has 10.0.x. When the
 # device is missing, this script adds the backports suite by copying the
@@ -18,7 +19,14 @@ have_guest_tools() {
         echo 'int x;' | gcc -m32 -ffreestanding -nostdlib -c -x c -o /dev/null - >/dev/null 2>&1
 }
 
+# QEMU 11.1 (trixie-backports) in its own mmdebstrap root: the conformance
+# suite runs against it as well (scripts/install-qemu11.sh; idempotent).
+install_qemu11() {
+    bash "$(dirname "$0")/install-qemu11.sh"
+}
+
 if have_device && have_guest_tools; then
+    install_qemu11
     exit 0
 fi
 
@@ -67,3 +75,4 @@ if ! have_device; then
     exit 1
 fi
 qemu-system-x86_64 --version | head -n1
+install_qemu11

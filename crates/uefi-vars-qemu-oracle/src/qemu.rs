@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::script::{encode_script, framing_ok_for, Step, BUFFER_SIZE};
@@ -116,10 +116,14 @@ impl QemuRoot {
             .map_err(|e| OracleError::Qemu(format!("library path: {e}")))?
             .to_string_lossy()
             .into_owned();
-        let modules = ["usr/lib/x86_64-linux-gnu/qemu", "usr/lib64/qemu", "usr/lib/qemu"]
-            .iter()
-            .map(|d| root.join(d))
-            .find(|d| d.is_dir());
+        let modules = [
+            "usr/lib/x86_64-linux-gnu/qemu",
+            "usr/lib64/qemu",
+            "usr/lib/qemu",
+        ]
+        .iter()
+        .map(|d| root.join(d))
+        .find(|d| d.is_dir());
         let mut qr = QemuRoot {
             root: root.to_path_buf(),
             loader,
@@ -128,11 +132,10 @@ impl QemuRoot {
             modules,
             data_dirs: Vec::new(),
         };
-        let out = qr
-            .command()
-            .args(["-L", "help"])
-            .output()
-            .map_err(|e| OracleError::Qemu(format!("cannot run {}: {e}", qr.binary.display())))?;
+        let out =
+            qr.command().args(["-L", "help"]).output().map_err(|e| {
+                OracleError::Qemu(format!("cannot run {}: {e}", qr.binary.display()))
+            })?;
         if !out.status.success() {
             return Err(OracleError::Qemu(format!(
                 "{} -L help: {}",
@@ -183,7 +186,10 @@ fn library_dirs(root: &Path) -> Vec<PathBuf> {
         .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     files.sort();
-    for f in files.iter().filter(|f| f.extension().is_some_and(|e| e == "conf")) {
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "conf"))
+    {
         let text = std::fs::read_to_string(f).unwrap_or_default();
         for rel in text.lines().filter_map(|l| l.trim().strip_prefix('/')) {
             let d = root.join(rel);

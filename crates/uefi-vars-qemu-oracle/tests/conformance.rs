@@ -184,9 +184,17 @@ fn conformance(opts: &QemuOptions, version: &str, config: &Config) {
     }
     for seed in 1..=RANDOM_SEEDS {
         let pio = seed % 2 == 0;
+        let mut steps = random::sequence_for(seed, RANDOM_STEPS, pio);
+        if !version.contains("version 10.") {
+            // QEMU 11.1.3 aborts on a policy without name bytes
+            // (docs/compat.md "QEMU 11.1").
+            steps.retain(
+                |s| !matches!(s, Step::Request(r) if compat::qemu11_crash_trigger(r).is_some()),
+            );
+        }
         cases.push(Case {
             name: format!("random seed {seed} ({})", if pio { "PIO" } else { "DMA" }),
-            steps: random::sequence_for(seed, RANDOM_STEPS, pio),
+            steps,
             start: None,
             pio,
             exact_store: false,

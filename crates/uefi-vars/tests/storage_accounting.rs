@@ -113,7 +113,10 @@ fn a_full_store_refuses_policies_and_variables() {
     // 44 + 112-byte name: 156 bytes each.
     let name = |i: usize| format!("Policy{i:03}{}", "x".repeat(46));
     for i in 0..7 {
-        assert_eq!(policy_status(&mut s, 3, &entry(&name(i))), EfiStatus::SUCCESS);
+        assert_eq!(
+            policy_status(&mut s, 3, &entry(&name(i))),
+            EfiStatus::SUCCESS
+        );
     }
     assert_eq!(remaining(&mut s), 149);
     // QEMU 11.1.3 looks for a duplicate before it looks at the space.
