@@ -75,6 +75,7 @@ pub const IDS: &[&str] = &[
     POLICY_VAR_STATE,
     APPEND_TIME,
     POLICY_CHARGE_RESET,
+    REPLAY,
 ];
 
 pub const NAME_SCAN_BOUND: &str = "name-scan-bound";
@@ -112,6 +113,7 @@ pub const POLICY_LIMITS: &str = "policy-limits";
 pub const POLICY_VAR_STATE: &str = "policy-var-state";
 pub const APPEND_TIME: &str = "append-time";
 pub const POLICY_CHARGE_RESET: &str = "policy-charge-reset";
+pub const REPLAY: &str = "replay";
 
 /// `Config::max_name_size` by default (the oracle compares with it).
 pub(crate) const MAX_NAME_SIZE: usize = 1024;

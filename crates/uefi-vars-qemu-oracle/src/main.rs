@@ -201,7 +201,7 @@ fn real_main() -> Result<ExitCode, String> {
             println!("replies:  {}", out.display());
             println!("store:    {}", out_store.display());
             if qemu::parse_version(&version).is_some_and(qemu::legacy_payload_size) {
-                println!("note:     QEMU < 11 answers GET_PAYLOAD_SIZE with the buffer size: replay with --legacy-payload-size");
+                println!("note:     QEMU < 11 answers GET_PAYLOAD_SIZE with the buffer size and does not count policies in QueryVariableInfo: replay with --legacy-payload-size --legacy-storage-accounting");
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -48,6 +48,7 @@ pub(super) const RULES: &[Rule] = &[
     name_canonical,
     name_size_limit,
     read_only,
+    replay,
     pkcs7_wrapped,
     append_time,
     db_signers,
@@ -276,15 +277,30 @@ fn name_size_limit(_: &mut Context, ex: &Ex) -> Option<&'static str> {
         .then_some(NAME_SIZE_LIMIT)
 }
 
-/// compat: read-only.
+/// compat: read-only. QEMU accepts the write (or refuses it for
+/// attributes that differ from the stored ones); we refuse it first.
 fn read_only(_: &mut Context, ex: &Ex) -> Option<&'static str> {
     let a = set(ex)?;
     let key = key_of(a);
+    let other_attrs = ours(ex.before, &key)
+        .is_some_and(|v| v.attributes != a.attributes & !ATTR_APPEND && a.data_size > 0);
+    let qemu_ok = ex.q == Some(SUCCESS) || ex.q == Some(INVALID_PARAMETER) && other_attrs;
     (a.guid == GLOBAL_VARIABLE
         && READ_ONLY_NAMES.iter().any(|n| named(&key.1, n))
         && ex.o == Some(WRITE_PROTECTED)
-        && ex.q == Some(SUCCESS))
-    .then_some(READ_ONLY)
+        && qemu_ok)
+        .then_some(READ_ONLY)
+}
+
+/// compat: replay. An authenticated write (not APPEND) dated exactly the
+/// stored time: QEMU accepts it, we need a later one.
+fn replay(_: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let a = set(ex)?;
+    if !is_auth(a) || is_append(a) || ex.q != Some(SUCCESS) || ex.o != Some(SECURITY_VIOLATION) {
+        return None;
+    }
+    let stored = ours(ex.before, &key_of(a))?.time;
+    (auth_time(a)?.chrono_cmp(&stored) == std::cmp::Ordering::Equal).then_some(REPLAY)
 }
 
 /// compat: pkcs7-wrapped.
@@ -655,6 +671,8 @@ fn policy_validation(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
         return None;
     }
     match ex.q {
+        // QEMU does not validate; it looks at the space (11.1) first.
+        Some(OUT_OF_RESOURCES) if ctx.qemu_charges_policies() => Some(POLICY_VALIDATION),
         Some(SUCCESS) => {
             ctx.diverged_policies.push(target(e, POLICY_VALIDATION));
             Some(POLICY_VALIDATION)
@@ -894,14 +912,12 @@ pub(super) fn record(ctx: &mut Context, ex: &Ex, id: Option<&'static str>) {
             function: 8,
             next: Some((g, n)),
             ..
-        } => {
-            if ex.q == Some(SUCCESS) || ex.o == Some(SUCCESS) {
-                ctx.policies_seen.push(PolicyTarget {
-                    namespace: *g,
-                    name: Some(until_nul(&units(n))),
-                    id: LOCK_VARIABLE_PHASE,
-                });
-            }
+        } if ex.q == Some(SUCCESS) || ex.o == Some(SUCCESS) => {
+            ctx.policies_seen.push(PolicyTarget {
+                namespace: *g,
+                name: Some(until_nul(&units(n))),
+                id: LOCK_VARIABLE_PHASE,
+            });
         }
         Req::Var { function: 5, .. } => ctx.ready_to_boot = true,
         Req::Var { function: 6, .. } => ctx.runtime = true,
