@@ -719,8 +719,10 @@ fn policy_limits(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
     if command != 3 || ex.q != Some(SUCCESS) || ex.o != Some(OUT_OF_RESOURCES) {
         return None;
     }
-    let storage_full =
-        ctx.qemu_charges_policies() && ctx.qemu_used(ex.store) != Some(ctx.our_used(ex.store));
+    // Our store fuller than QEMU's explains it otherwise (the accounting).
+    let storage_full = ctx
+        .qemu_used(ex.store)
+        .is_some_and(|q| q < ctx.our_used(ex.store));
     if storage_full {
         return None;
     }
