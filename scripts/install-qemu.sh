@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs QEMU with the `uefi-vars-x64` device (QEMU >= 10.0) and the tools
-# the QEMU conformance suite needs to build its test guest (gcc -m32, ld).
+# the QEMU conformance suite needs to build its test guest (gcc -m32, ld),
+# then QEMU 11.1 in a Debian trixie root (scripts/install-qemu11.sh).
 #
 # Debian bookworm ships QEMU 7.2; bookworm-backports has 10.0.x. When the
 # device is missing, this script adds the backports suite by copying the
@@ -18,7 +19,14 @@ have_guest_tools() {
         echo 'int x;' | gcc -m32 -ffreestanding -nostdlib -c -x c -o /dev/null - >/dev/null 2>&1
 }
 
+# QEMU 11.1 (trixie-backports) in its own mmdebstrap root: the conformance
+# suite runs against it as well (scripts/install-qemu11.sh; idempotent).
+install_qemu11() {
+    bash "$(dirname "$0")/install-qemu11.sh"
+}
+
 if have_device && have_guest_tools; then
+    install_qemu11
     exit 0
 fi
 
@@ -42,65 +50,14 @@ if ! have_device; then
     # Is the backports suite already configured?
     if ! grep -rqsE "(^|[[:space:]])${backports}([[:space:]]|$)" \
         /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null; then
-        # Find the machine's Debian archive entry: the one that carries the
-        # release's main suite (not -security, not a third-party repository).
-        added=""
-        for f in /etc/apt/sources.list.d/*.sources; do
-            [ -f "$f" ] || continue
-            # deb822: paragraphs separated by blank lines. Keep the first
-            # paragraph whose Suites field lists "$codename" itself, and
-            # rewrite only its Suites field.
-            out="$(awk -v rel="$codename" -v bp="$backports" '
-                BEGIN { RS = ""; FS = "\n" }
-                {
-                    ok = 0
-                    for (i = 1; i <= NF; i++) {
-                        if ($i ~ /^Suites:/) {
-                            n = split(substr($i, 8), s, /[ \t]+/)
-                            for (j = 1; j <= n; j++) if (s[j] == rel) ok = 1
-                        }
-                        if ($i ~ /^Enabled:[ \t]*no/) { ok = 0; break }
-                    }
-                    if (ok) {
-                        for (i = 1; i <= NF; i++) {
-                            if ($i ~ /^Suites:/) print "Suites: " bp
-                            else print $i
-                        }
-                        exit
-                    }
-                }' "$f")"
-            if [ -n "$out" ]; then
-                printf '%s\n' "$out" >"/etc/apt/sources.list.d/${backports}.sources"
-                added="$f"
-                break
-            fi
-        done
-        if [ -z "$added" ]; then
-            # One-line format: "deb [opts] URI SUITE COMPONENTS..." with
-            # SUITE exactly the release codename.
-            for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-                [ -f "$f" ] || continue
-                line="$(awk -v rel="$codename" '
-                    $1 == "deb" {
-                        i = 2
-                        if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-                        if ($(i + 1) == rel) { print; exit }
-                    }' "$f")"
-                if [ -n "$line" ]; then
-                    printf '%s\n' "$line" | awk -v rel="$codename" -v bp="$backports" '{
-                        i = 2
-                        if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-                        $(i + 1) = bp; print }' >"/etc/apt/sources.list.d/${backports}.list"
-                    added="$f"
-                    break
-                fi
-            done
-        fi
-        if [ -z "$added" ]; then
-            echo "install-qemu.sh: no Debian apt source entry for '$codename' found to copy" >&2
-            exit 1
-        fi
-        echo "install-qemu.sh: added suite $backports (copied from $added)"
+        . "$(dirname "$0")/lib/apt-source.sh"
+        entry="$(copy_debian_entry "$codename" "$backports")"
+        case "$(printf '%s\n' "$entry" | head -n1)" in
+        deb822) dest="/etc/apt/sources.list.d/${backports}.sources" ;;
+        *) dest="/etc/apt/sources.list.d/${backports}.list" ;;
+        esac
+        printf '%s\n' "$entry" | tail -n +2 >"$dest"
+        echo "install-qemu.sh: added suite $backports ($dest)"
     fi
     apt-get update -q
     apt-get install "${apt_opts[@]}" -t "$backports" --no-install-recommends \
@@ -118,3 +75,4 @@ if ! have_device; then
     exit 1
 fi
 qemu-system-x86_64 --version | head -n1
+install_qemu11

@@ -24,6 +24,10 @@ pub struct ReplayArgs {
     /// with the whole buffer size).
     #[arg(long)]
     legacy_payload_size: bool,
+    /// The capture comes from QEMU 10.0 (registered policies not counted in
+    /// QueryVariableInfo's remaining storage; QEMU 11.1 counts them).
+    #[arg(long)]
+    legacy_storage_accounting: bool,
     /// How many mismatches to list in detail.
     #[arg(long, default_value_t = 20)]
     show: usize,
@@ -41,6 +45,7 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, String> {
     };
     let config = Config {
         legacy_payload_size: args.legacy_payload_size,
+        legacy_storage_accounting: args.legacy_storage_accounting,
         ..Config::default()
     };
     let mut svc = Service::new(config, Box::new(storage)).map_err(|e| e.to_string())?;

@@ -33,10 +33,12 @@ fn service(config: Config, start: Option<&str>) -> Service {
 }
 
 /// The Fedora captures come from QEMU 10.0, which answered GET_PAYLOAD_SIZE
-/// with the whole buffer size.
+/// with the whole buffer size and left policies out of the storage
+/// accounting.
 fn qemu_10_0() -> Config {
     Config {
         legacy_payload_size: true,
+        legacy_storage_accounting: true,
         ..Config::default()
     }
 }

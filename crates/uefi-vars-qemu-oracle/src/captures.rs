@@ -432,6 +432,7 @@ pub fn plan(c: &Capture, legacy: bool) -> Result<Planned, Skip> {
     let (force_secure_boot, disable_custom_mode) =
         (config.force_secure_boot, config.disable_custom_mode);
     config.legacy_payload_size = legacy;
+    config.legacy_storage_accounting = legacy;
     Ok(Planned {
         name: c.name.clone(),
         test: info.thread.clone(),

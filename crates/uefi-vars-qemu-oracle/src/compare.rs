@@ -195,13 +195,13 @@ pub fn compare(
     };
     let mut svc = Service::new(config, Box::new(storage))?;
     let mut report = Report::default();
-    let mut ctx = Context::default();
+    let mut ctx = Context::new(run.version);
     for (step, o) in run.outcomes.iter().enumerate() {
         match o {
             Outcome::Reset => {
                 report.resets += 1;
                 svc.reset()?;
-                ctx.reset();
+                ctx.reset(svc.store());
             }
             Outcome::BufferSize(size) => {
                 svc.set_buffer_size(*size);
@@ -213,13 +213,25 @@ pub fn compare(
                 reply,
             } => {
                 report.requests += 1;
+                let before = compat::is_set_variable(request).then(|| svc.store().clone());
                 let mut ours = svc.communicate(request);
                 if let Some(t) = tamper {
                     t(step, request, &mut ours);
                 }
                 let our_status = ours.status.code();
                 let same = our_status == *status && ours.reply == *reply;
-                let id = compat::observe(&mut ctx, request, *status, reply.as_deref(), &ours, same);
+                let id = compat::observe(
+                    &mut ctx,
+                    &compat::Exchange {
+                        request,
+                        qemu_status: *status,
+                        qemu_reply: reply.as_deref(),
+                        ours: &ours,
+                        same,
+                        store: svc.store(),
+                        before: before.as_ref(),
+                    },
+                );
                 if same {
                     report.identical += 1;
                 } else {
@@ -270,7 +282,10 @@ fn compare_stores(qemu_text: &[u8], svc: &Service, ctx: &Context) -> StoreCompar
                 let lossy = ours_nv
                     .iter()
                     .any(|v| v.name.units().iter().any(|&u| u >= 0x80));
-                match ctx.any_taint().or(lossy.then_some(compat::JSON_NAMES)) {
+                match ctx
+                    .unreadable_store_id()
+                    .or(lossy.then_some(compat::JSON_NAMES))
+                {
                     Some(id) => cmp
                         .differences
                         .push((format!("QEMU's store: {e}"), Some(id))),
@@ -315,9 +330,17 @@ fn compare_stores(qemu_text: &[u8], svc: &Service, ctx: &Context) -> StoreCompar
         }
     }
     if cmp.differences.is_empty() {
-        // Same variables, different order.
-        cmp.differences
-            .push(("variable order".to_string(), ctx.any_taint()));
+        // Same variables, different order: listed only if the orders agree
+        // once the variables a listed difference touched are left out.
+        let keys = |vs: &[uefi_vars::variable::Variable]| -> Vec<_> {
+            vs.iter()
+                .map(|v| (v.guid, v.name.units().to_vec()))
+                .collect()
+        };
+        cmp.differences.push((
+            "variable order".to_string(),
+            ctx.order_id(&keys(&ours), &keys(&theirs)),
+        ));
     }
     cmp
 }

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use uefi_vars::Config;
 use uefi_vars_qemu_oracle::{compare, qemu, script, write_pcap, QemuOptions};
 
 #[derive(Parser)]
@@ -14,6 +13,12 @@ use uefi_vars_qemu_oracle::{compare, qemu, script, write_pcap, QemuOptions};
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
+    /// Run the QEMU of this Debian root through the root's own dynamic
+    /// loader (scripts/install-qemu11.sh puts QEMU 11.1 in
+    /// /var/cache/uefi-vars-qemu11/root) instead of qemu-system-x86_64
+    /// from PATH or --qemu.
+    #[arg(long, global = true)]
+    qemu_root: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -132,7 +137,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_qemu(args: &RunArgs) -> Result<(qemu::QemuRun, Option<Vec<u8>>, String), String> {
+/// The QEMU to run: `--qemu-root`'s, else `qemu` (a binary).
+fn base_options(
+    root: Option<&std::path::Path>,
+    qemu: &std::path::Path,
+) -> Result<QemuOptions, String> {
+    match root {
+        Some(r) => QemuOptions::from_root(r).map_err(|e| e.to_string()),
+        None => Ok(QemuOptions {
+            qemu: qemu.to_path_buf(),
+            ..QemuOptions::default()
+        }),
+    }
+}
+
+fn run_qemu(
+    args: &RunArgs,
+    root: Option<&std::path::Path>,
+) -> Result<(qemu::QemuRun, Option<Vec<u8>>, String), String> {
     let records = uefi_vars::pcap::read_file(&args.script)
         .map_err(|e| format!("{}: {e}", args.script.display()))?;
     let steps = script::steps_from_records(&records);
@@ -140,27 +162,29 @@ fn run_qemu(args: &RunArgs) -> Result<(qemu::QemuRun, Option<Vec<u8>>, String), 
         Some(p) => Some(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?),
         None => None,
     };
-    let version = qemu::qemu_version_line(&args.qemu).map_err(|e| e.to_string())?;
+    let base = base_options(root, &args.qemu)?;
+    let version = base.version_line().map_err(|e| e.to_string())?;
     let opts = QemuOptions {
-        qemu: args.qemu.clone(),
         pio: args.pio,
         timeout: args.timeout.map(Duration::from_secs),
         guest: args.guest.clone(),
         work_dir: args.work_dir.clone(),
-        ..QemuOptions::default()
+        ..base
     };
     let run = qemu::run(&steps, start.as_deref(), &opts).map_err(|e| e.to_string())?;
     Ok((run, start, version))
 }
 
 fn real_main() -> Result<ExitCode, String> {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    let root = cli.qemu_root.as_deref();
+    match cli.command {
         Cmd::Run {
             args,
             out,
             out_store,
         } => {
-            let (run, _, version) = run_qemu(&args)?;
+            let (run, _, version) = run_qemu(&args, root)?;
             write_pcap(&run.outcomes, &out).map_err(|e| e.to_string())?;
             std::fs::write(&out_store, &run.final_store)
                 .map_err(|e| format!("{}: {e}", out_store.display()))?;
@@ -177,7 +201,7 @@ fn real_main() -> Result<ExitCode, String> {
             println!("replies:  {}", out.display());
             println!("store:    {}", out_store.display());
             if qemu::parse_version(&version).is_some_and(qemu::legacy_payload_size) {
-                println!("note:     QEMU < 11 answers GET_PAYLOAD_SIZE with the buffer size: replay with --legacy-payload-size");
+                println!("note:     QEMU < 11 answers GET_PAYLOAD_SIZE with the buffer size and does not count policies in QueryVariableInfo: replay with --legacy-payload-size --legacy-storage-accounting");
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -189,7 +213,18 @@ fn real_main() -> Result<ExitCode, String> {
             script_out,
             show,
         } => {
-            let steps = uefi_vars_qemu_oracle::random::sequence_for(seed, count, pio);
+            let opts = QemuOptions {
+                pio,
+                ..base_options(root, &QemuOptions::default().qemu)?
+            };
+            let mut steps = uefi_vars_qemu_oracle::random::sequence_for(seed, count, pio);
+            if opts.version().map_err(|e| e.to_string())? >= (11, 0) {
+                // As the conformance suite: QEMU 11.1.3 aborts on these.
+                steps.retain(|s| {
+                    !matches!(s, script::Step::Request(r)
+                        if uefi_vars_qemu_oracle::compat::qemu11_crash_trigger(r).is_some())
+                });
+            }
             if let Some(p) = &script_out {
                 let outcomes: Vec<_> = steps
                     .iter()
@@ -205,11 +240,7 @@ fn real_main() -> Result<ExitCode, String> {
                     .collect();
                 write_pcap(&outcomes, p).map_err(|e| e.to_string())?;
             }
-            let opts = QemuOptions {
-                pio,
-                ..QemuOptions::default()
-            };
-            let version = qemu::qemu_version_line(&opts.qemu).map_err(|e| e.to_string())?;
+            let version = opts.version_line().map_err(|e| e.to_string())?;
             let run = qemu::run(&steps, None, &opts).map_err(|e| e.to_string())?;
             if let Some(out) = &out {
                 write_pcap(&run.outcomes, out).map_err(|e| e.to_string())?;
@@ -234,9 +265,10 @@ fn real_main() -> Result<ExitCode, String> {
             show,
             verbose,
             only.as_deref(),
+            root,
         ),
         Cmd::Compare { args, show } => {
-            let (run, start, version) = run_qemu(&args)?;
+            let (run, start, version) = run_qemu(&args, root)?;
             report(&run, start.as_deref(), &version, args.pio, show)
         }
     }
@@ -251,11 +283,7 @@ fn report(
 ) -> Result<ExitCode, String> {
     {
         {
-            let legacy = qemu::parse_version(version).is_some_and(qemu::legacy_payload_size);
-            let config = Config {
-                legacy_payload_size: legacy,
-                ..Config::default()
-            };
+            let config = qemu::config_for(run.version);
             let report = compare::compare(run, start, config, None).map_err(|e| e.to_string())?;
             println!("qemu: {version} ({})", if pio { "PIO" } else { "DMA" });
             print!("{}", report.summary());
@@ -296,6 +324,7 @@ fn captures(
     show: usize,
     verbose: bool,
     only: Option<&str>,
+    root: Option<&std::path::Path>,
 ) -> Result<ExitCode, String> {
     use uefi_vars_qemu_oracle::captures;
     let started = std::time::Instant::now();
@@ -318,10 +347,10 @@ fn captures(
     if let Some(only) = only {
         all.retain(|c| c.name.contains(only) || c.info.thread.contains(only));
     }
-    let mut opts = QemuOptions::default();
-    opts.bios = qemu::fast_bios(&opts.qemu);
+    let mut opts = base_options(root, &QemuOptions::default().qemu)?;
+    opts.bios = opts.fast_bios();
     opts.scratch = qemu::fast_scratch();
-    let version = qemu::qemu_version_line(&opts.qemu).map_err(|e| e.to_string())?;
+    let version = opts.version_line().map_err(|e| e.to_string())?;
     let legacy = qemu::parse_version(&version).is_some_and(qemu::legacy_payload_size);
     let progress = |c: &captures::Compared| {
         if verbose {

@@ -1,8 +1,10 @@
 //! Runs a script through QEMU's `uefi-vars-x64` device with the test guest
 //! and collects QEMU's replies and final JSON store.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::script::{encode_script, framing_ok_for, Step, BUFFER_SIZE};
@@ -23,8 +25,11 @@ const EXIT_OK: i32 = (0x10 << 1) | 1;
 /// How to run QEMU.
 #[derive(Clone, Debug)]
 pub struct QemuOptions {
-    /// The QEMU binary (default `qemu-system-x86_64` from PATH).
+    /// The QEMU binary (default `qemu-system-x86_64` from PATH). Not
+    /// used when `root` is set.
     pub qemu: PathBuf,
+    /// Run the QEMU of this Debian root instead ([`QemuRoot`]).
+    pub root: Option<QemuRoot>,
     /// Start the device with `use-pio=on`: the guest then moves every
     /// request through the PIO window instead of DMA, as edk2 does.
     pub pio: bool,
@@ -56,6 +61,7 @@ impl Default for QemuOptions {
     fn default() -> Self {
         QemuOptions {
             qemu: PathBuf::from("qemu-system-x86_64"),
+            root: None,
             pio: false,
             timeout: None,
             guest: None,
@@ -66,6 +72,182 @@ impl Default for QemuOptions {
             bios: None,
             scratch: None,
         }
+    }
+}
+
+/// Where scripts/install-qemu11.sh puts its Debian trixie root with QEMU
+/// 11.1 from trixie-backports.
+pub const QEMU11_ROOT: &str = "/var/cache/uefi-vars-qemu11/root";
+
+/// A QEMU installed in a Debian root (a chroot made by mmdebstrap,
+/// scripts/install-qemu11.sh) that is run without entering it: the root's
+/// own dynamic loader starts the root's `qemu-system-x86_64` with the
+/// root's library directories, so none of the host's libraries is used
+/// and no chroot(2), bind mount or root privilege is needed at run time;
+/// its firmware directories (as the binary itself lists them, `-L help`)
+/// are passed with `-L` and its module directory (the device is the
+/// module hw-uefi-vars.so in Debian) with QEMU_MODULE_DIR. Files the
+/// binary opens by absolute path outside those (none for a `-nographic
+/// -nodefaults` machine) would come from the host.
+#[derive(Clone, Debug)]
+pub struct QemuRoot {
+    root: PathBuf,
+    loader: PathBuf,
+    binary: PathBuf,
+    library_path: String,
+    modules: Option<PathBuf>,
+    data_dirs: Vec<PathBuf>,
+}
+
+impl QemuRoot {
+    /// Finds the loader, libraries, binary, modules and firmware of the
+    /// root; fails when the root has no runnable QEMU.
+    pub fn new(root: &Path) -> Result<QemuRoot, OracleError> {
+        let missing = |p: &Path| OracleError::Qemu(format!("{} is missing", p.display()));
+        // The ELF interpreter path of x86-64 binaries, inside the root.
+        let loader = root.join("lib64/ld-linux-x86-64.so.2");
+        let binary = root.join("usr/bin/qemu-system-x86_64");
+        for p in [&loader, &binary] {
+            if !p.is_file() {
+                return Err(missing(p));
+            }
+        }
+        let library_path = std::env::join_paths(library_dirs(root))
+            .map_err(|e| OracleError::Qemu(format!("library path: {e}")))?
+            .to_string_lossy()
+            .into_owned();
+        let modules = [
+            "usr/lib/x86_64-linux-gnu/qemu",
+            "usr/lib64/qemu",
+            "usr/lib/qemu",
+        ]
+        .iter()
+        .map(|d| root.join(d))
+        .find(|d| d.is_dir());
+        let mut qr = QemuRoot {
+            root: root.to_path_buf(),
+            loader,
+            binary,
+            library_path,
+            modules,
+            data_dirs: Vec::new(),
+        };
+        let out =
+            qr.command().args(["-L", "help"]).output().map_err(|e| {
+                OracleError::Qemu(format!("cannot run {}: {e}", qr.binary.display()))
+            })?;
+        if !out.status.success() {
+            return Err(OracleError::Qemu(format!(
+                "{} -L help: {}",
+                qr.binary.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        qr.data_dirs = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('/').map(|rel| root.join(rel)))
+            .filter(|d| d.is_dir())
+            .collect();
+        Ok(qr)
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A command that runs the root's QEMU; QEMU's own arguments follow.
+    /// The firmware directories come first on the command line, so QEMU
+    /// searches them before its compiled-in (host) directories.
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.loader);
+        cmd.arg("--library-path")
+            .arg(&self.library_path)
+            .arg(&self.binary);
+        for d in &self.data_dirs {
+            cmd.arg("-L").arg(d);
+        }
+        if let Some(m) = &self.modules {
+            cmd.env("QEMU_MODULE_DIR", m);
+        }
+        cmd
+    }
+}
+
+/// The root's library directories: the default multiarch ones and those of
+/// its /etc/ld.so.conf.d, each inside the root.
+fn library_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = ["usr/lib/x86_64-linux-gnu", "lib/x86_64-linux-gnu"]
+        .iter()
+        .map(|d| root.join(d))
+        .collect();
+    let conf = root.join("etc/ld.so.conf.d");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&conf)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    for f in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "conf"))
+    {
+        let text = std::fs::read_to_string(f).unwrap_or_default();
+        for rel in text.lines().filter_map(|l| l.trim().strip_prefix('/')) {
+            let d = root.join(rel);
+            if d.is_dir() && !dirs.contains(&d) {
+                dirs.push(d);
+            }
+        }
+    }
+    dirs.retain(|d| d.is_dir());
+    dirs
+}
+
+impl QemuOptions {
+    /// Options that run the QEMU of a Debian root ([`QemuRoot`]).
+    pub fn from_root(root: &Path) -> Result<QemuOptions, OracleError> {
+        Ok(QemuOptions {
+            root: Some(QemuRoot::new(root)?),
+            ..QemuOptions::default()
+        })
+    }
+
+    /// A command that runs this QEMU; QEMU's own arguments follow.
+    pub fn command(&self) -> Command {
+        match &self.root {
+            Some(r) => r.command(),
+            None => Command::new(&self.qemu),
+        }
+    }
+
+    /// The QEMU binary, for messages.
+    pub fn binary(&self) -> &Path {
+        self.root.as_ref().map_or(&self.qemu, |r| &r.binary)
+    }
+
+    /// `--version`'s first line ([`qemu_version_line`]), asked once per
+    /// binary and process.
+    pub fn version_line(&self) -> Result<String, OracleError> {
+        static SEEN: Mutex<BTreeMap<PathBuf, String>> = Mutex::new(BTreeMap::new());
+        let key = self.binary().to_path_buf();
+        if let Some(v) = SEEN.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(v);
+        }
+        let v = version_line_of(self.command(), self.binary())?;
+        if let Ok(mut m) = SEEN.lock() {
+            m.insert(key, v.clone());
+        }
+        Ok(v)
+    }
+
+    /// (major, minor) of this QEMU.
+    pub fn version(&self) -> Result<(u32, u32), OracleError> {
+        let line = self.version_line()?;
+        parse_version(&line).ok_or_else(|| OracleError::Qemu(format!("no version in {line:?}")))
+    }
+
+    /// qboot in one of this QEMU's data directories ([`fast_bios`]).
+    pub fn fast_bios(&self) -> Option<PathBuf> {
+        fast_bios_of(self.command())
     }
 }
 
@@ -84,7 +266,11 @@ pub fn fast_scratch() -> Option<PathBuf> {
 /// skips SeaBIOS's device probing: a boot or machine reset of the test
 /// guest takes about 25 ms instead of 120 ms under TCG.
 pub fn fast_bios(qemu: &Path) -> Option<PathBuf> {
-    let out = Command::new(qemu).args(["-L", "help"]).output().ok()?;
+    fast_bios_of(Command::new(qemu))
+}
+
+fn fast_bios_of(mut cmd: Command) -> Option<PathBuf> {
+    let out = cmd.args(["-L", "help"]).output().ok()?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|dir| Path::new(dir.trim()).join("qboot.rom"))
@@ -119,12 +305,18 @@ pub struct QemuRun {
     /// The device's FLAGS register as the guest read it at the first boot.
     pub flags: u32,
     pub elapsed: Duration,
+    /// (major, minor) of the QEMU that ran.
+    pub version: (u32, u32),
 }
 
 /// `qemu-system-x86_64 --version`'s first line, e.g. "QEMU emulator
 /// version 10.0.2 (Debian 1:10.0.2+ds-2+deb13u1~bpo12+1)".
 pub fn qemu_version_line(qemu: &Path) -> Result<String, OracleError> {
-    let out = Command::new(qemu)
+    version_line_of(Command::new(qemu), qemu)
+}
+
+fn version_line_of(mut cmd: Command, qemu: &Path) -> Result<String, OracleError> {
+    let out = cmd
         .arg("--version")
         .output()
         .map_err(|e| OracleError::Qemu(format!("cannot run {}: {e}", qemu.display())))?;
@@ -150,6 +342,24 @@ pub fn legacy_payload_size(version: (u32, u32)) -> bool {
     version < (11, 0)
 }
 
+/// Whether this QEMU leaves policies out of the storage accounting
+/// (`Config::legacy_storage_accounting`): measured on 10.0.2 (left out)
+/// and 11.1.3 (charged); the releases between are not measured, the line
+/// is drawn where `legacy_payload_size` draws it.
+pub fn legacy_storage_accounting(version: (u32, u32)) -> bool {
+    version < (11, 0)
+}
+
+/// The service configuration that answers as this QEMU version with the
+/// device's default properties.
+pub fn config_for(version: (u32, u32)) -> uefi_vars::Config {
+    uefi_vars::Config {
+        legacy_payload_size: legacy_payload_size(version),
+        legacy_storage_accounting: legacy_storage_accounting(version),
+        ..uefi_vars::Config::default()
+    }
+}
+
 /// Runs `steps` through QEMU, starting from the JSON store `start_store`
 /// (none: QEMU starts with no file and creates it).
 pub fn run(
@@ -157,6 +367,7 @@ pub fn run(
     start_store: Option<&[u8]>,
     opts: &QemuOptions,
 ) -> Result<QemuRun, OracleError> {
+    let version = opts.version()?;
     let image = match &opts.guest {
         Some(p) => p.clone(),
         None => guest::guest_image(None)?,
@@ -208,7 +419,7 @@ pub fn run(
     if opts.disable_custom_mode {
         device.push_str(",disable-custom-mode=on");
     }
-    let mut cmd = Command::new(&opts.qemu);
+    let mut cmd = opts.command();
     if let Some(bios) = &opts.bios {
         cmd.arg("-bios").arg(bios);
     }
@@ -232,7 +443,7 @@ pub fn run(
     let started = Instant::now();
     let mut child = cmd
         .spawn()
-        .map_err(|e| OracleError::Qemu(format!("cannot start {}: {e}", opts.qemu.display())))?;
+        .map_err(|e| OracleError::Qemu(format!("cannot start {}: {e}", opts.binary().display())))?;
     let timeout = opts.timeout.unwrap_or_else(|| {
         Duration::from_secs(60) + Duration::from_millis(20 * steps.len() as u64)
     });
@@ -294,6 +505,7 @@ pub fn run(
         boots,
         flags,
         elapsed,
+        version,
     })
 }
 

@@ -358,9 +358,36 @@ pub fn step(rng: &mut Rng) -> Step {
 
 /// A sequence of `n` random steps from `seed`. Exit from boot services is
 /// rare, so most of a sequence runs in the boot-services phase.
+///
+/// After a SetVariable (volatile or non-volatile) and after a policy
+/// REGISTER, one time in three, a QueryVariableInfo follows, so the
+/// storage accounting is compared right where it changes (it counts
+/// volatile and non-volatile variables and, in QEMU 11.1, policies).
+/// The inserted queries count towards `n`.
 pub fn sequence(seed: u64, n: usize) -> Vec<Step> {
     let mut rng = Rng::new(seed);
-    (0..n).map(|_| step(&mut rng)).collect()
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let s = step(&mut rng);
+        let changes = matches!(&s, Step::Request(r) if changes_storage(r));
+        out.push(s);
+        if changes && out.len() < n && rng.chance(33) {
+            let attrs = *rng.pick(&[7u32, 3, 0]);
+            out.push(Step::Request(normalize_request(
+                &request::query_variable_info(L, attrs),
+            )));
+        }
+    }
+    out
+}
+
+/// A SetVariable or a policy REGISTER (whatever its fate).
+fn changes_storage(r: &[u8]) -> bool {
+    let guid = r.get(..16);
+    (guid == Some(&uefi_vars::guid::SMM_VARIABLE_PROTOCOL.0[..])
+        && r.get(24..32) == Some(&3u64.to_le_bytes()[..]))
+        || (guid == Some(&uefi_vars::guid::VAR_CHECK_POLICY_MMI.0[..])
+            && r.get(32..36) == Some(&3u32.to_le_bytes()[..]))
 }
 
 /// Largest request the PIO runs send (see [`sequence_for`]).
@@ -377,4 +404,46 @@ pub fn sequence_for(seed: u64, n: usize, pio: bool) -> Vec<Step> {
         steps.retain(|s| !matches!(s, Step::Request(r) if r.len() > PIO_MAX_REQUEST));
     }
     steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_query(s: &Step) -> bool {
+        matches!(s, Step::Request(r) if r.get(24..32) == Some(&4u64.to_le_bytes()[..]))
+    }
+
+    #[test]
+    fn queries_follow_storage_changes() {
+        let steps = sequence(1, 2000);
+        assert_eq!(steps.len(), 2000);
+        let after_change = steps
+            .windows(2)
+            .filter(|w| matches!(&w[0], Step::Request(r) if changes_storage(r)) && is_query(&w[1]))
+            .count();
+        let volatile_then_query = steps
+            .windows(2)
+            .filter(|w| match &w[0] {
+                // SetVariable with data, without NON_VOLATILE (abs 72).
+                Step::Request(r) if changes_storage(r) && r.len() > 76 => {
+                    r[72] & 1 == 0 && r[72] & 6 != 0 && is_query(&w[1])
+                }
+                _ => false,
+            })
+            .count();
+        let nv_then_query = steps
+            .windows(2)
+            .filter(|w| match &w[0] {
+                Step::Request(r) if changes_storage(r) && r.len() > 76 => {
+                    r[72] & 1 == 1 && is_query(&w[1])
+                }
+                _ => false,
+            })
+            .count();
+        assert!(after_change > 100, "{after_change}");
+        assert!(volatile_then_query > 10, "{volatile_then_query}");
+        assert!(nv_then_query > 10, "{nv_then_query}");
+        assert_eq!(sequence(7, 300), sequence(7, 300));
+    }
 }

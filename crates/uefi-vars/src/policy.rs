@@ -166,7 +166,7 @@ impl Policy {
         Some(priority)
     }
 
-    fn same_target(&self, other: &Policy) -> bool {
+    pub fn same_target(&self, other: &Policy) -> bool {
         self.header.namespace == other.header.namespace && self.name == other.name
     }
 }

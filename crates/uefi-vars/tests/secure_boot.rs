@@ -685,9 +685,11 @@ fn user_mode(pki: &Pki) -> Service {
 }
 
 /// limitations.md §2.4: APPEND with an older timestamp must not roll the
-/// stored time back (QEMU stores the older time; edk2 keeps the later).
+/// stored time back (compat: append-time; QEMU 11.1.3 stores the older
+/// time, QEMU 10.0.2 refuses the APPEND with EFI_SECURITY_VIOLATION; edk2
+/// UpdateVariable keeps the later).
 #[test]
-fn limitation_2_4_append_keeps_the_later_timestamp() {
+fn compat_append_time() {
     let pki = Pki::new();
     let mut svc = user_mode(&pki);
     let db = pki.sign("db", "db.esl", "KEK", "2025-03-01 00:00:00", false);

@@ -136,6 +136,9 @@ pub struct CaptureInfo {
     pub force_secure_boot: bool,
     pub disable_custom_mode: bool,
     pub legacy_payload_size: bool,
+    /// `Config::legacy_storage_accounting` (absent in older captures).
+    #[serde(default)]
+    pub legacy_storage_accounting: bool,
     /// BUFFER_SIZE when the service was created (later changes are
     /// [`Event::BufferSize`] records).
     pub buffer_size: u32,
@@ -166,6 +169,7 @@ impl CaptureInfo {
             force_secure_boot: config.force_secure_boot,
             disable_custom_mode: config.disable_custom_mode,
             legacy_payload_size: config.legacy_payload_size,
+            legacy_storage_accounting: config.legacy_storage_accounting,
             buffer_size: MAX_BUFFER_SIZE,
             crypto: if cfg!(feature = "openssl") {
                 "openssl"
@@ -199,6 +203,7 @@ impl CaptureInfo {
             force_secure_boot: self.force_secure_boot,
             disable_custom_mode: self.disable_custom_mode,
             legacy_payload_size: self.legacy_payload_size,
+            legacy_storage_accounting: self.legacy_storage_accounting,
         })
     }
 }

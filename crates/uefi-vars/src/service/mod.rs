@@ -67,6 +67,13 @@ pub struct Config {
     /// 10.2 did (later releases, and the default here, leave room for the
     /// 40 header bytes edk2 adds back).
     pub legacy_payload_size: bool,
+    /// Leave registered policies out of the storage accounting, as QEMU
+    /// 10.0 did. QEMU 11.1 (and the default here) charges every policy a
+    /// REGISTER stores with its entry size (`VARIABLE_POLICY_ENTRY.Size`)
+    /// against `max_storage`: QueryVariableInfo reports it, and a REGISTER
+    /// or SetVariable that does not fit gets EFI_OUT_OF_RESOURCES
+    /// (docs/compat.md "Storage accounting").
+    pub legacy_storage_accounting: bool,
 }
 
 impl Default for Config {
@@ -82,6 +89,7 @@ impl Default for Config {
             force_secure_boot: false,
             disable_custom_mode: false,
             legacy_payload_size: false,
+            legacy_storage_accounting: false,
         }
     }
 }
@@ -116,6 +124,9 @@ pub struct Service {
     /// Page cache of a policy DUMP in progress.
     dump_cache: Option<Vec<u8>>,
     errors: Vec<Error>,
+    /// Bytes the policies REGISTERed since the last reset take from the
+    /// storage (QEMU 11.1's accounting, see [`Config::legacy_storage_accounting`]).
+    policy_charge: u64,
     /// Opt-in capture of every exchange ([`capture`]).
     capture: capture::Capture,
 }
@@ -165,6 +176,7 @@ impl Service {
             buffer_size: MAX_BUFFER_SIZE,
             dump_cache: None,
             errors: Vec::new(),
+            policy_charge: 0,
             capture,
         }
     }
@@ -191,10 +203,19 @@ impl Service {
         self.capture.reset();
         self.phase = BootPhase::default();
         self.policies.clear();
+        // compat: policy-charge-reset (QEMU 11.1 keeps charging the
+        // policies a reset dropped until the process restarts)
+        self.policy_charge = 0;
         self.dump_cache = None;
         self.store.retain(Variable::is_non_volatile);
         self.init_secure_boot_state();
         self.save_store()
+    }
+
+    /// Bytes counted against `max_storage`: every variable's record
+    /// (`VarStore::cost`) and the policies' charge.
+    pub fn used_storage(&self) -> u64 {
+        self.store.used().saturating_add(self.policy_charge)
     }
 
     /// The communication buffer size the guest negotiated (BUFFER_SIZE).

@@ -108,12 +108,39 @@ impl Service {
             return EfiStatus::BAD_BUFFER_SIZE;
         };
         match Policy::parse(&raw) {
-            Some(p) => match self.policies.register(p) {
-                Ok(()) => EfiStatus::SUCCESS,
-                Err(e) => e,
-            },
+            Some(p) => {
+                if !self.policy_fits(&p, size) {
+                    return EfiStatus::OUT_OF_RESOURCES;
+                }
+                match self.policies.register(p) {
+                    Ok(()) => {
+                        self.charge_policy(size);
+                        EfiStatus::SUCCESS
+                    }
+                    Err(e) => e,
+                }
+            }
             // compat: policy-validation (QEMU stores malformed entries)
             None => EfiStatus::INVALID_PARAMETER,
+        }
+    }
+
+    /// Whether a new policy of `size` bytes fits the storage in QEMU 11.1's
+    /// accounting: checked after the duplicate check (QEMU 11.1.3 answers
+    /// EFI_ALREADY_STARTED for a duplicate even when the store is full) and
+    /// only for a policy that will be charged (not with
+    /// `legacy_storage_accounting`).
+    fn policy_fits(&self, p: &Policy, size: u64) -> bool {
+        self.config.legacy_storage_accounting
+            || self.policies.policies().iter().any(|q| q.same_target(p))
+            || self.used_storage().saturating_add(size) <= self.config.max_storage
+    }
+
+    /// Charges a REGISTERed policy to the storage. LOCK_VARIABLE's LOCK_NOW
+    /// policies are not charged, as in QEMU 11.1.3.
+    fn charge_policy(&mut self, size: u64) {
+        if !self.config.legacy_storage_accounting {
+            self.policy_charge = self.policy_charge.saturating_add(size);
         }
     }
 

@@ -254,6 +254,11 @@ impl Service {
         self.buffer_size = state.buffer_size;
         self.store = state.store;
         self.policies = state.policies;
+        // The policies' storage charge is not in the snapshot: as after
+        // QEMU's own migration (uefi_vars_post_load recounts the variables
+        // only, hw/uefi/var-service-core.c), a restored service starts
+        // with none.
+        self.policy_charge = 0;
         self.dump_cache = state.dump_cache;
         if let Err(e) = self.save_store() {
             self.record_error(e);

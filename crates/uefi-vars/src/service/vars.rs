@@ -361,8 +361,7 @@ impl Service {
         let cost_old = old.as_ref().map_or(0, |v| self.store.cost(v));
         let cost_new = new.as_ref().map_or(0, |v| self.store.cost(v));
         let needed = self
-            .store
-            .used()
+            .used_storage()
             .saturating_sub(cost_old)
             .saturating_add(cost_new);
         if needed > self.config.max_storage {
@@ -491,7 +490,10 @@ impl Service {
         let max_var = self.config.max_variable_size.unwrap_or(max / 4);
         let _ = buf.put_u64(f.p, max);
         // compat: query-remaining-saturates (QEMU wraps when over the limit)
-        let _ = buf.put_u64(f.p.saturating_add(8), max.saturating_sub(self.store.used()));
+        let _ = buf.put_u64(
+            f.p.saturating_add(8),
+            max.saturating_sub(self.used_storage()),
+        );
         let _ = buf.put_u64(f.p.saturating_add(16), max_var);
         let _ = buf.put_u32(f.p.saturating_add(24), 0);
         Outcome {

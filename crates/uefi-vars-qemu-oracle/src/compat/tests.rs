@@ -1,0 +1,367 @@
+//! The classifier without QEMU: our answers come from the real service,
+//! QEMU's are ours with the fields QEMU answers differently put in by hand
+//! (as QEMU 10.0.2 and 11.1.3 answered them in the conformance runs).
+
+use std::str::FromStr;
+
+use uefi_vars::codec::{request, Layout};
+use uefi_vars::guid::{Guid, EXIT_BOOT_SERVICES_EVENT, GLOBAL_VARIABLE, IMAGE_SECURITY_DATABASE};
+use uefi_vars::name::VarName;
+use uefi_vars::persist::MemoryStorage;
+use uefi_vars::variable::Variable;
+use uefi_vars::{Config, MmResponse, Service};
+
+use super::*;
+
+const L: Layout = Layout::X64;
+const V10: (u32, u32) = (10, 0);
+const V11: (u32, u32) = (11, 1);
+
+fn ucs2(s: &str) -> Vec<u8> {
+    let mut v: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    v.extend_from_slice(&[0, 0]);
+    v
+}
+
+fn guid(s: &str) -> Guid {
+    Guid::from_str(s).unwrap()
+}
+
+/// A run: our service, answering as QEMU `version` configured.
+struct Run {
+    svc: Service,
+    ctx: Context,
+}
+
+impl Run {
+    fn new(version: (u32, u32)) -> Run {
+        Run::with_store(version, MemoryStorage::new())
+    }
+
+    fn with_store(version: (u32, u32), storage: MemoryStorage) -> Run {
+        let config = Config {
+            legacy_payload_size: version < (11, 0),
+            legacy_storage_accounting: version < (11, 0),
+            ..Config::default()
+        };
+        Run {
+            svc: Service::new(config, Box::new(storage)).unwrap(),
+            ctx: Context::new(version),
+        }
+    }
+
+    /// Sends `req` to our service; QEMU's reply is ours changed by
+    /// `qemu` (the identity: QEMU answered the same). Returns our reply
+    /// and the classification.
+    fn send(
+        &mut self,
+        req: &[u8],
+        qemu: impl FnOnce(&mut Vec<u8>),
+    ) -> (MmResponse, Option<&'static str>) {
+        let before = is_set_variable(req).then(|| self.svc.store().clone());
+        let ours = self.svc.communicate(req);
+        let mut theirs = ours.reply.clone().unwrap();
+        qemu(&mut theirs);
+        let same = Some(&theirs) == ours.reply.as_ref();
+        let id = observe(
+            &mut self.ctx,
+            &Exchange {
+                request: req,
+                qemu_status: 0,
+                qemu_reply: Some(&theirs),
+                ours: &ours,
+                same,
+                store: self.svc.store(),
+                before: before.as_ref(),
+            },
+        );
+        (ours, id)
+    }
+
+    fn same(&mut self, req: &[u8]) -> MmResponse {
+        let (ours, id) = self.send(req, |_| {});
+        assert_eq!(id, None);
+        ours
+    }
+
+    fn reset(&mut self) {
+        self.svc.reset().unwrap();
+        self.ctx.reset(self.svc.store());
+    }
+}
+
+fn var_status(r: &MmResponse) -> u64 {
+    u64::from_le_bytes(r.reply.as_ref().unwrap()[32..40].try_into().unwrap())
+}
+
+fn policy_status(r: &MmResponse) -> u64 {
+    u64::from_le_bytes(r.reply.as_ref().unwrap()[36..44].try_into().unwrap())
+}
+
+/// QEMU answered `status` instead (variable protocol).
+fn var_answer(status: u64) -> impl FnOnce(&mut Vec<u8>) {
+    move |r| r[32..40].copy_from_slice(&status.to_le_bytes())
+}
+
+/// QEMU answered `status` instead (policy protocol).
+fn policy_answer(status: u64) -> impl FnOnce(&mut Vec<u8>) {
+    move |r| r[36..44].copy_from_slice(&status.to_le_bytes())
+}
+
+/// QEMU reported `remaining` in QueryVariableInfo.
+fn remaining_answer(remaining: u64) -> impl FnOnce(&mut Vec<u8>) {
+    move |r| r[48..56].copy_from_slice(&remaining.to_le_bytes())
+}
+
+fn remaining(r: &MmResponse) -> u64 {
+    u64::from_le_bytes(r.reply.as_ref().unwrap()[48..56].try_into().unwrap())
+}
+
+/// EFI_VARIABLE_AUTHENTICATION_2 with an empty CertData (what setup mode
+/// accepts for KEK and db), dated 2024-01-`day`, then `payload`.
+fn auth2(day: u8, payload: &[u8]) -> Vec<u8> {
+    let mut d = vec![0u8; 16];
+    d[0..2].copy_from_slice(&2024u16.to_le_bytes());
+    d[2] = 1;
+    d[3] = day;
+    d.extend_from_slice(&24u32.to_le_bytes());
+    d.extend_from_slice(&0x0200u16.to_le_bytes());
+    d.extend_from_slice(&0x0ef1u16.to_le_bytes());
+    d.extend_from_slice(&guid("4aafd29d-68df-49ee-8aa9-347d375665a7").0);
+    d.extend_from_slice(payload);
+    d
+}
+
+/// An EFI_CERT_SHA256 signature list with one entry.
+fn sha256_list(fill: u8) -> Vec<u8> {
+    let mut s = guid("c1c41626-504c-4092-aca9-41f936934328").0.to_vec();
+    s.extend_from_slice(&76u32.to_le_bytes());
+    s.extend_from_slice(&0u32.to_le_bytes());
+    s.extend_from_slice(&48u32.to_le_bytes());
+    s.extend_from_slice(&[0x11; 16]);
+    s.extend_from_slice(&[fill; 32]);
+    s
+}
+
+/// A NO_LOCK policy entry for `name` in `ns` with the given Version.
+fn entry(ns: &Guid, name: &str, version: u32) -> Vec<u8> {
+    let n = ucs2(name);
+    let mut e = version.to_le_bytes().to_vec();
+    e.extend_from_slice(&u16::try_from(44 + n.len()).unwrap().to_le_bytes());
+    e.extend_from_slice(&44u16.to_le_bytes());
+    e.extend_from_slice(&ns.0);
+    e.extend_from_slice(&0u32.to_le_bytes());
+    e.extend_from_slice(&u32::MAX.to_le_bytes());
+    e.extend_from_slice(&[0; 12]);
+    e.extend_from_slice(&n);
+    e
+}
+
+const SIGDB: u32 = 0x27;
+const APPEND: u32 = 0x40;
+
+#[test]
+fn a_kek_difference_is_not_absorbed_by_an_earlier_listed_one() {
+    let mut run = Run::new(V10);
+    // A listed difference on SecureBoot: QEMU stores it, we refuse.
+    let sb = request::set_variable(L, &GLOBAL_VARIABLE, &ucs2("SecureBoot"), 6, &[1]);
+    let (ours, id) = run.send(&sb, var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), WRITE_PROTECTED);
+    assert_eq!(id, Some(READ_ONLY));
+    // Answers about SecureBoot follow from it...
+    let get = request::get_variable(L, &GLOBAL_VARIABLE, &ucs2("SecureBoot"), 16);
+    assert_eq!(run.send(&get, |r| r[72] = 1).1, Some(READ_ONLY));
+    // ... a refused KEK APPEND does not (neither db-signers nor
+    // read-only: it concerns KEK).
+    let kek = auth2(2, &sha256_list(1));
+    run.same(&request::set_variable(
+        L,
+        &GLOBAL_VARIABLE,
+        &ucs2("KEK"),
+        SIGDB,
+        &kek,
+    ));
+    let more = auth2(3, &sha256_list(2));
+    let append = request::set_variable(L, &GLOBAL_VARIABLE, &ucs2("KEK"), SIGDB | APPEND, &more);
+    let (ours, id) = run.send(&append, var_answer(SECURITY_VIOLATION));
+    assert_eq!(var_status(&ours), SUCCESS);
+    assert_eq!(id, None);
+    // Nor is a later difference in another variable's GetVariable.
+    let get = request::get_variable(L, &GLOBAL_VARIABLE, &ucs2("SetupMode"), 16);
+    assert_eq!(run.send(&get, |r| r[72] ^= 1).1, None);
+}
+
+#[test]
+fn db_signers_needs_a_signed_user_mode_update_of_db() {
+    // Setup mode (no PK), no CertData: QEMU refusing it is not db-signers.
+    let mut run = Run::new(V10);
+    let db = request::set_variable(
+        L,
+        &IMAGE_SECURITY_DATABASE,
+        &ucs2("db"),
+        SIGDB,
+        &auth2(2, &sha256_list(1)),
+    );
+    let (ours, id) = run.send(&db, var_answer(SECURITY_VIOLATION));
+    assert_eq!(var_status(&ours), SUCCESS);
+    assert_eq!(id, None);
+}
+
+#[test]
+fn append_time_is_the_older_timestamp_only() {
+    for (version, qemu, want) in [
+        (V10, SECURITY_VIOLATION, Some(APPEND_TIME)),
+        (V11, SECURITY_VIOLATION, None),
+    ] {
+        let mut run = Run::new(version);
+        let name = ucs2("db");
+        let db = |attrs, day, fill| {
+            request::set_variable(
+                L,
+                &IMAGE_SECURITY_DATABASE,
+                &name,
+                attrs,
+                &auth2(day, &sha256_list(fill)),
+            )
+        };
+        run.same(&db(SIGDB, 2, 1));
+        // An APPEND dated before the stored time.
+        let (ours, id) = run.send(&db(SIGDB | APPEND, 1, 2), var_answer(qemu));
+        assert_eq!(var_status(&ours), SUCCESS);
+        assert_eq!(id, want, "{version:?}");
+        // A later one that QEMU refused is something else.
+        let mut run = Run::new(version);
+        run.same(&db(SIGDB, 2, 1));
+        let (_, id) = run.send(&db(SIGDB | APPEND, 3, 2), var_answer(qemu));
+        assert_eq!(id, None, "{version:?}");
+    }
+}
+
+/// A store whose first variable is boot-services only.
+fn hidden_first() -> MemoryStorage {
+    let v = Variable::new(
+        guid("7e5ca0b2-44d1-4f08-a33c-109be25f7102"),
+        VarName::from("Hidden"),
+        3,
+        vec![1],
+    );
+    let text = uefi_vars::persist::json::encode(&[&v]).unwrap();
+    MemoryStorage::from_text(text)
+}
+
+/// A GetNextVariableName reply naming `g`/`name` instead of ours.
+fn next_answer(g: Guid, name: &str) -> impl FnOnce(&mut Vec<u8>) {
+    let n = ucs2(name);
+    move |r| {
+        r[32..40].copy_from_slice(&SUCCESS.to_le_bytes());
+        r[40..56].copy_from_slice(&g.0);
+        r[56..64].copy_from_slice(&(n.len() as u64).to_le_bytes());
+        r[64..64 + n.len()].copy_from_slice(&n);
+    }
+}
+
+#[test]
+fn qemu10_get_next_first_needs_qemu10_and_the_hidden_variable() {
+    let hidden = guid("7e5ca0b2-44d1-4f08-a33c-109be25f7102");
+    let first = request::get_next_variable_name(L, &GLOBAL_VARIABLE, &ucs2(""), 64);
+    for (version, answer, want) in [
+        (V10, (hidden, "Hidden"), Some(QEMU10_GET_NEXT_FIRST)),
+        (V11, (hidden, "Hidden"), None),
+        // A variable the phase may see is not this row's difference.
+        (V10, (GLOBAL_VARIABLE, "SecureBoot"), None),
+    ] {
+        let mut run = Run::with_store(version, hidden_first());
+        run.same(&request::event(L, &EXIT_BOOT_SERVICES_EVENT));
+        let (ours, id) = run.send(&first, next_answer(answer.0, answer.1));
+        assert_eq!(var_status(&ours), SUCCESS);
+        assert_eq!(id, want, "{version:?} {}", answer.1);
+    }
+}
+
+#[test]
+fn query_variable_info_follows_from_a_policy_only_qemu_holds() {
+    let ns = guid("1b1d3f6c-0a1e-4b5a-9c11-528e3764d001");
+    let query = request::query_variable_info(L, 7);
+    for (version, charged) in [(V11, true), (V10, false)] {
+        let mut run = Run::new(version);
+        // Version 2: edk2 refuses it, QEMU stores it (policy-validation).
+        let e = entry(&ns, "Abc", 2);
+        let (ours, id) = run.send(&request::policy(L, 3, &e), policy_answer(SUCCESS));
+        assert_eq!(policy_status(&ours), INVALID_PARAMETER);
+        assert_eq!(id, Some(POLICY_VALIDATION));
+        let ours_now = remaining(&run.svc.communicate(&query));
+        let size = e.len() as u64;
+        // QEMU 11 charges the 52 bytes: exactly that is excused.
+        let (_, id) = run.send(&query, remaining_answer(ours_now - size));
+        assert_eq!(id, charged.then_some(POLICY_VALIDATION), "{version:?}");
+        let (_, id) = run.send(&query, remaining_answer(ours_now - size - 1));
+        assert_eq!(id, None, "{version:?}");
+    }
+}
+
+#[test]
+fn a_policy_charge_kept_over_a_reset_is_policy_charge_reset() {
+    let ns = guid("1b1d3f6c-0a1e-4b5a-9c11-528e3764d001");
+    let query = request::query_variable_info(L, 7);
+    for (version, want) in [(V11, Some(POLICY_CHARGE_RESET)), (V10, None)] {
+        let mut run = Run::new(version);
+        let e = entry(&ns, "Abc", 0x10000);
+        assert_eq!(
+            policy_status(&run.same(&request::policy(L, 3, &e))),
+            SUCCESS
+        );
+        run.reset();
+        let ours_now = remaining(&run.svc.communicate(&query));
+        let (_, id) = run.send(&query, remaining_answer(ours_now - e.len() as u64));
+        assert_eq!(id, want, "{version:?}");
+    }
+}
+
+#[test]
+fn a_variable_only_qemu_stored_is_counted_in_its_accounting() {
+    // An empty-name variable (empty-name: QEMU stores it, we refuse):
+    // QEMU's remaining is ours minus its 96 + 2 + 3 bytes, not anything.
+    let query = request::query_variable_info(L, 7);
+    let mut run = Run::new(V11);
+    let set = request::set_variable(L, &GLOBAL_VARIABLE, &ucs2(""), 7, &[1, 2, 3]);
+    let (ours, id) = run.send(&set, var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(EMPTY_NAME));
+    let ours_now = remaining(&run.svc.communicate(&query));
+    assert_eq!(
+        run.send(&query, remaining_answer(ours_now - 101)).1,
+        Some(EMPTY_NAME)
+    );
+    assert_eq!(run.send(&query, remaining_answer(ours_now - 100)).1, None);
+    // Non-volatile in QEMU: still there after a reset.
+    run.reset();
+    let ours_now = remaining(&run.svc.communicate(&query));
+    assert_eq!(
+        run.send(&query, remaining_answer(ours_now - 101)).1,
+        Some(EMPTY_NAME)
+    );
+}
+
+#[test]
+fn append_empty_leaves_the_variable_different() {
+    // QEMU deletes, we keep: a later enumeration that differs there
+    // follows from it; one elsewhere does not.
+    let mut run = Run::new(V11);
+    let name = ucs2("Boot0001");
+    run.same(&request::set_variable(
+        L,
+        &GLOBAL_VARIABLE,
+        &name,
+        7,
+        &[1; 10],
+    ));
+    let (_, id) = run.send(
+        &request::set_variable(L, &GLOBAL_VARIABLE, &name, 7 | APPEND, &[]),
+        |_| {},
+    );
+    assert_eq!(id, None);
+    let get = request::get_variable(L, &GLOBAL_VARIABLE, &name, 64);
+    assert_eq!(run.send(&get, var_answer(NOT_FOUND)).1, Some(APPEND_EMPTY));
+    let other = request::get_variable(L, &GLOBAL_VARIABLE, &ucs2("SetupMode"), 64);
+    assert_eq!(run.send(&other, var_answer(NOT_FOUND)).1, None);
+}
