@@ -2,9 +2,12 @@
 //! firmware captures through the service.
 
 mod auth_cmds;
+mod builtin_certs;
 mod display;
 mod keys;
+mod presets;
 mod replay_cmd;
+mod sigdb;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
