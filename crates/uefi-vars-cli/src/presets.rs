@@ -11,7 +11,7 @@ use clap::builder::PossibleValuesParser;
 use clap::ValueEnum;
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
-use uefi_vars::persist::{JsonFile, Storage, WriteMode};
+use uefi_vars::persist::{JsonFile, MemoryStorage, Storage, WriteMode};
 use uefi_vars::time::EfiTime;
 use uefi_vars::variable::{attr, Variable};
 use uefi_vars::{Config, EfiStatus, Service};
@@ -108,11 +108,13 @@ pub struct PresetArgs {
     /// (repeatable). Replaces virt-fw-vars --add-mok-hash.
     #[arg(long, value_name = "[GUID:]SHA256")]
     pub add_mok_hash: Vec<String>,
-    /// Replace dbx with a signed update (.auth, e.g. Microsoft's
-    /// DBXUpdate.bin), verified exactly as a guest write against the
-    /// enrolled KEK/PK. Replaces virt-fw-vars --set-dbx (which does not
-    /// verify).
-    #[arg(long, value_name = "FILE")]
+    /// Replace dbx with the content of a signed update (.auth, e.g.
+    /// Microsoft's DBXUpdate.bin): the stored dbx is dropped and the update
+    /// written as a guest would, verified against the enrolled KEK/PK
+    /// (updates signed for APPEND_WRITE, as Microsoft's are, and for a
+    /// plain write both work). Replaces virt-fw-vars --set-dbx (which does
+    /// not verify).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["add_dbx_hash", "dbx_cert"])]
     pub set_dbx: Option<PathBuf>,
     /// Append a signed dbx update (.auth) to dbx, verified as a guest
     /// APPEND_WRITE (repeatable). Replaces virt-fw-vars --add-dbx.
@@ -228,8 +230,8 @@ fn parse_hash(text: &str, default_owner: Guid) -> Result<(Guid, [u8; 32]), Strin
         None => (default_owner, text),
     };
     let clean = hex.trim().to_ascii_lowercase();
-    let bytes = uefi_vars::persist::json::from_hex(&clean)
-        .map_err(|e| format!("hash {text:?}: {e}"))?;
+    let bytes =
+        uefi_vars::persist::json::from_hex(&clean).map_err(|e| format!("hash {text:?}: {e}"))?;
     let hash: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
         format!(
             "hash {text:?}: a SHA-256 hash is 32 bytes (64 hex digits), this is {}",
@@ -282,11 +284,8 @@ fn platform(p: &PresetArgs, x: &Explicit<'_>) -> Result<Option<(Cert, Guid, bool
 fn plan(p: &PresetArgs, x: &Explicit<'_>, vars: &[Variable]) -> Result<Plan, String> {
     let platform = platform(p, x)?;
     let fresh = platform.is_some();
-    let existing = |g: Guid, n: &str| -> Option<&Variable> {
-        (!fresh)
-            .then(|| find(vars, g, n))
-            .flatten()
-    };
+    let existing =
+        |g: Guid, n: &str| -> Option<&Variable> { (!fresh).then(|| find(vars, g, n)).flatten() };
     let mut kek = SigDb::from_existing(existing(guid::GLOBAL_VARIABLE, "KEK"));
     let mut db = SigDb::from_existing(existing(guid::IMAGE_SECURITY_DATABASE, "db"));
     let mut dbx = SigDb::from_existing(existing(guid::IMAGE_SECURITY_DATABASE, "dbx"));
@@ -399,8 +398,8 @@ fn save_vars(path: &Path, vars: &[Variable]) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// Applies the plan to `vars`: every database but PK (PK last, so signed
-/// dbx updates can still be applied in setup mode when asked to).
+/// Applies the plan to `vars`: every database but PK (written last, so
+/// signed dbx updates can be applied in setup mode when asked to).
 fn write_plan(vars: &mut Vec<Variable>, plan: &Plan, secure_boot: bool) {
     let fresh = plan.fresh;
     put_db(vars, guid::GLOBAL_VARIABLE, "KEK", &plan.kek, fresh);
@@ -411,48 +410,81 @@ fn write_plan(vars: &mut Vec<Variable>, plan: &Plan, secure_boot: bool) {
         // `efivar_defaults`; shim mok.c mirrors it to MokListRT).
         let mok_attr = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS;
         let t = EfiTime::default();
-        put(vars, guid::SHIM_LOCK, "MokList", mok_attr, plan.mok.bytes(), t);
+        put(
+            vars,
+            guid::SHIM_LOCK,
+            "MokList",
+            mok_attr,
+            plan.mok.bytes(),
+            t,
+        );
     }
     if fresh {
         let nv_bs = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS;
         let t = EfiTime::default();
         let sbe = vec![u8::from(secure_boot)];
-        put(vars, guid::SECURE_BOOT_ENABLE_DISABLE, "SecureBootEnable", nv_bs, sbe, t);
+        put(
+            vars,
+            guid::SECURE_BOOT_ENABLE_DISABLE,
+            "SecureBootEnable",
+            nv_bs,
+            sbe,
+            t,
+        );
         // CustomMode left at 1 would let any later write skip verification.
-        put(vars, guid::CUSTOM_MODE_ENABLE, "CustomMode", nv_bs, vec![0], t);
+        put(
+            vars,
+            guid::CUSTOM_MODE_ENABLE,
+            "CustomMode",
+            nv_bs,
+            vec![0],
+            t,
+        );
     }
 }
 
 fn write_pk(vars: &mut Vec<Variable>, pk: &SigDb) {
     let time = pk.newest_cert().unwrap_or_else(initial_time);
-    put(vars, guid::GLOBAL_VARIABLE, "PK", attr::SECURE_BOOT_DB, pk.bytes(), time);
+    put(
+        vars,
+        guid::GLOBAL_VARIABLE,
+        "PK",
+        attr::SECURE_BOOT_DB,
+        pk.bytes(),
+        time,
+    );
 }
 
-/// Applies the signed dbx updates through the service's SetVariable, as a
-/// guest write (the existing `apply` path).
-fn apply_dbx_updates(store: &Path, p: &PresetArgs) -> Result<(), String> {
+/// Applies the signed dbx updates to `vars` through the service's
+/// SetVariable, exactly as a guest write (the path `apply` takes), on an
+/// in-memory copy: the store file is written once, after everything passed.
+fn apply_dbx_updates(vars: Vec<Variable>, p: &PresetArgs) -> Result<Vec<Variable>, String> {
+    let refs: Vec<&Variable> = vars.iter().collect();
+    let text = uefi_vars::persist::json::encode(&refs).map_err(|e| e.to_string())?;
+    let mut svc = Service::open(Config::default(), Box::new(MemoryStorage::from_text(text)))
+        .map_err(|e| e.to_string())?;
     let updates = p
         .set_dbx
         .iter()
         .map(|f| (f, false))
         .chain(p.add_dbx.iter().map(|f| (f, true)));
-    let mut svc = Service::open(
-        Config::default(),
-        Box::new(JsonFile::with_mode(store, WriteMode::AtomicReplace)),
-    )
-    .map_err(|e| format!("{}: {e}", store.display()))?;
     for (file, append) in updates {
         let data = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let mut attributes = attr::SECURE_BOOT_DB;
-        if append {
-            attributes |= attr::APPEND_WRITE;
+        let mut write = |attributes: u32| {
+            svc.set_variable(
+                guid::IMAGE_SECURITY_DATABASE,
+                VarName::from("dbx"),
+                attributes,
+                &data,
+            )
+        };
+        // The signature covers the attributes, so an update verifies only
+        // as the write it was signed for. --set-dbx starts from no dbx,
+        // where an APPEND_WRITE creates the variable: both kinds work.
+        let mut status = write(attr::SECURE_BOOT_DB | attr::APPEND_WRITE);
+        if !append && status == EfiStatus::SECURITY_VIOLATION {
+            status = write(attr::SECURE_BOOT_DB);
         }
-        let status = svc.set_variable(
-            guid::IMAGE_SECURITY_DATABASE,
-            VarName::from("dbx"),
-            attributes,
-            &data,
-        );
         if let Some(e) = svc.take_errors().first() {
             return Err(format!("{}: writing dbx failed: {e}", file.display()));
         }
@@ -460,7 +492,7 @@ fn apply_dbx_updates(store: &Path, p: &PresetArgs) -> Result<(), String> {
             return Err(dbx_refusal(file, status, p.write_dbx_unverified));
         }
     }
-    Ok(())
+    Ok(svc.store().iter().cloned().collect())
 }
 
 fn dbx_refusal(file: &Path, status: EfiStatus, unverified: bool) -> String {
@@ -480,66 +512,65 @@ fn dbx_refusal(file: &Path, status: EfiStatus, unverified: bool) -> String {
     )
 }
 
-/// `enroll` with presets: plan, write, apply signed dbx updates, report.
+/// `enroll` with presets: plan, apply signed dbx updates, write once,
+/// report.
 pub fn enroll(p: &PresetArgs, x: &Explicit<'_>) -> Result<ExitCode, String> {
     if x.generate {
         return Err("--generate cannot be combined with the preset options".into());
     }
-    let original = load_vars(x.store)?;
-    let mut vars = original.clone();
-    let plan = plan(p, x, &vars)?;
     let has_updates = p.set_dbx.is_some() || !p.add_dbx.is_empty();
     if p.write_dbx_unverified && !has_updates {
         return Err("--write-dbx-unverified needs --set-dbx or --add-dbx".into());
     }
+    let mut vars = load_vars(x.store)?;
+    let plan = plan(p, x, &vars)?;
     write_plan(&mut vars, &plan, x.secure_boot);
-    let result = if p.write_dbx_unverified {
-        enroll_unverified(p, x, &plan, vars)
-    } else {
-        if let Some(pk) = &plan.pk {
-            write_pk(&mut vars, pk);
-        }
-        save_vars(x.store, &vars).and_then(|()| {
-            if has_updates {
-                apply_dbx_updates(x.store, p)
-            } else {
-                Ok(())
-            }
-        })
-    };
-    if let Err(e) = result {
-        // Nothing half-done: put the store back as it was.
-        save_vars(x.store, &original)?;
-        return Err(e);
+    if p.set_dbx.is_some() {
+        let t = EfiTime::default();
+        put(
+            &mut vars,
+            guid::IMAGE_SECURITY_DATABASE,
+            "dbx",
+            0,
+            Vec::new(),
+            t,
+        );
     }
+    if p.write_dbx_unverified {
+        vars = unverified_updates(p, x, &plan, vars)?;
+    }
+    if let Some(pk) = &plan.pk {
+        write_pk(&mut vars, pk);
+    }
+    if has_updates && !p.write_dbx_unverified {
+        vars = apply_dbx_updates(vars, p)?;
+    }
+    save_vars(x.store, &vars)?;
     report(x.store, &plan)
 }
 
-/// Setup mode first (no PK), the updates unverified, then PK.
-fn enroll_unverified(
+/// Setup mode (no PK) while the updates are written, so the service
+/// accepts them without a signature check (edk2 AuthVariableLib
+/// `ProcessVarWithKek`: no authentication in setup mode).
+fn unverified_updates(
     p: &PresetArgs,
     x: &Explicit<'_>,
     plan: &Plan,
-    vars: Vec<Variable>,
-) -> Result<(), String> {
-    let kept_pk = plan.pk.is_none() && find(&vars, guid::GLOBAL_VARIABLE, "PK").is_some();
-    if kept_pk {
+    mut vars: Vec<Variable>,
+) -> Result<Vec<Variable>, String> {
+    let pk = VarName::from("PK");
+    let has_pk = vars
+        .iter()
+        .any(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == pk);
+    if plan.pk.is_none() && has_pk {
         return Err(format!(
             "{}: --write-dbx-unverified: the store has a PK (it is not in setup mode), \
              so a dbx update must verify; drop the flag or enroll a new platform key",
             x.store.display()
         ));
     }
-    let mut vars = vars;
-    vars.retain(|v| !(v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK")));
-    save_vars(x.store, &vars)?;
-    apply_dbx_updates(x.store, p)?;
-    if let Some(pk) = &plan.pk {
-        let mut after = load_vars(x.store)?;
-        write_pk(&mut after, pk);
-        save_vars(x.store, &after)?;
-    }
-    Ok(())
+    vars.retain(|v| !(v.guid == guid::GLOBAL_VARIABLE && v.name == pk));
+    apply_dbx_updates(vars, p)
 }
 
 fn report(store: &Path, plan: &Plan) -> Result<ExitCode, String> {
