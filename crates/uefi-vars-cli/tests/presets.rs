@@ -523,15 +523,25 @@ fn every_preset_flag_says_which_virt_fw_vars_option_it_replaces() {
         ("--add-dbx ", "--add-dbx"),
         ("--write-dbx-unverified", "--set-dbx/--add-dbx"),
     ] {
-        let start = help
-            .find(&format!("  {flag}"))
-            .unwrap_or_else(|| panic!("{flag} in {help}"));
-        let rest = &help[start + 2..];
-        let end = rest.find("\n\n").unwrap_or(rest.len());
-        let entry = rest[..end].split_whitespace().collect::<Vec<_>>().join(" ");
+        let entry = help_entry(&help, flag.trim());
         assert!(
             entry.contains(&format!("virt-fw-vars {theirs}")),
             "{flag}: {entry}"
         );
     }
+}
+
+/// The `--help` paragraph of `flag`, whitespace collapsed.
+fn help_entry(help: &str, flag: &str) -> String {
+    let lines: Vec<&str> = help.lines().collect();
+    let first = lines
+        .iter()
+        .position(|l| l.trim_start().split([' ', ',']).next() == Some(flag))
+        .unwrap_or_else(|| panic!("{flag} not in {help}"));
+    lines[first..]
+        .iter()
+        .take_while(|l| !l.trim().is_empty())
+        .flat_map(|l| l.split_whitespace())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
