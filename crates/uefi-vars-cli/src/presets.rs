@@ -299,11 +299,13 @@ fn plan(p: &PresetArgs, x: &Explicit<'_>, vars: &[Variable]) -> Result<Plan, Str
         one.add_cert(owner, &cert);
         pk = Some(one);
     }
-    for c in ms_kek_certs(p.ms_kek()) {
-        kek.add_cert(guid::MICROSOFT_VENDOR, &c.load()?);
-    }
+    // The user's KEKs before Microsoft's: `--pk F --kek F` then writes
+    // what virt-fw-vars --enroll-cert F writes.
     for f in x.kek {
         kek.add_cert(x.owner, &load_file_cert(f)?);
+    }
+    for c in ms_kek_certs(p.ms_kek()) {
+        kek.add_cert(guid::MICROSOFT_VENDOR, &c.load()?);
     }
     if fresh {
         // virt-firmware `enroll_platform_with_cert` → `add_dummy_dbx`: a

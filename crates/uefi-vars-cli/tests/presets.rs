@@ -268,6 +268,39 @@ fn preset_options_write_what_virt_fw_vars_writes() {
     }
 }
 
+#[test]
+fn own_pk_with_microsoft_keys_writes_what_enroll_cert_writes() {
+    if skip_virt_fw() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cert = manifest("certs/debian/debian-2016.pem");
+    let cert = cert.to_str().unwrap();
+    let store = dir.path().join("ours.json");
+    let o = ours(
+        &store,
+        &[
+            "--pk",
+            cert,
+            "--kek",
+            cert,
+            "--owner",
+            "a0baa8a3-041d-48a8-bc87-c36d121b5e3d",
+            "--microsoft-kek",
+            "all",
+            "--profile",
+            "all",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let theirs = virt_fw_vars(dir.path(), &["--enroll-cert", cert, "--secure-boot"]);
+    let mine = by_name(&store);
+    for n in DBS {
+        assert_eq!(mine[n]["data"], theirs[n]["data"], "{n}");
+        assert_eq!(mine[n].get("time"), theirs[n].get("time"), "{n}");
+    }
+}
+
 const OWNER: &str = "11111111-2222-3333-4444-555555555555";
 const H1: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 const H2: &str = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
