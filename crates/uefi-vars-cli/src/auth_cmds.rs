@@ -19,8 +19,9 @@ pub struct EnrollArgs {
     /// The store to create or update (JSON); its other variables are kept.
     #[arg(long, short)]
     store: PathBuf,
-    /// Platform key certificate (PEM or DER).
-    #[arg(long, required_unless_present = "generate")]
+    /// Platform key certificate (PEM or DER). Required unless --generate or
+    /// a preset (--enroll-redhat, --enroll-microsoft, ...) is given.
+    #[arg(long)]
     pk: Option<PathBuf>,
     /// Key exchange key certificates.
     #[arg(long)]
@@ -41,6 +42,8 @@ pub struct EnrollArgs {
     /// Leave Secure Boot disabled (SecureBootEnable = 0).
     #[arg(long)]
     no_secure_boot: bool,
+    #[command(flatten)]
+    presets: crate::presets::PresetArgs,
 }
 
 #[derive(clap::Args)]
@@ -214,6 +217,19 @@ pub fn sign(args: &SignArgs) -> Result<ExitCode, String> {
 
 pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
     let owner = crate::parse_guid(&args.owner)?;
+    if args.presets.wanted() {
+        let explicit = crate::presets::Explicit {
+            store: &args.store,
+            pk: args.pk.as_deref(),
+            kek: &args.kek,
+            db: &args.db,
+            dbx_cert: &args.dbx_cert,
+            owner,
+            secure_boot: !args.no_secure_boot,
+            generate: args.generate.is_some(),
+        };
+        return crate::presets::enroll(&args.presets, &explicit);
+    }
     let (pk, kek, db) = match &args.generate {
         Some(dir) => {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -243,7 +259,9 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
             )
         }
         None => (
-            args.pk.clone().ok_or("--pk is required")?,
+            args.pk
+                .clone()
+                .ok_or("--pk is required (or --generate, or a preset such as --enroll-redhat)")?,
             args.kek.clone(),
             args.db.clone(),
         ),

@@ -2,9 +2,13 @@
 //! firmware captures through the service.
 
 mod auth_cmds;
+mod boot;
+mod builtin_certs;
 mod display;
 mod keys;
+mod presets;
 mod replay_cmd;
+mod sigdb;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -101,6 +105,13 @@ enum Command {
         #[arg(long)]
         in_place: bool,
     },
+    /// Boot entries, booleans, shim's variables, variables from another
+    /// store: the virt-fw-vars store edits besides Secure Boot keys.
+    Configure(boot::ConfigureArgs),
+    /// Set a boolean variable to true (1). Replaces virt-fw-vars --set-true.
+    SetTrue(boot::BoolArgs),
+    /// Set a boolean variable to false (0). Replaces virt-fw-vars --set-false.
+    SetFalse(boot::BoolArgs),
     /// Replay a LINKTYPE_EDK2_MM capture through the service and compare
     /// every reply with the recorded one.
     Replay(replay_cmd::ReplayArgs),
@@ -224,6 +235,9 @@ fn run(cmd: Command) -> CliResult {
         Command::Enroll(args) => auth_cmds::enroll(&args),
         Command::Sign(args) => auth_cmds::sign(&args),
         Command::Serve(args) => uefi_vars_serve::cli::run(&args),
+        Command::Configure(args) => boot::configure(&args),
+        Command::SetTrue(args) => boot::set_bool(&args, true),
+        Command::SetFalse(args) => boot::set_bool(&args, false),
     }
 }
 

@@ -109,6 +109,32 @@ pub const CUSTOM_MODE_ENABLE: Guid = Guid::from_fields(
     [0xa0, 0x72, 0x71, 0xee, 0x5c, 0x44, 0x8b, 0x9f],
 );
 
+/// Owner of Microsoft's Secure Boot certificates (`gMicrosoftVendorGuid`,
+/// edk2 OvmfPkg/Include/Guid/MicrosoftVendor.h; `signature_owner` in
+/// microsoft/secureboot_objects Templates/*.toml).
+pub const MICROSOFT_VENDOR: Guid = Guid::from_fields(
+    0x77fa9abd,
+    0x0359,
+    0x4d32,
+    [0xbd, 0x60, 0x28, 0xf4, 0xe7, 0x8f, 0x78, 0x4b],
+);
+/// Owner GUID virt-firmware writes for the keys it enrolls that are not
+/// Microsoft's (virt-firmware efi/guids.py `OvmfEnrollDefaultKeys`).
+pub const OVMF_ENROLL_DEFAULT_KEYS: Guid = Guid::from_fields(
+    0xa0baa8a3,
+    0x041d,
+    0x48a8,
+    [0xbc, 0x87, 0xc3, 0x6d, 0x12, 0x1b, 0x5e, 0x3d],
+);
+/// `SHIM_LOCK_GUID`: namespace of shim's variables (MokList, SbatLevel,
+/// SHIM_VERBOSE, ...; rhboot/shim lib/guid.c).
+pub const SHIM_LOCK: Guid = Guid::from_fields(
+    0x605dab50,
+    0xe046,
+    0x4300,
+    [0xab, 0xb6, 0x3d, 0xd8, 0x10, 0xdd, 0x8b, 0x23],
+);
+
 /// MM header GUID of the SMM variable protocol.
 pub const SMM_VARIABLE_PROTOCOL: Guid = Guid::from_fields(
     0xed32d533,
