@@ -38,7 +38,7 @@ fn ovmf() -> Vec<Record> {
 }
 
 fn new_device(use_pio: bool) -> Dev {
-    let svc = Service::new(Config::default(), Box::new(MemoryStorage::new())).unwrap();
+    let svc = common::new(Config::default(), Box::new(MemoryStorage::new())).unwrap();
     UefiVarsDevice::new(svc, common::guest_ram()).with_use_pio(use_pio)
 }
 
@@ -47,7 +47,7 @@ fn new_device(use_pio: bool) -> Dev {
 fn migrate(dev: &Dev) -> Dev {
     let blob = dev.snapshot();
     let ram = dev.memory().clone();
-    let mut new = UefiVarsDevice::new(Service::in_memory(Config::default()), ram);
+    let mut new = UefiVarsDevice::new(common::in_memory(Config::default()), ram);
     new.restore_into(&blob).unwrap();
     assert_eq!(new.snapshot(), blob, "snapshot of the restored device");
     assert_eq!(new.registers(), dev.registers());
@@ -300,7 +300,7 @@ fn registers_and_pio_position_round_trip() {
     }
     let restored = {
         let blob = dev.snapshot();
-        let mut new = UefiVarsDevice::new(Service::in_memory(Config::default()), SparseRam::new());
+        let mut new = UefiVarsDevice::new(common::in_memory(Config::default()), SparseRam::new());
         assert!(!new.registers().use_pio);
         new.restore_into(&blob).unwrap();
         new
@@ -381,7 +381,7 @@ fn sample_blob() -> &'static [u8] {
 type RestoreResult = Result<(), DeviceSnapshotError<SnapshotError>>;
 
 fn restore(blob: &[u8]) -> (RestoreResult, Dev) {
-    let mut dev = UefiVarsDevice::new(Service::in_memory(Config::default()), common::guest_ram());
+    let mut dev = UefiVarsDevice::new(common::in_memory(Config::default()), common::guest_ram());
     let r = dev.restore_into(blob);
     (r, dev)
 }
@@ -408,7 +408,7 @@ fn version_and_envelope_errors() {
     );
 
     // a service snapshot is not a device snapshot
-    let svc_blob = Service::in_memory(Config::default()).snapshot();
+    let svc_blob = common::in_memory(Config::default()).snapshot();
     assert_eq!(
         restore(&svc_blob).0.unwrap_err(),
         DeviceSnapshotError::BadMagic

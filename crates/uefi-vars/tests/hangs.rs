@@ -9,6 +9,8 @@
 //! the store is EFI_INVALID_PARAMETER (no silent restart from the first).
 //! Every test ends with a full walk bounded by the number of variables.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use uefi_vars::codec::{request, Layout, PolicyEntryHeader};
@@ -122,7 +124,7 @@ fn walk(svc: &mut Service) -> Vec<VarKey> {
 }
 
 fn svc(layout: Layout) -> Service {
-    Service::in_memory(Config {
+    common::in_memory(Config {
         layout,
         ..Config::default()
     })
@@ -374,7 +376,7 @@ fn wildcard_policy(name: &[u16]) -> Vec<u8> {
 #[test]
 fn policy_matching_is_bounded() {
     let limits = PolicyLimits::default();
-    let mut s = Service::in_memory(Config::default());
+    let mut s = common::in_memory(Config::default());
     let hash = u16::from(b'#');
     let mut registered = 0;
     for i in 0..limits.max_policies * 2 {

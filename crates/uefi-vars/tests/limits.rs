@@ -6,6 +6,8 @@
 //! that what the host keeps (variables, accounted bytes, policies) stays
 //! under the limit.
 
+mod common;
+
 use uefi_vars::codec::{request, Layout, PolicyEntryHeader};
 use uefi_vars::guid::{Guid, GLOBAL_VARIABLE};
 use uefi_vars::name::VarName;
@@ -54,7 +56,7 @@ fn accounted(svc: &Service) -> u64 {
 #[test]
 fn total_storage_is_bounded() {
     let max = 8 * 1024;
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         max_storage: max,
         ..Config::default()
     });
@@ -90,7 +92,7 @@ fn total_storage_is_bounded() {
 
 #[test]
 fn variable_size_is_enforced_when_configured() {
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         max_variable_size: Some(1000),
         ..Config::default()
     });
@@ -129,7 +131,7 @@ fn variable_size_is_enforced_when_configured() {
 #[test]
 fn variable_size_is_only_reported_by_default() {
     // QEMU: MaximumVariableSize = max_storage / 4, not enforced.
-    let mut svc = Service::in_memory(Config::default());
+    let mut svc = common::in_memory(Config::default());
     assert_eq!(query(&mut svc).2, 64 * 1024);
     assert_eq!(
         set(&mut svc, "Large", NV_BS_RT, &[3; 65_000]),
@@ -159,7 +161,7 @@ fn appended_size_is_checked_after_the_merge() {
     };
     // "db" is 6 bytes: 6 + 3 * 76 = 234 fits a limit of 240, a fourth
     // entry does not.
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         max_variable_size: Some(240),
         ..Config::default()
     });
@@ -191,7 +193,7 @@ fn appended_size_is_checked_after_the_merge() {
 
 #[test]
 fn name_size_is_bounded() {
-    let mut svc = Service::in_memory(Config::default());
+    let mut svc = common::in_memory(Config::default());
     assert_eq!(svc.config().max_name_size, 1024);
     // 511 characters + NUL = 1024 bytes: the longest name accepted.
     let longest = "N".repeat(511);
@@ -218,7 +220,7 @@ fn name_size_is_bounded() {
     );
     // Configurable, and deleting an over-long name that does not exist is a
     // harmless no-op.
-    let mut small = Service::in_memory(Config {
+    let mut small = common::in_memory(Config {
         max_name_size: 10,
         ..Config::default()
     });
@@ -259,7 +261,7 @@ fn policy_count_is_bounded() {
         max_policies: 10,
         max_total_bytes: 1 << 20,
     };
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         policy_limits: limits,
         ..Config::default()
     });
@@ -295,7 +297,7 @@ fn policy_bytes_are_bounded() {
         max_policies: 1 << 20,
         max_total_bytes: 4096,
     };
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         policy_limits: limits,
         ..Config::default()
     });
@@ -328,7 +330,7 @@ fn policy_bytes_are_bounded() {
 #[test]
 fn limits_hold_for_both_word_sizes() {
     for layout in [Layout::X64, Layout::IA32] {
-        let mut svc = Service::in_memory(Config {
+        let mut svc = common::in_memory(Config {
             layout,
             max_storage: 4096,
             max_variable_size: Some(512),

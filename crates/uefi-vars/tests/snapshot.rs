@@ -9,6 +9,8 @@
 //! (device status and reply bytes) must be the same, and the same as the
 //! captured reply.
 
+mod common;
+
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -37,7 +39,7 @@ fn ovmf() -> Vec<Record> {
 }
 
 fn fresh() -> Service {
-    Service::new(Config::default(), Box::new(MemoryStorage::new())).unwrap()
+    common::new(Config::default(), Box::new(MemoryStorage::new())).unwrap()
 }
 
 /// Snapshot, restore into a new service on its own storage, and check the
@@ -218,7 +220,7 @@ fn restore_writes_the_store_file() {
     let src_path = dir.path().join("source.json");
     let dst_path = dir.path().join("destination.json");
     let trace = ovmf();
-    let mut source = Service::new(Config::default(), Box::new(JsonFile::new(&src_path))).unwrap();
+    let mut source = common::new(Config::default(), Box::new(JsonFile::new(&src_path))).unwrap();
     let mut n = 0;
     for rec in &trace {
         if rec.kind == RecordKind::Request {
@@ -331,7 +333,7 @@ fn policy_result(reply: &[u8]) -> EfiStatus {
 /// nothing happened (edk2 fetches page 0 for the size, then pages 1..).
 #[test]
 fn migrate_in_the_middle_of_a_policy_dump() {
-    let mut reference = Service::in_memory(Config::default());
+    let mut reference = common::in_memory(Config::default());
     for i in 0..200 {
         let resp = reference.communicate(&policy_req(CMD_REGISTER, &policy_entry(i)));
         assert_eq!(
@@ -418,8 +420,8 @@ fn disabled_policy_enforcement_survives() {
     };
     let name = format!("Policy001{}", "x".repeat(100));
     // entry 1 is a LOCK_NOW policy for that name, enforced from EndOfDxe on
-    let mut control = Service::in_memory(config.clone());
-    let mut svc = Service::in_memory(config);
+    let mut control = common::in_memory(config.clone());
+    let mut svc = common::in_memory(config);
     for s in [&mut control, &mut svc] {
         let resp = s.communicate(&policy_req(CMD_REGISTER, &policy_entry(1)));
         assert_eq!(policy_result(&resp.reply.unwrap()), EfiStatus::SUCCESS);

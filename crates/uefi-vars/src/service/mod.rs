@@ -10,6 +10,7 @@
 
 mod authvars;
 pub mod capture;
+pub mod observer;
 pub mod policy_mmi;
 mod secure_boot;
 pub mod snapshot;
@@ -27,6 +28,7 @@ use crate::policy::{PolicyEngine, PolicyLimits};
 use crate::status::DeviceStatus;
 use crate::store::{VarStore, Visibility};
 use crate::variable::Variable;
+pub use observer::{Event, ServiceObserver};
 
 /// Largest communication buffer the device accepts (device.md §2).
 pub const MAX_BUFFER_SIZE: u32 = 64 * 1024;
@@ -116,8 +118,8 @@ pub struct Service {
     /// Page cache of a policy DUMP in progress.
     dump_cache: Option<Vec<u8>>,
     errors: Vec<Error>,
-    /// Opt-in capture of every exchange ([`capture`]).
-    capture: capture::Capture,
+    /// What the embedder installed with [`Service::set_observer`].
+    observer: Option<Box<dyn ServiceObserver>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -127,6 +129,7 @@ impl std::fmt::Debug for Service {
             .field("variables", &self.store.len())
             .field("policies", &self.policies.policies().len())
             .field("phase", &self.phase)
+            .field("observed", &self.observer.is_some())
             .finish()
     }
 }
@@ -154,7 +157,6 @@ impl Service {
 
     /// A service over `store`, in the power-on phase.
     fn assemble(config: Config, store: VarStore, storage: Box<dyn Storage>) -> Self {
-        let capture = capture::Capture::start(&config, &store);
         Service {
             policies: PolicyEngine::new(config.policy_limits),
             config,
@@ -165,7 +167,7 @@ impl Service {
             buffer_size: MAX_BUFFER_SIZE,
             dump_cache: None,
             errors: Vec::new(),
-            capture,
+            observer: None,
         }
     }
 
@@ -178,9 +180,26 @@ impl Service {
         svc
     }
 
+    /// Installs (or with `None` removes) the observer that is told of
+    /// every reset, request and host-side change from now on
+    /// ([`observer`]); returns the one it replaces. Nothing is observed
+    /// until an embedder calls this.
+    pub fn set_observer(
+        &mut self,
+        observer: Option<Box<dyn ServiceObserver>>,
+    ) -> Option<Box<dyn ServiceObserver>> {
+        std::mem::replace(&mut self.observer, observer)
+    }
+
+    fn notify(&mut self, event: Event) {
+        if let Some(o) = self.observer.as_mut() {
+            o.event(event);
+        }
+    }
+
     /// Replaces the PKCS#7 verification backend.
     pub fn set_crypto(&mut self, backend: Box<dyn Pkcs7Backend>) {
-        self.capture.event(capture::Event::Crypto);
+        self.notify(Event::Crypto);
         self.crypto = backend;
     }
 
@@ -188,7 +207,9 @@ impl Service {
     /// dropped, Secure Boot state variables regenerated and the store
     /// written.
     pub fn reset(&mut self) -> Result<(), Error> {
-        self.capture.reset();
+        if let Some(o) = self.observer.as_mut() {
+            o.reset();
+        }
         self.phase = BootPhase::default();
         self.policies.clear();
         self.dump_cache = None;
@@ -200,8 +221,7 @@ impl Service {
     /// The communication buffer size the guest negotiated (BUFFER_SIZE).
     pub fn set_buffer_size(&mut self, size: u32) {
         self.buffer_size = size.min(MAX_BUFFER_SIZE);
-        self.capture
-            .event(capture::Event::BufferSize(self.buffer_size));
+        self.notify(Event::BufferSize(self.buffer_size));
     }
 
     pub fn buffer_size(&self) -> u32 {
@@ -231,7 +251,7 @@ impl Service {
     }
 
     fn record_error(&mut self, e: Error) {
-        self.capture.event(capture::Event::HostError);
+        self.notify(Event::HostError);
         if self.errors.len() >= MAX_PENDING_ERRORS {
             self.errors.remove(0);
         }
@@ -247,14 +267,16 @@ impl Service {
         attributes: u32,
         data: &[u8],
     ) -> crate::status::EfiStatus {
-        self.capture.event(capture::Event::HostWrite);
+        self.notify(Event::HostWrite);
         self.set(guid, name, attributes, data)
     }
 
     /// Processes one MM communicate buffer.
     pub fn communicate(&mut self, request: &[u8]) -> MmResponse {
         let response = self.dispatch(request);
-        self.capture.exchange(request, &response);
+        if let Some(o) = self.observer.as_mut() {
+            o.exchange(request, &response);
+        }
         response
     }
 
