@@ -378,6 +378,12 @@ fn policy_matching_is_bounded() {
     let limits = PolicyLimits::default();
     let mut s = common::in_memory(Config::default());
     let hash = u16::from(b'#');
+    // Every entry is 44 + 2 * (255 + 4 + 1) = 564 bytes: the byte budget
+    // runs out before the count does, and every entry after the last that
+    // fits is refused.
+    let entry_len = wildcard_policy(&[hash; 259]).len();
+    assert_eq!(entry_len, 564);
+    let fit = (limits.max_total_bytes / entry_len).min(limits.max_policies);
     let mut registered = 0;
     for i in 0..limits.max_policies * 2 {
         // 255 '#' (the most edk2 allows) plus a distinct 4-digit tail.
@@ -385,11 +391,13 @@ fn policy_matching_is_bounded() {
         name.extend(format!("{i:04}").encode_utf16());
         let req = request::policy(Layout::X64, CMD_REGISTER, &wildcard_policy(&name));
         let reply = s.communicate(&req).reply.unwrap();
-        match status_at(Layout::X64, &reply, 36) {
-            EfiStatus::SUCCESS => registered += 1,
-            EfiStatus::OUT_OF_RESOURCES => {}
-            e => panic!("{e:?}"),
-        }
+        let want = if i < fit {
+            EfiStatus::SUCCESS
+        } else {
+            EfiStatus::OUT_OF_RESOURCES
+        };
+        assert_eq!(status_at(Layout::X64, &reply, 36), want, "entry {i}");
+        registered += usize::from(i < fit);
     }
     // 256 wildcards are refused outright.
     let req = request::policy(Layout::X64, CMD_REGISTER, &wildcard_policy(&[hash; 256]));
@@ -400,7 +408,8 @@ fn policy_matching_is_bounded() {
     );
     let bytes: usize = s.policies().policies().iter().map(|p| p.raw.len()).sum();
     assert!(bytes <= limits.max_total_bytes);
-    assert!(registered > 0 && registered <= limits.max_policies);
+    assert_eq!(s.policies().policies().len(), registered);
+    assert!(limits.max_total_bytes - bytes < entry_len);
     s.communicate(&request::event(Layout::X64, &END_OF_DXE_EVENT));
 
     // Names of the matching length (every policy is a candidate) and long
