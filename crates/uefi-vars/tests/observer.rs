@@ -185,3 +185,33 @@ fn the_capture_variable_alone_captures_nothing() {
     assert!(stdout.contains("1 passed"), "{stdout}");
     assert_eq!(files(dir.path()), Vec::<String>::new());
 }
+
+/// The house rule behind the test above, for every path: no source file of
+/// the library or the device crate reads the process environment.
+#[test]
+fn no_library_source_reads_the_environment() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in [root.join("src"), root.join("../uefi-vars-device/src")] {
+        collect_rs(&dir, &mut files);
+    }
+    assert!(files.len() > 20, "{files:?}");
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        // At run time; env!() at build time is no setting of the process.
+        for needle in ["env::var", "var_os("] {
+            assert!(!text.contains(needle), "{} uses {needle}", f.display());
+        }
+    }
+}
+
+fn collect_rs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect_rs(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
