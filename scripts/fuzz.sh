@@ -35,7 +35,14 @@ fi
 if [ $# -gt 0 ]; then
     targets=("$@")
 else
-    mapfile -t targets < <(cargo fuzz list)
+    # An empty list (or a failing `cargo fuzz list`) would make a run that
+    # fuzzes nothing look like a success.
+    list="$(cargo fuzz list)" || { echo "cargo fuzz list failed" >&2; exit 1; }
+    mapfile -t targets < <(printf '%s\n' "$list" | grep -v '^$' || true)
+    if [ ${#targets[@]} -eq 0 ]; then
+        echo "cargo fuzz list found no fuzz targets in fuzz/" >&2
+        exit 1
+    fi
 fi
 
 cargo fuzz build -O -a -s "$sanitizer"

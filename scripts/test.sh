@@ -4,6 +4,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# This command runs everything (issue 14, item 8): a variable that would
+# skip or shorten part of the suite is refused, not silently honoured.
+# Larger counts and longer runs stay possible.
+refuse() {
+    echo "scripts/test.sh: $1; unset it (this command runs the whole suite)" >&2
+    exit 2
+}
+at_least() { # NAME MINIMUM: unset, or a whole number >= MINIMUM
+    [ -z "${!1+x}" ] && return 0
+    [[ "${!1}" =~ ^[0-9]+$ ]] && [ "${!1}" -ge "$2" ] ||
+        refuse "$1=${!1} is below the suite's $2"
+}
+[ -z "${UEFI_VARS_SKIP_QEMU+x}" ] ||
+    refuse "UEFI_VARS_SKIP_QEMU is set: it turns the QEMU conformance tests into passes"
+[ -z "${FUZZ_SANITIZER+x}" ] || [ "$FUZZ_SANITIZER" = address ] ||
+    refuse "FUZZ_SANITIZER=$FUZZ_SANITIZER: the smoke run uses AddressSanitizer"
+at_least UEFI_VARS_SIGKILL_ITERATIONS 20 # crates/uefi-vars-cli/tests/serve.rs
+at_least FUZZ_SECONDS 30                 # per fuzz target, below
+# proptest's default is 256 cases; tests with their own count ignore it.
+at_least PROPTEST_CASES 256
+
 # virt-fw-vars (PyPI virt-firmware) reads and writes the same JSON stores;
 # the interop tests run it for real.
 if ! command -v virt-fw-vars >/dev/null 2>&1; then

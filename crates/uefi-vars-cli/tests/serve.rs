@@ -254,13 +254,56 @@ fn write_all(stream: &mut UnixStream, bytes: &[u8]) {
     stream.write_all(bytes).unwrap();
 }
 
-/// The service process runs with a seccomp filter and no_new_privs.
+/// The service process runs with a seccomp filter and no_new_privs
+/// wherever the kernel has seccomp filters ([`kernel_has_seccomp`]).
 fn assert_process_confined(srv: &Serve) {
     let status = std::fs::read_to_string(format!("/proc/{}/status", srv.child.id())).unwrap();
-    if status.lines().any(|l| l.starts_with("Seccomp:")) && cfg!(target_arch = "x86_64") {
+    if kernel_has_seccomp() && arch_has_seccomp_filter() {
         assert!(status.contains("Seccomp:\t2"), "{status}");
         assert!(status.contains("NoNewPrivs:\t1"), "{status}");
     }
+}
+
+/// The architectures the sandbox has a seccomp filter for.
+fn arch_has_seccomp_filter() -> bool {
+    cfg!(any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    ))
+}
+
+/// Whether the running kernel has seccomp filters, from every sign of it
+/// (the `Seccomp:` field of /proc/self/status, the sysctl directory
+/// /proc/sys/kernel/seccomp of kernels with CONFIG_SECCOMP_FILTER, the
+/// kernel configuration). Signs that disagree fail the test: a missing
+/// status line must not turn the checks off on a kernel that filters.
+fn kernel_has_seccomp() -> bool {
+    let status_line = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Seccomp:"));
+    let sysctl = Path::new("/proc/sys/kernel/seccomp/actions_avail").exists();
+    let config = kernel_config().map(|c| c.contains("CONFIG_SECCOMP_FILTER=y"));
+    let any = status_line || sysctl || config == Some(true);
+    assert!(
+        !any || status_line,
+        "the kernel has seccomp filters (sysctl {sysctl}, config {config:?}) but \
+         /proc/self/status has no Seccomp: line, so the probes cannot check them"
+    );
+    any
+}
+
+/// Whether the running kernel offers Landlock: a ruleset is created (not
+/// applied) with the landlock crate, which asks the kernel for its ABI
+/// (landlock_create_ruleset with LANDLOCK_CREATE_RULESET_VERSION).
+fn kernel_has_landlock() -> bool {
+    use landlock::{Access, AccessFs, CompatLevel, Compatible, Ruleset, RulesetAttr, ABI};
+    Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::from_all(ABI::V1))
+        .and_then(|r| r.create())
+        .is_ok()
 }
 
 #[test]
@@ -356,11 +399,16 @@ fn sigkill_mid_stream_leaves_the_last_acknowledged_store() {
     let mut acked: BTreeMap<usize, u64> = BTreeMap::new();
     let mut counter = 0u64;
     // Many kills at random points (issue 6); UEFI_VARS_SIGKILL_ITERATIONS
-    // runs it longer locally.
-    let iterations: usize = std::env::var("UEFI_VARS_SIGKILL_ITERATIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    // runs it longer locally, never shorter (scripts/test.sh refuses it
+    // below 20; a value that is no number, or 0, would test nothing).
+    let iterations: usize = match std::env::var("UEFI_VARS_SIGKILL_ITERATIONS") {
+        Ok(v) => v
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| panic!("UEFI_VARS_SIGKILL_ITERATIONS={v:?}: not a count > 0")),
+        Err(_) => 20,
+    };
     let mut removed_leftovers = 0;
     for iteration in 0..iterations {
         let leftovers = temporaries(&store);
@@ -650,6 +698,10 @@ fn sandbox_forbids_files_outside_the_store_network_and_processes() {
         }
     } else {
         let reason = line("landlock: not supported by this kernel");
+        assert!(
+            !kernel_has_landlock(),
+            "the kernel offers Landlock but the sandbox did not enforce it: {reason}"
+        );
         if let Some(config) = kernel_config() {
             let built_in = config.contains("CONFIG_SECURITY_LANDLOCK=y");
             assert!(
@@ -667,16 +719,7 @@ fn sandbox_forbids_files_outside_the_store_network_and_processes() {
     line("probe start a thread: allowed");
 
     // seccomp: enforced wherever the kernel has it (all our architectures).
-    let kernel_has_seccomp = std::fs::read_to_string("/proc/self/status")
-        .unwrap()
-        .lines()
-        .any(|l| l.starts_with("Seccomp:"));
-    let arch_has_filter = cfg!(any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "riscv64"
-    ));
-    if kernel_has_seccomp && arch_has_filter {
+    if kernel_has_seccomp() && arch_has_seccomp_filter() {
         line("landlock");
         assert!(text.contains("seccomp: enforced"), "{text}");
         for probe in [

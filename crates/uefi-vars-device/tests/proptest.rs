@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use uefi_vars::codec::{request, Layout};
-use uefi_vars::{Config, Service};
+use uefi_vars::Config;
 use uefi_vars_device::regs::*;
 use uefi_vars_device::{DmaMemory, UefiVarsDevice};
 
@@ -92,7 +92,7 @@ proptest! {
         ops in prop::collection::vec(op(), 1..80),
         use_pio in any::<bool>(),
     ) {
-        let mut dev = UefiVarsDevice::new(Service::in_memory(Config::default()), guest_ram())
+        let mut dev = UefiVarsDevice::new(common::in_memory(Config::default()), guest_ram())
             .with_use_pio(use_pio);
         let req = request::get_payload_size(Layout::X64);
         for op in ops {
@@ -136,7 +136,7 @@ proptest! {
         const SMALL: usize = 0x1000;
         let mut ram = uefi_vars_device::SparseRam::new();
         prop_assert!(ram.add_region(RAM_BASE, SMALL));
-        let mut dev = UefiVarsDevice::new(Service::in_memory(Config::default()), ram);
+        let mut dev = UefiVarsDevice::new(common::in_memory(Config::default()), ram);
         let req = request::get_payload_size(Layout::X64);
         let pattern: Vec<u8> = (0..SMALL).map(|i| (i % 251) as u8).collect();
         dev.memory_mut().write_at(RAM_BASE, &pattern).unwrap();

@@ -38,7 +38,7 @@ fn ovmf() -> Vec<Record> {
 }
 
 fn new_device(use_pio: bool) -> Dev {
-    let svc = Service::new(Config::default(), Box::new(MemoryStorage::new())).unwrap();
+    let svc = common::new(Config::default(), Box::new(MemoryStorage::new())).unwrap();
     UefiVarsDevice::new(svc, common::guest_ram()).with_use_pio(use_pio)
 }
 
@@ -47,7 +47,7 @@ fn new_device(use_pio: bool) -> Dev {
 fn migrate(dev: &Dev) -> Dev {
     let blob = dev.snapshot();
     let ram = dev.memory().clone();
-    let mut new = UefiVarsDevice::new(Service::in_memory(Config::default()), ram);
+    let mut new = UefiVarsDevice::new(common::in_memory(Config::default()), ram);
     new.restore_into(&blob).unwrap();
     assert_eq!(new.snapshot(), blob, "snapshot of the restored device");
     assert_eq!(new.registers(), dev.registers());
@@ -300,7 +300,7 @@ fn registers_and_pio_position_round_trip() {
     }
     let restored = {
         let blob = dev.snapshot();
-        let mut new = UefiVarsDevice::new(Service::in_memory(Config::default()), SparseRam::new());
+        let mut new = UefiVarsDevice::new(common::in_memory(Config::default()), SparseRam::new());
         assert!(!new.registers().use_pio);
         new.restore_into(&blob).unwrap();
         new
@@ -381,7 +381,7 @@ fn sample_blob() -> &'static [u8] {
 type RestoreResult = Result<(), DeviceSnapshotError<SnapshotError>>;
 
 fn restore(blob: &[u8]) -> (RestoreResult, Dev) {
-    let mut dev = UefiVarsDevice::new(Service::in_memory(Config::default()), common::guest_ram());
+    let mut dev = UefiVarsDevice::new(common::in_memory(Config::default()), common::guest_ram());
     let r = dev.restore_into(blob);
     (r, dev)
 }
@@ -408,7 +408,7 @@ fn version_and_envelope_errors() {
     );
 
     // a service snapshot is not a device snapshot
-    let svc_blob = Service::in_memory(Config::default()).snapshot();
+    let svc_blob = common::in_memory(Config::default()).snapshot();
     assert_eq!(
         restore(&svc_blob).0.unwrap_err(),
         DeviceSnapshotError::BadMagic
@@ -549,17 +549,135 @@ proptest! {
         prop_assert!(restore(&bad).0.is_err());
     }
 
-    /// Mutations of the device part with the checksum recomputed are
-    /// refused or give a device that works.
+    /// A changed body byte with the checksum recomputed: refused exactly
+    /// where its field may not hold the new value, and for that reason;
+    /// otherwise the device is the changed one ([`check_device_mutation`]).
     #[test]
-    fn resealed_register_mutation_is_refused_or_works(
-        at in 0usize..64,
+    fn resealed_mutation_is_refused_for_its_field_or_restored(
+        at in any::<prop::sample::Index>(),
         xor in 1u8..,
     ) {
-        let mut b = body(sample_blob()).to_vec();
-        b[at] ^= xor;
-        if let (Ok(()), dev) = restore(&seal(FORMAT_VERSION, &b)) {
-            exercise(dev);
+        let original = body(sample_blob());
+        let i = at.index(original.len());
+        if let Err(e) = check_device_mutation(original, i, xor, true) {
+            prop_assert!(false, "{}", e);
         }
+    }
+}
+
+/// The fields of a device snapshot body (device/snapshot.rs, format
+/// version 1) and what a changed byte in each must give.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DevOutcome {
+    /// Restored: the device's snapshot is the changed blob.
+    Restored,
+    /// Refused as malformed (unknown status code or flag bits, a length
+    /// that no longer matches).
+    Malformed,
+    /// Refused as invalid, naming the field.
+    Invalid(&'static str),
+    /// The service snapshot inside refuses it (its own CRC-32C).
+    Backend,
+}
+
+/// CMD_STS values a device can hold (QEMU include/hw/uefi/var-service-api.h:
+/// UEFI_VARS_STS_SUCCESS 0x00, BUSY 0x01, ERR_UNKNOWN 0x10,
+/// ERR_NOT_SUPPORTED 0x11, ERR_BAD_BUFFER_SIZE 0x12).
+const STATUS_CODES: [u16; 5] = [0x00, 0x01, 0x10, 0x11, 0x12];
+
+fn device_expected(original: &[u8], changed: &[u8], i: usize) -> DevOutcome {
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let buffer_size = u32_at(original, 3) as usize;
+    let backend_at = 23 + buffer_size + 8;
+    match i {
+        0 | 1 => {
+            let status = u16::from_le_bytes([changed[0], changed[1]]);
+            if STATUS_CODES.contains(&status) {
+                DevOutcome::Restored
+            } else {
+                DevOutcome::Malformed
+            }
+        }
+        2 if changed[2] & !1 != 0 => DevOutcome::Malformed,
+        2 => DevOutcome::Restored,
+        // BUFFER_SIZE: above 64 KiB invalid, else no longer the PIO length.
+        3..=6 if u32_at(changed, 3) > 64 * 1024 => DevOutcome::Invalid("BUFFER_SIZE"),
+        3..=6 => DevOutcome::Malformed,
+        // DMA address halves: any value.
+        7..=14 => DevOutcome::Restored,
+        15..=18 if u32_at(changed, 15) > 64 * 1024 => DevOutcome::Invalid("PIO offset"),
+        15..=18 => DevOutcome::Restored,
+        // The PIO length must equal BUFFER_SIZE.
+        19..=22 => DevOutcome::Malformed,
+        i if i < 23 + buffer_size => DevOutcome::Restored,
+        // The backend length now runs past the end or leaves bytes over.
+        i if i < backend_at => DevOutcome::Malformed,
+        _ => DevOutcome::Backend,
+    }
+}
+
+/// Restores `original` with byte `i` changed by `xor` (resealed) and checks
+/// the outcome against [`device_expected`]; `work` also drives the
+/// restored device.
+fn check_device_mutation(
+    original: &[u8],
+    i: usize,
+    xor: u8,
+    work: bool,
+) -> Result<DevOutcome, String> {
+    let mut b = original.to_vec();
+    b[i] ^= xor;
+    let expected = device_expected(original, &b, i);
+    let blob = seal(FORMAT_VERSION, &b);
+    let (result, dev) = restore(&blob);
+    let why = format!("body byte {i} ^ {xor:#x}: expected {expected:?}, got {result:?}");
+    let ok = match (&expected, &result) {
+        (DevOutcome::Restored, Ok(())) => {
+            if dev.snapshot() != blob {
+                return Err(format!("{why}: the restored device is not the changed one"));
+            }
+            if work {
+                exercise(dev);
+            }
+            true
+        }
+        (DevOutcome::Malformed, Err(DeviceSnapshotError::Malformed { .. })) => true,
+        (DevOutcome::Invalid(what), Err(DeviceSnapshotError::Invalid(m))) => m.starts_with(what),
+        (DevOutcome::Backend, Err(DeviceSnapshotError::Backend(_))) => true,
+        _ => false,
+    };
+    if ok {
+        Ok(expected)
+    } else {
+        Err(why)
+    }
+}
+
+/// Every register byte, the ends of the PIO buffer, the backend length and
+/// the ends of the backend blob, each changed in its low and high bit:
+/// every outcome of [`device_expected`] occurs, each where it should.
+#[test]
+fn every_resealed_register_change_is_refused_for_its_field_or_restored() {
+    let original = body(sample_blob());
+    let buffer_size = u32::from_le_bytes(original[3..7].try_into().unwrap()) as usize;
+    let pio_end = 23 + buffer_size;
+    let mut at: Vec<usize> = (0..23).collect();
+    at.extend((23..23 + 16).chain(pio_end - 16..pio_end));
+    at.extend(pio_end..pio_end + 8);
+    at.extend((pio_end + 8..pio_end + 72).chain(original.len() - 16..original.len()));
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for i in at {
+        for xor in [0x01u8, 0x80] {
+            let outcome = check_device_mutation(original, i, xor, false).unwrap();
+            let key = match outcome {
+                DevOutcome::Invalid(_) => "Invalid".to_string(),
+                o => format!("{o:?}"),
+            };
+            *seen.entry(key).or_default() += 1;
+        }
+    }
+    eprintln!("BUFFER_SIZE {buffer_size}: {seen:?}");
+    for key in ["Restored", "Malformed", "Invalid", "Backend"] {
+        assert!(seen.contains_key(key), "{key} never happened: {seen:?}");
     }
 }

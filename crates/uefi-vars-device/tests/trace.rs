@@ -29,7 +29,7 @@ fn service(config: Config, start: Option<&str>) -> Service {
         Some(j) => MemoryStorage::from_text(std::fs::read_to_string(data(j)).unwrap()),
         None => MemoryStorage::new(),
     };
-    Service::new(config, Box::new(storage)).unwrap()
+    common::new(config, Box::new(storage)).unwrap()
 }
 
 /// The Fedora captures come from QEMU 10.0, which answered GET_PAYLOAD_SIZE

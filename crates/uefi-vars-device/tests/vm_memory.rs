@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use common::*;
 use uefi_vars::codec::{request, Layout};
-use uefi_vars::{Config, Service};
+use uefi_vars::Config;
 use uefi_vars_device::regs::*;
 use uefi_vars_device::{DmaMemory, MemoryError, UefiVarsDevice, VmMemory};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
@@ -57,7 +57,7 @@ fn adapter_reads_writes_and_refuses_holes_without_partial_writes() {
 fn device_over_vm_memory() {
     let gm = Arc::new(guest());
     let mut dev = UefiVarsDevice::new(
-        Service::in_memory(Config::default()),
+        common::in_memory(Config::default()),
         VmMemory::new(gm.clone()),
     );
     init(&mut dev, true);
@@ -68,7 +68,7 @@ fn device_over_vm_memory() {
     assert_eq!(command(&mut dev, CMD_DMA_MM), STS_SUCCESS);
     let mut reply = vec![0u8; req.len()];
     gm.read_slice(&mut reply, GuestAddress(buf)).unwrap();
-    let expect = Service::in_memory(Config::default()).communicate(&req);
+    let expect = common::in_memory(Config::default()).communicate(&req);
     assert_eq!(Some(reply), expect.reply);
 
     // The request runs off the first region into the hole.

@@ -1,11 +1,14 @@
 //! The requests the project's own tests send, collected and prepared for
 //! QEMU.
 //!
-//! The library captures every exchange of every `Service` when
-//! `UEFI_VARS_CAPTURE_DIR` is set (`uefi_vars::service::capture`): a pcap,
-//! a sidecar with the configuration, and the starting store. This module
-//! builds the test binaries of the given packages (`cargo test --no-run`),
-//! runs each with that variable set ([`collect_from_tests`]), reads the
+//! The library's and the device crate's tests build their services through
+//! `uefi_vars::testing` (their `tests/common`), which installs a capture
+//! observer (`uefi_vars::service::capture::CaptureObserver`) when the test
+//! binary finds `UEFI_VARS_CAPTURE_DIR` set: a pcap, a sidecar with the
+//! configuration, and the starting store per service. The library itself
+//! reads no environment variable. This module builds the test binaries of
+//! the given packages (`cargo test --no-run`), runs each with that
+//! variable set ([`collect_from_tests`]), reads the
 //! captures back ([`load_dir`]) and decides for each ([`plan`]) whether QEMU
 //! can reproduce it and which part:
 //!
@@ -34,7 +37,8 @@ use std::time::{Duration, Instant};
 
 use uefi_vars::pcap::{read_file, Record, RecordKind};
 use uefi_vars::persist::MemoryStorage;
-use uefi_vars::service::capture::{CaptureInfo, Event, ENV_VAR, EVENT_RECORD};
+use uefi_vars::service::capture::{CaptureInfo, Event, EVENT_RECORD};
+use uefi_vars::testing::CAPTURE_DIR_VAR;
 use uefi_vars::{Config, Service};
 
 use crate::compare::{compare, Report};
@@ -142,7 +146,7 @@ pub fn run_test_binary(bin: &TestBinary, dir: &Path) -> Result<TestRun, OracleEr
     let seed = std::env::var("PROPTEST_RNG_SEED").unwrap_or_else(|_| PROPTEST_SEED.to_string());
     let status = Command::new(&bin.path)
         .current_dir(&bin.package_dir)
-        .env(ENV_VAR, dir)
+        .env(CAPTURE_DIR_VAR, dir)
         .env("CARGO_MANIFEST_DIR", &bin.package_dir)
         .env("PROPTEST_RNG_SEED", seed)
         .arg("-q")
@@ -389,7 +393,8 @@ pub fn plan(c: &Capture, legacy: bool) -> Result<Planned, Skip> {
             Some(Event::Crypto) => "PKCS#7 backend replaced",
             Some(Event::HostError) => "host error",
             Some(Event::Truncated) => "capture size limit",
-            None => "unknown event",
+            // An event this oracle does not know may change anything.
+            Some(_) | None => "unknown event",
         };
         end = i;
         cut = Some(why);

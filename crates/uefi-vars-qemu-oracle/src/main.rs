@@ -92,8 +92,9 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         show: usize,
     },
-    /// Replay the requests the project's own tests sent (captured with
-    /// UEFI_VARS_CAPTURE_DIR, see uefi_vars::service::capture) through
+    /// Replay the requests the project's own tests sent (captured by the
+    /// CaptureObserver their services get when UEFI_VARS_CAPTURE_DIR is
+    /// set, see uefi_vars::testing) through
     /// QEMU and compare, as the conformance suite does. Exits 1 on any
     /// unlisted difference.
     Captures {

@@ -3,8 +3,9 @@
 //!
 //! The test binaries of [`PACKAGES`] (library unit tests and every
 //! integration test) are built with `cargo test --no-run` and run with
-//! `UEFI_VARS_CAPTURE_DIR` set, so every `uefi_vars::Service` they create
-//! writes its own capture (`uefi_vars::service::capture`). Nothing is
+//! `UEFI_VARS_CAPTURE_DIR` set, so every `uefi_vars::Service` their
+//! `tests/common` helpers create writes its own capture
+//! (`uefi_vars::testing`, `uefi_vars::service::capture`). Nothing is
 //! picked by hand: each capture is replayed through QEMU if QEMU's device
 //! can be configured like that service (`captures::plan`: 64-bit guest,
 //! default policy and name limits, `size` = max_storage, ...), up to the

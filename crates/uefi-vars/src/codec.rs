@@ -474,8 +474,9 @@ mod tests {
 }
 
 /// Builders for the requests edk2 sends, laid out as its client does
-/// (mm-protocol.md §11). Used by tests, the CLI and other front ends that
-/// originate requests.
+/// (mm-protocol.md §11). Test helpers (behind the `testing` feature): used
+/// by the tests, the fuzz targets and the QEMU oracle.
+#[cfg(any(test, feature = "testing"))]
 pub mod request {
     use super::{build_request, push_uintn, Layout};
     use crate::guid::{Guid, SMM_VARIABLE_PROTOCOL, VAR_CHECK_POLICY_MMI};

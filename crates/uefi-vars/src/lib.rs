@@ -38,6 +38,8 @@ pub mod service;
 pub mod siglist;
 pub mod status;
 pub mod store;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod variable;
 

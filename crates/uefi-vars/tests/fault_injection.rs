@@ -10,6 +10,8 @@
 //! (crates/uefi-vars-serve), which does not exist yet; the fault layer
 //! below (`FaultyFileOps`) is what such a test would combine with.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -88,7 +90,7 @@ fn rig(mode: WriteMode) -> Rig {
     let path = dir.path().join("vars.json");
     let ops = FaultyFileOps::new();
     let file = JsonFile::with_mode(&path, mode).with_file_ops(Arc::new(ops.clone()));
-    let mut svc = Service::new(Config::default(), Box::new(file)).unwrap();
+    let mut svc = common::new(Config::default(), Box::new(file)).unwrap();
     assert_eq!(set(&mut svc, "Keep", NV_BS_RT, b"old"), EfiStatus::SUCCESS);
     assert_eq!(set(&mut svc, "Other", NV_BS_RT, b"o"), EfiStatus::SUCCESS);
     Rig {
@@ -320,7 +322,7 @@ fn reset_with_failing_store_reports_and_continues() {
 #[test]
 fn faulty_storage_wrapper() {
     let storage = FaultyStorage::new(MemoryStorage::new());
-    let mut svc = Service::new(Config::default(), Box::new(storage.clone())).unwrap();
+    let mut svc = common::new(Config::default(), Box::new(storage.clone())).unwrap();
     storage.fail_nth_save(2, false);
     assert_eq!(set(&mut svc, "A", NV_BS_RT, b"1"), EfiStatus::SUCCESS);
     assert_eq!(set(&mut svc, "B", NV_BS_RT, b"2"), EfiStatus::DEVICE_ERROR);

@@ -4,6 +4,12 @@
 //! verification, so the fuzzer keeps reaching past the signature check.
 //! Every test ends with a full GetNextVariableName walk.
 
+// Without the `openssl` feature the signature tests are left out, and the
+// helpers only they use with them.
+#![cfg_attr(not(feature = "openssl"), allow(dead_code, unused_imports))]
+
+mod common;
+
 use std::path::Path;
 
 use uefi_vars::codec::{request, Layout};
@@ -101,6 +107,9 @@ fn signed(svc: &mut Service, file: &str, guid: Guid, name: &str, append: bool) -
 
 /// The fuzz target `service_ops` embeds these updates; replayed in order
 /// they walk the whole Secure Boot key hierarchy, including refusals.
+/// Needs a PKCS#7 verifier (the `openssl` feature); without one see
+/// `without_a_verifier_a_signed_private_write_is_refused`.
+#[cfg(feature = "openssl")]
 #[test]
 fn fuzz_signed_updates_pass_verification() {
     use EfiStatus as S;
@@ -132,7 +141,7 @@ fn fuzz_signed_updates_pass_verification() {
         ),
         ("16-priv-delete", PRIVATE, "FuzzPriv", false, S::SUCCESS),
     ];
-    let mut svc = Service::in_memory(Config::default());
+    let mut svc = common::in_memory(Config::default());
     for &(file, guid, name, append, expect) in steps {
         assert_eq!(signed(&mut svc, file, guid, name, append), expect, "{file}");
         walk(&mut svc);
@@ -158,7 +167,7 @@ fn next_status(svc: &mut Service, capacity: u64) -> (EfiStatus, u64) {
 /// name buffer within the store size walks normally.
 #[test]
 fn get_next_name_buffer_larger_than_a_tiny_store() {
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         max_storage: 1500,
         ..Config::default()
     });
@@ -173,7 +182,7 @@ fn get_next_name_buffer_larger_than_a_tiny_store() {
 /// the walk, which still ends.
 #[test]
 fn get_next_long_name_reports_the_size_needed() {
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         max_storage: 16 * 1024,
         max_name_size: 46421,
         ..Config::default()
@@ -204,4 +213,23 @@ fn get_next_long_name_reports_the_size_needed() {
         name.len() as u64
     );
     walk(&mut svc);
+}
+
+/// The first write of a private time-based authenticated variable must
+/// verify its signature (edk2 AuthVariableLib
+/// VerifyTimeBasedPayloadAndUpdate): accepted with the OpenSSL verifier,
+/// refused when the library is built without one (`--no-default-features`,
+/// crypto::NoCrypto).
+#[test]
+fn without_a_verifier_a_signed_private_write_is_refused() {
+    let mut svc = common::in_memory(Config::default());
+    let status = signed(&mut svc, "13-priv", PRIVATE, "FuzzPriv", false);
+    let key = VarKey::new(PRIVATE, VarName::from("FuzzPriv"));
+    if cfg!(feature = "openssl") {
+        assert_eq!(status, EfiStatus::SUCCESS);
+        assert!(svc.store().get(&key).is_some());
+    } else {
+        assert_eq!(status, EfiStatus::SECURITY_VIOLATION);
+        assert!(svc.store().get(&key).is_none());
+    }
 }

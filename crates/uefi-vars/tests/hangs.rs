@@ -9,6 +9,8 @@
 //! the store is EFI_INVALID_PARAMETER (no silent restart from the first).
 //! Every test ends with a full walk bounded by the number of variables.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use uefi_vars::codec::{request, Layout, PolicyEntryHeader};
@@ -122,7 +124,7 @@ fn walk(svc: &mut Service) -> Vec<VarKey> {
 }
 
 fn svc(layout: Layout) -> Service {
-    Service::in_memory(Config {
+    common::in_memory(Config {
         layout,
         ..Config::default()
     })
@@ -377,11 +379,17 @@ fn policy_matching_is_bounded() {
     // A store large enough for the policies' storage charge (QEMU 11.1's
     // accounting, tests/storage_accounting.rs) and the variables below, so
     // the policy limits are what stops the REGISTERs.
-    let mut s = Service::in_memory(Config {
+    let mut s = common::in_memory(Config {
         max_storage: 4 * 1024 * 1024,
         ..Config::default()
     });
     let hash = u16::from(b'#');
+    // Every entry is 44 + 2 * (255 + 4 + 1) = 564 bytes: the byte budget
+    // runs out before the count does, and every entry after the last that
+    // fits is refused.
+    let entry_len = wildcard_policy(&[hash; 259]).len();
+    assert_eq!(entry_len, 564);
+    let fit = (limits.max_total_bytes / entry_len).min(limits.max_policies);
     let mut registered = 0;
     for i in 0..limits.max_policies * 2 {
         // 255 '#' (the most edk2 allows) plus a distinct 4-digit tail.
@@ -389,11 +397,13 @@ fn policy_matching_is_bounded() {
         name.extend(format!("{i:04}").encode_utf16());
         let req = request::policy(Layout::X64, CMD_REGISTER, &wildcard_policy(&name));
         let reply = s.communicate(&req).reply.unwrap();
-        match status_at(Layout::X64, &reply, 36) {
-            EfiStatus::SUCCESS => registered += 1,
-            EfiStatus::OUT_OF_RESOURCES => {}
-            e => panic!("{e:?}"),
-        }
+        let want = if i < fit {
+            EfiStatus::SUCCESS
+        } else {
+            EfiStatus::OUT_OF_RESOURCES
+        };
+        assert_eq!(status_at(Layout::X64, &reply, 36), want, "entry {i}");
+        registered += usize::from(i < fit);
     }
     // 256 wildcards are refused outright.
     let req = request::policy(Layout::X64, CMD_REGISTER, &wildcard_policy(&[hash; 256]));
@@ -404,7 +414,8 @@ fn policy_matching_is_bounded() {
     );
     let bytes: usize = s.policies().policies().iter().map(|p| p.raw.len()).sum();
     assert!(bytes <= limits.max_total_bytes);
-    assert!(registered > 0 && registered <= limits.max_policies);
+    assert_eq!(s.policies().policies().len(), registered);
+    assert!(limits.max_total_bytes - bytes < entry_len);
     s.communicate(&request::event(Layout::X64, &END_OF_DXE_EVENT));
 
     // Names of the matching length (every policy is a candidate) and long

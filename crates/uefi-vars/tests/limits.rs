@@ -6,6 +6,8 @@
 //! that what the host keeps (variables, accounted bytes, policies) stays
 //! under the limit.
 
+mod common;
+
 use uefi_vars::codec::{request, Layout, PolicyEntryHeader};
 use uefi_vars::guid::{Guid, GLOBAL_VARIABLE};
 use uefi_vars::name::VarName;
@@ -25,6 +27,21 @@ fn var_status(reply: &[u8]) -> EfiStatus {
 
 fn policy_status(reply: &[u8]) -> EfiStatus {
     EfiStatus(u64::from_le_bytes(reply[36..44].try_into().unwrap()))
+}
+
+/// ReturnStatus of a variable reply: after the MM header and Function,
+/// a UINTN (on IA32 the error bit is bit 31, widened to bit 63 here).
+fn status_for(layout: Layout, reply: &[u8]) -> EfiStatus {
+    let at = layout.mm_header() + layout.uintn();
+    if layout == Layout::X64 {
+        return var_status(reply);
+    }
+    let v = u64::from(u32::from_le_bytes(reply[at..at + 4].try_into().unwrap()));
+    EfiStatus(if v & (1 << 31) != 0 {
+        (v & 0x7fff_ffff) | (1 << 63)
+    } else {
+        v
+    })
 }
 
 fn set_wire(svc: &mut Service, name: &[u8], attrs: u32, data: &[u8]) -> EfiStatus {
@@ -54,23 +71,37 @@ fn accounted(svc: &Service) -> u64 {
 #[test]
 fn total_storage_is_bounded() {
     let max = 8 * 1024;
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         max_storage: max,
         ..Config::default()
     });
-    let mut refused = 0;
+    // Each variable costs QEMU's 96-byte record overhead, its name
+    // ("V00000" and NUL: 14 bytes) and its 100 data bytes; what the
+    // power-on reset created (Secure Boot state variables) is already in.
+    let cost = 96 + 14 + 100;
+    let baseline = svc.store().used();
+    let fit = ((max - baseline) / cost) as usize;
+    assert!(fit > 10, "{fit}");
+    let mut accepted = 0;
     for i in 0..ATTEMPTS {
         // Alternate non-volatile and volatile: both count.
         let attrs = if i % 2 == 0 { NV_BS_RT } else { BS };
-        match set(&mut svc, &format!("V{i:05}"), attrs, &[i as u8; 100]) {
-            EfiStatus::SUCCESS => {}
-            EfiStatus::OUT_OF_RESOURCES => refused += 1,
-            s => panic!("unexpected {s:?}"),
-        }
+        let status = set(&mut svc, &format!("V{i:05}"), attrs, &[i as u8; 100]);
+        // Every write is accepted until the budget is spent, then every
+        // one is refused.
+        let want = if i < fit {
+            EfiStatus::SUCCESS
+        } else {
+            EfiStatus::OUT_OF_RESOURCES
+        };
+        assert_eq!(status, want, "write {i}");
+        accepted += usize::from(status == EfiStatus::SUCCESS);
         assert!(svc.store().used() <= max);
     }
-    assert!(refused > ATTEMPTS - 100, "{refused}");
-    assert!(svc.store().len() < 100);
+    assert_eq!(accepted, fit);
+    assert_eq!(svc.store().used(), baseline + fit as u64 * cost);
+    // The budget is reached: less room left than one more variable needs.
+    assert!(max - svc.store().used() < cost);
     assert_eq!(accounted(&svc), svc.store().used());
     let (m, remaining, _) = query(&mut svc);
     assert_eq!(m, max);
@@ -90,7 +121,7 @@ fn total_storage_is_bounded() {
 
 #[test]
 fn variable_size_is_enforced_when_configured() {
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         max_variable_size: Some(1000),
         ..Config::default()
     });
@@ -129,7 +160,7 @@ fn variable_size_is_enforced_when_configured() {
 #[test]
 fn variable_size_is_only_reported_by_default() {
     // QEMU: MaximumVariableSize = max_storage / 4, not enforced.
-    let mut svc = Service::in_memory(Config::default());
+    let mut svc = common::in_memory(Config::default());
     assert_eq!(query(&mut svc).2, 64 * 1024);
     assert_eq!(
         set(&mut svc, "Large", NV_BS_RT, &[3; 65_000]),
@@ -159,7 +190,7 @@ fn appended_size_is_checked_after_the_merge() {
     };
     // "db" is 6 bytes: 6 + 3 * 76 = 234 fits a limit of 240, a fourth
     // entry does not.
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         max_variable_size: Some(240),
         ..Config::default()
     });
@@ -191,7 +222,7 @@ fn appended_size_is_checked_after_the_merge() {
 
 #[test]
 fn name_size_is_bounded() {
-    let mut svc = Service::in_memory(Config::default());
+    let mut svc = common::in_memory(Config::default());
     assert_eq!(svc.config().max_name_size, 1024);
     // 511 characters + NUL = 1024 bytes: the longest name accepted.
     let longest = "N".repeat(511);
@@ -218,7 +249,7 @@ fn name_size_is_bounded() {
     );
     // Configurable, and deleting an over-long name that does not exist is a
     // harmless no-op.
-    let mut small = Service::in_memory(Config {
+    let mut small = common::in_memory(Config {
         max_name_size: 10,
         ..Config::default()
     });
@@ -259,7 +290,7 @@ fn policy_count_is_bounded() {
         max_policies: 10,
         max_total_bytes: 1 << 20,
     };
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         policy_limits: limits,
         ..Config::default()
     });
@@ -295,31 +326,51 @@ fn policy_bytes_are_bounded() {
         max_policies: 1 << 20,
         max_total_bytes: 4096,
     };
-    let mut svc = Service::in_memory(Config {
+    let mut svc = common::in_memory(Config {
         policy_limits: limits,
         ..Config::default()
     });
+    // Each entry is its 44-byte header and its UCS-2 name with the NUL:
+    // "<i>QQQ...Q" is 446 + 2 * digits(i) bytes. The budget counts entries
+    // as registered (edk2 VariablePolicyLib RegisterVariablePolicy grows
+    // its table by the entry's Size); an entry that does not fit any more
+    // is refused with EFI_OUT_OF_RESOURCES and a later, smaller one may
+    // still fit.
     let long = "Q".repeat(200);
+    let mut total = 0;
+    let mut accepted = 0;
+    let mut refused = 0;
     for i in 0..ATTEMPTS {
-        let s = register(&mut svc, &policy_entry(&format!("{i}{long}"), 0));
-        assert!(
-            s == EfiStatus::SUCCESS || s == EfiStatus::OUT_OF_RESOURCES,
-            "{s:?}"
-        );
+        let entry = policy_entry(&format!("{i}{long}"), 0);
+        let size = 44 + 2 * (i.to_string().len() + 200 + 1);
+        assert_eq!(entry.len(), size);
+        let want = if total + size <= 4096 {
+            total += size;
+            accepted += 1;
+            EfiStatus::SUCCESS
+        } else {
+            refused += 1;
+            EfiStatus::OUT_OF_RESOURCES
+        };
+        assert_eq!(register(&mut svc, &entry), want, "entry {i}");
     }
+    // 4096 bytes take nine entries of 448 to 454 bytes; the rest is refused.
+    assert_eq!((accepted, refused), (9, ATTEMPTS - 9));
     let bytes: usize = svc.policies().policies().iter().map(|p| p.raw.len()).sum();
-    assert!(bytes <= 4096, "{bytes}");
-    assert!(svc.policies().policies().len() <= 4096 / 44);
+    assert_eq!(bytes, total);
+    assert_eq!(svc.policies().policies().len(), accepted);
     assert_eq!(svc.policies().dump().len(), bytes);
-    // A small one still fits if there is room; nothing beyond the budget.
-    let room = 4096 - bytes;
-    let small = policy_entry("S", 0);
-    let expect = if small.len() <= room {
+    // What is left (4096 - 9 * 448 = 64 bytes) takes a small entry ("S":
+    // 48 bytes), then nothing more.
+    assert_eq!(4096 - total, 64);
+    assert_eq!(
+        register(&mut svc, &policy_entry("S", 0)),
         EfiStatus::SUCCESS
-    } else {
+    );
+    assert_eq!(
+        register(&mut svc, &policy_entry("T", 0)),
         EfiStatus::OUT_OF_RESOURCES
-    };
-    assert_eq!(register(&mut svc, &small), expect);
+    );
     // A machine reset forgets them all.
     svc.reset().unwrap();
     assert!(svc.policies().policies().is_empty());
@@ -328,7 +379,9 @@ fn policy_bytes_are_bounded() {
 #[test]
 fn limits_hold_for_both_word_sizes() {
     for layout in [Layout::X64, Layout::IA32] {
-        let mut svc = Service::in_memory(Config {
+        // [refused for room, stored] among the writes within the limits.
+        let mut outcomes = [0usize; 2];
+        let mut svc = common::in_memory(Config {
             layout,
             max_storage: 4096,
             max_variable_size: Some(512),
@@ -346,10 +399,31 @@ fn limits_hold_for_both_word_sizes() {
             );
             let reply = svc.communicate(&req).reply.unwrap();
             assert_eq!(reply.len(), req.len());
+            // The name ("<i>" then 1 to 40 n's, with its NUL) and the data
+            // are within their limits or the write is INVALID_PARAMETER
+            // (edk2 VariableServiceSetVariable); within them it is stored
+            // or refused for room.
+            let name_size = 2 * (i.to_string().len() + 1 + i % 40 + 1);
+            let size = name_size + i % 700 + 1;
+            let status = status_for(layout, &reply);
+            if name_size > 64 || size > 512 {
+                assert_eq!(status, EfiStatus::INVALID_PARAMETER, "{layout:?} {i}");
+            } else {
+                assert!(
+                    [EfiStatus::SUCCESS, EfiStatus::OUT_OF_RESOURCES].contains(&status),
+                    "{layout:?} {i}: {status:?}"
+                );
+                outcomes[usize::from(status == EfiStatus::SUCCESS)] += 1;
+            }
             assert!(svc.store().used() <= 4096);
             for v in svc.store().iter() {
                 assert!(v.name.wire_size() <= 64);
             }
         }
+        // Both outcomes happened: the budget was reached.
+        assert!(
+            outcomes[0] > 0 && outcomes[1] > 0,
+            "{layout:?} {outcomes:?}"
+        );
     }
 }

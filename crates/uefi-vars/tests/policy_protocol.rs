@@ -7,6 +7,8 @@
 //! where we follow edk2 instead (docs/compat.md) the test is named
 //! `compat_<id>_…` and a comment gives QEMU's answer.
 
+mod common;
+
 use std::str::FromStr;
 
 use uefi_vars::guid::Guid;
@@ -126,7 +128,7 @@ fn result(svc: &mut Service, req: &[u8]) -> EfiStatus {
 }
 
 fn svc() -> Service {
-    Service::in_memory(Config::default())
+    common::in_memory(Config::default())
 }
 
 /// A VARIABLE_POLICY_ENTRY (policy.md §3) with optional overrides of the
@@ -582,7 +584,7 @@ fn compat_ready_to_boot_ends_dxe_locks_the_policy_interface() {
 #[test]
 fn compat_policy_limits_out_of_resources() {
     // QEMU puts no limit on the number or size of policies.
-    let mut s = Service::in_memory(Config {
+    let mut s = common::in_memory(Config {
         policy_limits: PolicyLimits {
             max_policies: 2,
             max_total_bytes: 1 << 20,
@@ -609,7 +611,7 @@ fn compat_policy_limits_out_of_resources() {
     assert_eq!(policy_count(&s), 2);
 
     // byte limit: "A" entries are 44 + 4 = 48 bytes each
-    let mut s = Service::in_memory(Config {
+    let mut s = common::in_memory(Config {
         policy_limits: PolicyLimits {
             max_policies: 100,
             max_total_bytes: 100,
@@ -693,7 +695,7 @@ fn compat_policy_disable_when_allowed() {
         allow_policy_disable: true,
         ..Config::default()
     };
-    let mut s = Service::in_memory(config.clone());
+    let mut s = common::in_memory(config.clone());
     assert_eq!(
         register(&mut s, &Entry::named(vendor(), "L").lock(LOCK_NOW)),
         EfiStatus::SUCCESS
@@ -714,7 +716,7 @@ fn compat_policy_disable_when_allowed() {
         EfiStatus::SUCCESS
     );
     // after LOCK (or EndOfDxe) disabling is refused
-    let mut s = Service::in_memory(config);
+    let mut s = common::in_memory(config);
     assert_eq!(
         result(&mut s, &policy_req(CMD_LOCK, &[])),
         EfiStatus::SUCCESS

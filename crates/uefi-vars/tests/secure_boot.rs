@@ -5,6 +5,12 @@
 //! `virt-fw-vars --enroll-redhat`. The set-up (`scripts/test.sh`) installs
 //! efitools and virt-firmware; a missing tool fails the test.
 
+// Without the `openssl` feature the signature tests are left out, and the
+// helpers only they use with them.
+#![cfg_attr(not(feature = "openssl"), allow(dead_code, unused_imports))]
+
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -131,9 +137,11 @@ fn set(svc: &mut Service, guid: Guid, name: &str, attrs: u32, data: &[u8]) -> Ef
 }
 
 fn fresh() -> Service {
-    Service::new(Config::default(), Box::new(MemoryStorage::new())).unwrap()
+    common::new(Config::default(), Box::new(MemoryStorage::new())).unwrap()
 }
 
+// Verifies PKCS#7 signatures: needs the `openssl` feature.
+#[cfg(feature = "openssl")]
 #[test]
 fn full_life_cycle_with_efitools() {
     let pki = Pki::new();
@@ -328,6 +336,8 @@ fn full_life_cycle_with_efitools() {
 /// A PKCS#7 signature made by `openssl smime` over content we assemble
 /// ourselves: a descriptor whose EFI_TIME has a non-zero Pad2 is refused
 /// even though the signature itself is good.
+// Verifies PKCS#7 signatures: needs the `openssl` feature.
+#[cfg(feature = "openssl")]
 #[test]
 fn nonzero_time_pad_is_refused_even_if_signed() {
     let pki = Pki::new();
@@ -521,7 +531,7 @@ fn virt_fw_vars_enrolled_store_is_in_user_mode() {
     c.args(["--enroll-redhat", "--secure-boot", "--output-json"])
         .arg(&out);
     run(c);
-    let svc = Service::new(Config::default(), Box::new(JsonFile::new(&out))).unwrap();
+    let svc = common::new(Config::default(), Box::new(JsonFile::new(&out))).unwrap();
     assert_eq!(mode(&svc), (0, 1));
     let kek = &svc
         .store()
@@ -590,6 +600,8 @@ fn private_update(
     uefi_vars::auth::build_auth2(&t, &p7, payload)
 }
 
+// Verifies PKCS#7 signatures: needs the `openssl` feature.
+#[cfg(feature = "openssl")]
 #[test]
 fn private_variable_is_bound_to_its_real_signer() {
     let pki = Pki::new();
@@ -688,6 +700,8 @@ fn user_mode(pki: &Pki) -> Service {
 /// stored time back (compat: append-time; QEMU 11.1.3 stores the older
 /// time, QEMU 10.0.2 refuses the APPEND with EFI_SECURITY_VIOLATION; edk2
 /// UpdateVariable keeps the later).
+// Verifies PKCS#7 signatures: needs the `openssl` feature.
+#[cfg(feature = "openssl")]
 #[test]
 fn compat_append_time() {
     let pki = Pki::new();
@@ -766,6 +780,8 @@ fn limitation_2_7_payload_format_is_checked() {
 /// must be PK itself; QEMU accepts any chain to PK); db may be signed by PK
 /// (edk2; QEMU: KEK only); dbt follows the db rules (QEMU: first writer owns
 /// it).
+// Verifies PKCS#7 signatures: needs the `openssl` feature.
+#[cfg(feature = "openssl")]
 #[test]
 fn limitation_2_8_trust_rules() {
     let pki = Pki::new();
@@ -866,6 +882,8 @@ fn limitation_2_8_trust_rules() {
 }
 
 /// APPEND keeps every signature type (QEMU keeps only X.509 and SHA-256).
+// Verifies PKCS#7 signatures: needs the `openssl` feature.
+#[cfg(feature = "openssl")]
 #[test]
 fn append_keeps_every_signature_type() {
     let pki = Pki::new();

@@ -12,6 +12,8 @@
 //!    (insertion order, updates move to the end, attribute mismatch refused,
 //!    volatile variables dropped and state variables re-appended at reset).
 
+mod common;
+
 use std::str::FromStr;
 
 use proptest::prelude::*;
@@ -336,7 +338,7 @@ proptest! {
         end_of_dxe_first in any::<bool>(),
     ) {
         let layout = if ia32 { Layout::IA32 } else { Layout::X64 };
-        let mut svc = Service::in_memory(Config { layout, ..Config::default() });
+        let mut svc = common::in_memory(Config { layout, ..Config::default() });
         svc.set_buffer_size(buffer);
         if end_of_dxe_first {
             // end of DXE first, so policy enforcement paths run too
@@ -522,7 +524,7 @@ proptest! {
         ops in prop::collection::vec(op_strategy(), 0..40),
         cap in (1usize..40).prop_map(|c| c * 2),
     ) {
-        let mut svc = Service::in_memory(Config::default());
+        let mut svc = common::in_memory(Config::default());
         // the device-created state variables, in creation order
         let start_up = snapshot(&svc);
         let start_names: Vec<String> = start_up.iter().map(|v| String::from_utf16_lossy(&v.name)).collect();

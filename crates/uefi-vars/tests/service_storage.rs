@@ -1,6 +1,8 @@
 //! The service and its storage backend: what is written when, and what the
 //! guest sees when a write fails (compat: store-write-failure).
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use uefi_vars::codec::{request, Layout};
@@ -56,7 +58,7 @@ const NV_BS_RT: u32 = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS | attr::RUNT
 #[test]
 fn compat_store_write_failure_is_reported_and_nothing_changes() {
     let backend = Flaky::default();
-    let mut svc = Service::new(Config::default(), Box::new(backend.clone())).unwrap();
+    let mut svc = common::new(Config::default(), Box::new(backend.clone())).unwrap();
     assert_eq!(set(&mut svc, "Keep", NV_BS_RT, b"v1"), EfiStatus::SUCCESS);
     let saves_before = backend.saved.lock().unwrap().len();
 
@@ -107,7 +109,7 @@ fn compat_store_write_failure_is_reported_and_nothing_changes() {
 #[test]
 fn reset_failure_is_returned_to_the_caller() {
     let backend = Flaky::default();
-    let mut svc = Service::new(Config::default(), Box::new(backend.clone())).unwrap();
+    let mut svc = common::new(Config::default(), Box::new(backend.clone())).unwrap();
     *backend.fail.lock().unwrap() = true;
     assert!(svc.reset().is_err());
 }
@@ -116,7 +118,7 @@ fn reset_failure_is_returned_to_the_caller() {
 fn every_non_volatile_change_is_written_in_store_order() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vars.json");
-    let mut svc = Service::new(Config::default(), Box::new(JsonFile::new(&path))).unwrap();
+    let mut svc = common::new(Config::default(), Box::new(JsonFile::new(&path))).unwrap();
     // start-up state: CustomMode and VendorKeysNv are the only NV variables
     let names = |p: &std::path::Path| -> Vec<String> {
         json::decode(&std::fs::read(p).unwrap())
@@ -135,7 +137,7 @@ fn every_non_volatile_change_is_written_in_store_order() {
 
     // a new service on the same file sees the same variables in the same order
     drop(svc);
-    let svc2 = Service::new(Config::default(), Box::new(JsonFile::new(&path))).unwrap();
+    let svc2 = common::new(Config::default(), Box::new(JsonFile::new(&path))).unwrap();
     let a = svc2
         .store()
         .get(&VarKey::new(GLOBAL_VARIABLE, VarName::from("A")))
@@ -145,7 +147,7 @@ fn every_non_volatile_change_is_written_in_store_order() {
 
 #[test]
 fn reset_drops_volatile_and_keeps_non_volatile() {
-    let mut svc = Service::new(Config::default(), Box::new(MemoryStorage::new())).unwrap();
+    let mut svc = common::new(Config::default(), Box::new(MemoryStorage::new())).unwrap();
     assert_eq!(set(&mut svc, "Nv", NV_BS_RT, b"1"), EfiStatus::SUCCESS);
     assert_eq!(
         set(

@@ -9,6 +9,8 @@
 //! (device status and reply bytes) must be the same, and the same as the
 //! captured reply.
 
+mod common;
+
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -37,7 +39,7 @@ fn ovmf() -> Vec<Record> {
 }
 
 fn fresh() -> Service {
-    Service::new(Config::default(), Box::new(MemoryStorage::new())).unwrap()
+    common::new(Config::default(), Box::new(MemoryStorage::new())).unwrap()
 }
 
 /// Snapshot, restore into a new service on its own storage, and check the
@@ -218,7 +220,7 @@ fn restore_writes_the_store_file() {
     let src_path = dir.path().join("source.json");
     let dst_path = dir.path().join("destination.json");
     let trace = ovmf();
-    let mut source = Service::new(Config::default(), Box::new(JsonFile::new(&src_path))).unwrap();
+    let mut source = common::new(Config::default(), Box::new(JsonFile::new(&src_path))).unwrap();
     let mut n = 0;
     for rec in &trace {
         if rec.kind == RecordKind::Request {
@@ -331,7 +333,7 @@ fn policy_result(reply: &[u8]) -> EfiStatus {
 /// nothing happened (edk2 fetches page 0 for the size, then pages 1..).
 #[test]
 fn migrate_in_the_middle_of_a_policy_dump() {
-    let mut reference = Service::in_memory(Config::default());
+    let mut reference = common::in_memory(Config::default());
     for i in 0..200 {
         let resp = reference.communicate(&policy_req(CMD_REGISTER, &policy_entry(i)));
         assert_eq!(
@@ -418,8 +420,8 @@ fn disabled_policy_enforcement_survives() {
     };
     let name = format!("Policy001{}", "x".repeat(100));
     // entry 1 is a LOCK_NOW policy for that name, enforced from EndOfDxe on
-    let mut control = Service::in_memory(config.clone());
-    let mut svc = Service::in_memory(config);
+    let mut control = common::in_memory(config.clone());
+    let mut svc = common::in_memory(config);
     for s in [&mut control, &mut svc] {
         let resp = s.communicate(&policy_req(CMD_REGISTER, &policy_entry(1)));
         assert_eq!(policy_result(&resp.reply.unwrap()), EfiStatus::SUCCESS);
@@ -676,6 +678,260 @@ fn exercise(mut svc: Service, trace: &[Record]) {
     assert_eq!(restore(&blob).unwrap().snapshot(), blob);
 }
 
+/// Every byte of a real snapshot body changed in turn (low bit, then high
+/// bit), resealed: refused exactly where [`expected_outcome`] says and for
+/// that reason, restored as changed everywhere else; every outcome occurs.
+#[test]
+fn every_resealed_byte_change_is_refused_for_its_field_or_restored() {
+    let (_, blob) = fixtures();
+    let original = body(blob);
+    let fields = body_fields(original);
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for field in &fields {
+        for i in field.range.clone() {
+            for xor in [0x01u8, 0x80] {
+                let mut b = original.to_vec();
+                b[i] ^= xor;
+                let expected = expected_outcome(original, &b, field);
+                let result = restore(&seal(FORMAT_VERSION, &b));
+                let outcome = match &result {
+                    Ok(_) => "restored",
+                    Err(_) => "refused",
+                };
+                *seen.entry(format!("{expected:?} {outcome}")).or_default() += 1;
+                check_outcome(field, expected, result, &b, &[]).unwrap();
+            }
+        }
+    }
+    eprintln!("{} body bytes: {seen:?}", original.len());
+    for key in [
+        "Restored restored",
+        "LayoutMismatch refused",
+        "Malformed refused",
+        "Misread refused",
+        "Invalid refused",
+        "PolicyEither restored",
+        "PolicyEither refused",
+    ] {
+        assert!(seen.contains_key(key), "{key} never happened: {seen:?}");
+    }
+}
+
+/// A field of a snapshot body, as the format in service/snapshot.rs lays
+/// it out.
+#[derive(Clone, Debug)]
+struct Field {
+    range: std::ops::Range<usize>,
+    kind: FieldKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FieldKind {
+    /// The guest word size byte.
+    WordSize,
+    /// Boot phase (known bits 0x7) or policy flags (known bits 0x3).
+    Flags(u32),
+    BufferSize,
+    /// A count, length or 0/1 flag: changing it changes how the rest reads.
+    Structure,
+    /// Variable `n`'s GUID, or unit of its name.
+    Guid(usize),
+    NameUnit(usize),
+    Attributes,
+    /// Bytes any value of which is a state the service can hold: the
+    /// timestamp, data, signer digest, the DUMP page cache.
+    Free,
+    /// Policy entry `n`'s raw bytes.
+    Policy(usize),
+}
+
+/// The fields of `body`, read as the format in service/snapshot.rs says.
+fn body_fields(body: &[u8]) -> Vec<Field> {
+    let mut fields = Vec::new();
+    let mut at = 0usize;
+    let u32_at = |at: usize| u32::from_le_bytes(body[at..at + 4].try_into().unwrap()) as usize;
+    let push = |fields: &mut Vec<Field>, at: &mut usize, len: usize, kind| {
+        fields.push(Field {
+            range: *at..*at + len,
+            kind,
+        });
+        *at += len;
+    };
+    push(&mut fields, &mut at, 1, FieldKind::WordSize);
+    push(&mut fields, &mut at, 4, FieldKind::Flags(0x7));
+    push(&mut fields, &mut at, 4, FieldKind::Flags(0x3));
+    push(&mut fields, &mut at, 4, FieldKind::BufferSize);
+    let vars_n = u32_at(at);
+    push(&mut fields, &mut at, 4, FieldKind::Structure);
+    for v in 0..vars_n {
+        push(&mut fields, &mut at, 16, FieldKind::Guid(v));
+        let units = u32_at(at);
+        push(&mut fields, &mut at, 4, FieldKind::Structure);
+        for _ in 0..units {
+            push(&mut fields, &mut at, 2, FieldKind::NameUnit(v));
+        }
+        push(&mut fields, &mut at, 4, FieldKind::Attributes);
+        push(&mut fields, &mut at, 16, FieldKind::Free);
+        let len = u32_at(at);
+        push(&mut fields, &mut at, 4, FieldKind::Structure);
+        push(&mut fields, &mut at, len, FieldKind::Free);
+        let has_digest = body[at] == 1;
+        push(&mut fields, &mut at, 1, FieldKind::Structure);
+        if has_digest {
+            let len = u32_at(at);
+            push(&mut fields, &mut at, 4, FieldKind::Structure);
+            push(&mut fields, &mut at, len, FieldKind::Free);
+        }
+    }
+    let policies_n = u32_at(at);
+    push(&mut fields, &mut at, 4, FieldKind::Structure);
+    for p in 0..policies_n {
+        let len = u32_at(at);
+        push(&mut fields, &mut at, 4, FieldKind::Structure);
+        push(&mut fields, &mut at, len, FieldKind::Policy(p));
+    }
+    let has_dump = body[at] == 1;
+    push(&mut fields, &mut at, 1, FieldKind::Structure);
+    if has_dump {
+        let len = u32_at(at);
+        push(&mut fields, &mut at, 4, FieldKind::Structure);
+        push(&mut fields, &mut at, len, FieldKind::Free);
+    }
+    assert_eq!(at, body.len(), "the test's reading of the format");
+    fields.retain(|f| !f.range.is_empty());
+    fields
+}
+
+/// What restoring `changed` (`original` with one byte of `field` changed)
+/// must give.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The changed state, exactly.
+    Restored,
+    /// The destination is a 64-bit guest: the word size is refused.
+    LayoutMismatch,
+    /// The format is broken (unknown flag bits).
+    Malformed,
+    /// A count, length or flag changed: the rest reads differently and
+    /// is refused, as malformed (runs past the end, bytes left over, a flag
+    /// byte not 0 or 1) or as invalid (e.g. a variable with no data).
+    Misread,
+    /// The body reads but describes a state the service cannot hold
+    /// (service/snapshot.rs check_variable: NUL or surrogate in a name,
+    /// APPEND_WRITE stored, a key twice, a buffer size above 64 KiB).
+    Invalid,
+    /// The changed key equals another variable's: refused at the later of
+    /// the two.
+    Duplicate(usize),
+    /// A policy entry: restored if it still parses exactly as at
+    /// registration, otherwise refused as invalid; both are checked.
+    PolicyEither,
+}
+
+fn expected_outcome(original: &[u8], changed: &[u8], field: &Field) -> Outcome {
+    let value = |b: &[u8]| {
+        let mut v = [0u8; 4];
+        v[..field.range.len().min(4)]
+            .copy_from_slice(&b[field.range.start..][..field.range.len().min(4)]);
+        u32::from_le_bytes(v)
+    };
+    let duplicate = |v: usize| {
+        let keys = keys(changed, &body_fields(original));
+        (0..keys.len())
+            .find(|&o| o != v && keys[o] == keys[v])
+            .map(|o| Outcome::Duplicate(o.max(v)))
+    };
+    match field.kind {
+        FieldKind::WordSize => Outcome::LayoutMismatch,
+        FieldKind::Flags(known) if value(changed) & !known != 0 => Outcome::Malformed,
+        FieldKind::Flags(_) => Outcome::Restored,
+        FieldKind::BufferSize if value(changed) > 64 * 1024 => Outcome::Invalid,
+        FieldKind::BufferSize => Outcome::Restored,
+        FieldKind::Structure => Outcome::Misread,
+        FieldKind::Guid(v) => duplicate(v).unwrap_or(Outcome::Restored),
+        FieldKind::NameUnit(v) => {
+            let unit = value(changed) & 0xffff;
+            if unit == 0 || (0xd800..=0xdfff).contains(&unit) {
+                Outcome::Invalid
+            } else {
+                duplicate(v).unwrap_or(Outcome::Restored)
+            }
+        }
+        FieldKind::Attributes if value(changed) & 0x40 != 0 => Outcome::Invalid,
+        FieldKind::Attributes | FieldKind::Free => Outcome::Restored,
+        FieldKind::Policy(_) => Outcome::PolicyEither,
+    }
+}
+
+/// Each variable's key (GUID, name units) in `body`, laid out as `fields`
+/// (those of the original: only a key byte differs where this is asked).
+fn keys(body: &[u8], fields: &[Field]) -> Vec<([u8; 16], Vec<u16>)> {
+    let mut vars: Vec<([u8; 16], Vec<u16>)> = Vec::new();
+    for f in fields {
+        match f.kind {
+            FieldKind::Guid(v) => {
+                assert_eq!(vars.len(), v);
+                vars.push((body[f.range.clone()].try_into().unwrap(), Vec::new()));
+            }
+            FieldKind::NameUnit(v) => vars[v].1.push(u16::from_le_bytes([
+                body[f.range.start],
+                body[f.range.start + 1],
+            ])),
+            _ => {}
+        }
+    }
+    vars
+}
+
+fn check_outcome(
+    field: &Field,
+    expected: Outcome,
+    result: Result<Service, SnapshotError>,
+    changed: &[u8],
+    trace: &[Record],
+) -> Result<(), TestCaseError> {
+    let why = format!("{field:?}: expected {expected:?}");
+    match (expected, result) {
+        (Outcome::Restored | Outcome::PolicyEither, Ok(svc)) => {
+            let again = svc.snapshot();
+            prop_assert_eq!(body(&again), changed, "{}", why);
+            if !trace.is_empty() {
+                exercise(svc, trace);
+            }
+        }
+        (Outcome::LayoutMismatch, Err(SnapshotError::LayoutMismatch { config: 8, .. }))
+        | (Outcome::Malformed, Err(SnapshotError::Malformed { .. }))
+        | (Outcome::Misread, Err(SnapshotError::Malformed { .. } | SnapshotError::Invalid(_))) => {}
+        (Outcome::Invalid, Err(SnapshotError::Invalid(m))) => {
+            let names_it = match field.kind {
+                FieldKind::Guid(v) | FieldKind::NameUnit(v) => {
+                    m.contains(&format!("variable #{v} "))
+                }
+                FieldKind::Attributes => m.contains("APPEND_WRITE"),
+                FieldKind::BufferSize => m.contains("buffer size"),
+                _ => false,
+            };
+            prop_assert!(names_it, "{}: {}", why, m);
+        }
+        (Outcome::Duplicate(at), Err(SnapshotError::Invalid(m))) => {
+            prop_assert!(
+                m.starts_with(&format!("variable #{at} ")) && m.ends_with("given twice"),
+                "{}: {}",
+                why,
+                m
+            );
+        }
+        (Outcome::PolicyEither, Err(SnapshotError::Invalid(m))) => {
+            let FieldKind::Policy(p) = field.kind else {
+                unreachable!()
+            };
+            prop_assert!(m.starts_with(&format!("policy #{p}:")), "{}: {}", why, m);
+        }
+        (_, other) => prop_assert!(false, "{}, got {:?}", why, other.map(|_| ())),
+    }
+    Ok(())
+}
+
 fn fixtures() -> &'static (Vec<Record>, Vec<u8>) {
     static F: std::sync::OnceLock<(Vec<Record>, Vec<u8>)> = std::sync::OnceLock::new();
     F.get_or_init(|| {
@@ -709,16 +965,27 @@ proptest! {
     }
 
     /// With the checksum recomputed (a forger, or a bug on the writing
-    /// side), a changed body byte is refused or gives a state that works.
+    /// side), a changed body byte is refused exactly when the field it
+    /// falls in may not hold the new value ([`expected_outcome`], from the
+    /// format in service/snapshot.rs), and otherwise restores the changed
+    /// state itself: its snapshot is the changed body.
     #[test]
-    fn resealed_mutation_is_refused_or_works(at in any::<prop::sample::Index>(), xor in 1u8..) {
+    fn resealed_mutation_is_refused_for_its_field_or_restored(
+        at in any::<prop::sample::Index>(),
+        xor in 1u8..,
+    ) {
         let (trace, blob) = fixtures();
-        let mut b = body(blob).to_vec();
+        let original = body(blob);
+        let mut b = original.to_vec();
         let i = at.index(b.len());
         b[i] ^= xor;
-        if let Ok(svc) = restore(&seal(FORMAT_VERSION, &b)) {
-            exercise(svc, trace);
-        }
+        let field = body_fields(original)
+            .into_iter()
+            .find(|f| f.range.contains(&i))
+            .unwrap();
+        let expected = expected_outcome(original, &b, &field);
+        let result = restore(&seal(FORMAT_VERSION, &b));
+        check_outcome(&field, expected, result, &b, trace)?;
     }
 
     /// Truncated, extended or spliced bodies with a valid checksum.
@@ -734,7 +1001,30 @@ proptest! {
         let mut x = b[..i].to_vec();
         x.extend_from_slice(&insert);
         x.extend_from_slice(&b[(i + cut).min(b.len())..]);
-        if let Ok(svc) = restore(&seal(FORMAT_VERSION, &x)) {
+        let result = restore(&seal(FORMAT_VERSION, &x));
+        if x.first() != b.first() {
+            // The word size byte is read first: a 64-bit destination
+            // refuses anything else before looking further.
+            prop_assert!(
+                matches!(result, Err(SnapshotError::LayoutMismatch { config: 8, .. })),
+                "word size {:?}: {:?}", x.first(), result.map(|_| ())
+            );
+        } else if x.len() != b.len() {
+            // Every length field still describes the old body: it runs
+            // past the end or leaves bytes over.
+            prop_assert!(
+                matches!(result, Err(SnapshotError::Malformed { .. } | SnapshotError::Invalid(_))),
+                "{} bytes instead of {}: {:?}", x.len(), b.len(), result.map(|_| ())
+            );
+        } else if x == b {
+            let svc = result.unwrap();
+            prop_assert_eq!(svc.snapshot(), blob.clone());
+            exercise(svc, trace);
+        } else if let Ok(svc) = result {
+            // A same-length splice: several bytes changed at once; what
+            // restores is that state.
+            let again = svc.snapshot();
+            prop_assert_eq!(body(&again), x.as_slice());
             exercise(svc, trace);
         }
     }

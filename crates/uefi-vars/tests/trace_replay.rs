@@ -2,6 +2,8 @@
 //! byte-identical to what QEMU answered, and the final store must equal the
 //! store QEMU wrote.
 
+mod common;
+
 use uefi_vars::persist::{json, MemoryStorage};
 use uefi_vars::replay::{replay, ReplayReport};
 use uefi_vars::{Config, Service};
@@ -36,7 +38,7 @@ fn run_with(pcap: &str, start: Option<&str>, config: Config) -> (ReplayReport, S
         Some(j) => MemoryStorage::from_text(std::fs::read_to_string(data(j)).unwrap()),
         None => MemoryStorage::new(),
     };
-    let mut svc = Service::new(config, Box::new(storage)).unwrap();
+    let mut svc = common::new(config, Box::new(storage)).unwrap();
     let report = replay(&mut svc, &records);
     (report, svc)
 }

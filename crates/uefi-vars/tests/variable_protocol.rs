@@ -8,6 +8,8 @@
 //! differently (docs/compat.md) the test is named `compat_<id>_…` and a
 //! comment gives QEMU's answer.
 
+mod common;
+
 use std::str::FromStr;
 
 use uefi_vars::codec::{request, Layout};
@@ -211,7 +213,7 @@ fn status(resp: &MmResponse) -> EfiStatus {
 }
 
 fn svc() -> Service {
-    Service::in_memory(Config::default())
+    common::in_memory(Config::default())
 }
 
 fn call(svc: &mut Service, req: &[u8]) -> MmResponse {
@@ -392,7 +394,7 @@ fn user_mode_service(config: Config) -> Service {
     );
     pk.time.0 = efi_time(2024, 1, 1, 0, 0, 0);
     let text = json::encode(&[&pk]).unwrap();
-    Service::new(config, Box::new(MemoryStorage::from_text(text))).unwrap()
+    common::new(config, Box::new(MemoryStorage::from_text(text))).unwrap()
 }
 
 // ---------------------------------------------------------------------------
@@ -1510,7 +1512,7 @@ fn query(s: &mut Service, attrs: u32) -> (u64, u64, u64) {
 
 #[test]
 fn set_variable_storage_quota_is_out_of_resources() {
-    let mut s = Service::in_memory(Config {
+    let mut s = common::in_memory(Config {
         max_storage: 1024,
         ..Config::default()
     });
@@ -1615,7 +1617,7 @@ fn query_variable_info_values() {
 
 #[test]
 fn query_variable_info_configured_sizes() {
-    let mut s = Service::in_memory(Config {
+    let mut s = common::in_memory(Config {
         max_storage: 100_000,
         max_variable_size: Some(1234),
         ..Config::default()
@@ -1624,7 +1626,7 @@ fn query_variable_info_configured_sizes() {
         query(&mut s, NV_BS_RT),
         (100_000, 100_000 - START_UP_USAGE, 1234)
     );
-    let mut s = Service::in_memory(Config {
+    let mut s = common::in_memory(Config {
         max_storage: 100_000,
         ..Config::default()
     });
@@ -1651,7 +1653,7 @@ fn query_variable_info_buffer_checks() {
 fn compat_query_remaining_saturates() {
     // The start-up variables alone exceed a 500-byte store. QEMU answers
     // max − used wrapped around (500 − 807 as u64 = 2^64 − 307); we answer 0.
-    let mut s = Service::in_memory(Config {
+    let mut s = common::in_memory(Config {
         max_storage: 500,
         ..Config::default()
     });
@@ -1676,7 +1678,7 @@ fn get_payload_size_values() {
     s.set_buffer_size(4096);
     assert_eq!(payload_size(&mut s), (EfiStatus::SUCCESS, 4056));
     // QEMU 10.0 to 10.2 returned BUFFER_SIZE
-    let mut s = Service::in_memory(Config {
+    let mut s = common::in_memory(Config {
         legacy_payload_size: true,
         ..Config::default()
     });
@@ -2007,7 +2009,7 @@ fn secure_boot_start_up_variables_in_user_mode() {
 
 #[test]
 fn force_secure_boot_in_setup_mode() {
-    let mut s = Service::in_memory(Config {
+    let mut s = common::in_memory(Config {
         force_secure_boot: true,
         ..Config::default()
     });
@@ -2042,7 +2044,7 @@ fn force_secure_boot_in_setup_mode() {
 
 #[test]
 fn disable_custom_mode_refuses_custom_mode_writes() {
-    let mut s = Service::in_memory(Config {
+    let mut s = common::in_memory(Config {
         disable_custom_mode: true,
         ..Config::default()
     });
@@ -2674,7 +2676,7 @@ mod ia32 {
     const NEXT_NAME: usize = 48;
 
     fn svc32() -> Service {
-        Service::in_memory(Config {
+        common::in_memory(Config {
             layout: Layout::IA32,
             ..Config::default()
         })

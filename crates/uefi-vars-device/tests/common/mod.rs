@@ -1,8 +1,10 @@
 //! Test helpers: a guest driver that talks to the device the way edk2's
-//! VirtMmCommunicationDxe (QemuMmio.c) does, and an independent CRC-32C.
+//! VirtMmCommunicationDxe (QemuMmio.c) does, an independent CRC-32C, and
+//! the service constructor that captures when asked.
 #![allow(dead_code)]
 
-use uefi_vars::{DeviceStatus, MmResponse};
+use uefi_vars::persist::Storage;
+use uefi_vars::{testing, Config, DeviceStatus, MmResponse, Service};
 use uefi_vars_device::{regs, DmaMemory, MmBackend, SparseRam, UefiVarsDevice};
 
 /// Where the test guest keeps its 64 KiB communication buffer: above 4 GiB,
@@ -11,6 +13,25 @@ pub const DMA_BUFFER: u64 = 0x1_2345_0000;
 /// Guest RAM around it.
 pub const RAM_BASE: u64 = 0x1_2344_0000;
 pub const RAM_SIZE: usize = 0x4_0000;
+
+/// `Service::in_memory`, with the capture observer installed when
+/// `UEFI_VARS_CAPTURE_DIR` names a directory (the QEMU oracle's `captures
+/// --collect` sets it, crates/uefi-vars-qemu-oracle/src/captures.rs). Read
+/// here, in test code: the library reads no environment variable.
+pub fn in_memory(config: Config) -> Service {
+    testing::in_memory(config, capture_dir().as_deref())
+}
+
+/// `Service::new`, captured as [`in_memory`] is.
+pub fn new(config: Config, storage: Box<dyn Storage>) -> Result<Service, uefi_vars::Error> {
+    testing::new(config, storage, capture_dir().as_deref())
+}
+
+fn capture_dir() -> Option<std::path::PathBuf> {
+    std::env::var_os(testing::CAPTURE_DIR_VAR)
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+}
 
 pub fn guest_ram() -> SparseRam {
     let mut ram = SparseRam::new();

@@ -4,6 +4,8 @@
 //! store on disk (persistence.md §1), [`MemoryStorage`] when there is no file
 //! (and in tests). Both use the codec in [`json`].
 
+// Test helpers (house rule: behind the `testing` feature).
+#[cfg(any(test, feature = "testing"))]
 pub mod fault;
 pub mod file;
 pub mod json;

@@ -1,32 +1,33 @@
-//! Opt-in capture of every exchange of every [`Service`](super::Service)
-//! in the process, so a test suite's requests can be re-sent elsewhere
-//! (the QEMU conformance suite, `crates/uefi-vars-qemu-oracle`, replays the
-//! library's own tests through QEMU's device this way).
+//! A [`ServiceObserver`] that writes every exchange of one
+//! [`Service`] to files, so a test suite's requests can be
+//! re-sent elsewhere (the QEMU conformance suite,
+//! `crates/uefi-vars-qemu-oracle`, replays the library's own tests through
+//! QEMU's device this way).
 //!
-//! Off unless the environment variable [`ENV_VAR`] (`UEFI_VARS_CAPTURE_DIR`)
-//! names a directory when the first service of the process is created (it
-//! is read once). Then every service writes, into that directory, from its
-//! first request on:
+//! Only a caller that installs it captures: [`CaptureObserver::new`] names
+//! the directory, [`Service::set_observer`](super::Service::set_observer)
+//! installs it (the `testing` feature's `uefi_vars::testing` constructors
+//! do both). From the service's first request on, it writes into that
+//! directory:
 //!
 //! - `uefi-vars-<pid>-<n>.pcap`: a LINKTYPE_EDK2_MM capture (plain, flushed
-//!   after every record): a reset record at creation and at every
+//!   after every record): a reset record at every
 //!   [`reset`](super::Service::reset), each request and its reply (none when
 //!   the framing was refused, as QEMU logs it), and [`EVENT_RECORD`]
 //!   records for host-side changes a replay cannot see in the requests
 //!   ([`Event`]);
 //! - `uefi-vars-<pid>-<n>.json`: the [`CaptureInfo`] sidecar, the
 //!   configuration that decides the replies;
-//! - `uefi-vars-<pid>-<n>.start.json`: the store the service loaded, in
-//!   QEMU's JSON format, when it was not empty.
+//! - `uefi-vars-<pid>-<n>.start.json`: the store the service held when the
+//!   observer was made, in QEMU's JSON format, when it was not empty.
 //!
 //! A service that never gets a request writes nothing. Any I/O error ends
-//! that service's capture silently; the service itself is never affected.
-//! A capture stops (with an [`Event::Truncated`] record) after
-//! [`MAX_CAPTURE_BYTES`] of payload.
+//! that capture silently; the service itself is never affected. A capture
+//! stops (with an [`Event::Truncated`] record) after [`MAX_CAPTURE_BYTES`]
+//! of payload.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,12 +35,10 @@ use crate::codec::Layout;
 use crate::pcap::{FileSink, PcapWriter, RecordKind};
 use crate::persist::{json, non_volatile};
 use crate::policy::PolicyLimits;
-use crate::store::VarStore;
 
-use super::{Config, MmResponse, MAX_BUFFER_SIZE};
-
-/// The environment variable naming the capture directory.
-pub const ENV_VAR: &str = "UEFI_VARS_CAPTURE_DIR";
+pub use super::observer::Event;
+use super::observer::ServiceObserver;
+use super::{Config, MmResponse, Service, MAX_BUFFER_SIZE};
 
 /// Record type (the u32 at the start of a record's data) of host-side
 /// events; its payload is a u32 event code and a u64 value ([`Event`]).
@@ -55,65 +54,6 @@ const MAX_PENDING: usize = 1024;
 
 /// Sidecar format version.
 pub const INFO_VERSION: u32 = 1;
-
-/// A host-side change recorded in the capture, in order with the requests.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
-    /// [`set_buffer_size`](super::Service::set_buffer_size): the effective
-    /// size.
-    BufferSize(u32),
-    /// [`set_crypto`](super::Service::set_crypto): another PKCS#7 backend.
-    Crypto,
-    /// [`set_variable`](super::Service::set_variable): a host-side write.
-    HostWrite,
-    /// A snapshot was restored into the service.
-    Restore,
-    /// A host-side error was recorded (e.g. a failed store write): the
-    /// guest saw the failure.
-    HostError,
-    /// The capture stopped here ([`MAX_CAPTURE_BYTES`]).
-    Truncated,
-}
-
-impl Event {
-    const BUFFER_SIZE: u32 = 1;
-    const CRYPTO: u32 = 2;
-    const HOST_WRITE: u32 = 3;
-    const RESTORE: u32 = 4;
-    const HOST_ERROR: u32 = 5;
-    const TRUNCATED: u32 = 6;
-
-    /// The payload of its [`EVENT_RECORD`].
-    pub fn encode(self) -> [u8; 12] {
-        let (code, value) = match self {
-            Event::BufferSize(n) => (Self::BUFFER_SIZE, u64::from(n)),
-            Event::Crypto => (Self::CRYPTO, 0),
-            Event::HostWrite => (Self::HOST_WRITE, 0),
-            Event::Restore => (Self::RESTORE, 0),
-            Event::HostError => (Self::HOST_ERROR, 0),
-            Event::Truncated => (Self::TRUNCATED, 0),
-        };
-        let mut out = [0u8; 12];
-        out[..4].copy_from_slice(&code.to_le_bytes());
-        out[4..].copy_from_slice(&value.to_le_bytes());
-        out
-    }
-
-    /// Decodes an [`EVENT_RECORD`] payload (`None` if malformed or unknown).
-    pub fn decode(payload: &[u8]) -> Option<Event> {
-        let code = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?);
-        let value = u64::from_le_bytes(payload.get(4..12)?.try_into().ok()?);
-        Some(match code {
-            Self::BUFFER_SIZE => Event::BufferSize(u32::try_from(value).ok()?),
-            Self::CRYPTO => Event::Crypto,
-            Self::HOST_WRITE => Event::HostWrite,
-            Self::RESTORE => Event::Restore,
-            Self::HOST_ERROR => Event::HostError,
-            Self::TRUNCATED => Event::Truncated,
-            _ => return None,
-        })
-    }
-}
 
 /// The sidecar: what of the service's [`Config`] decides its replies, and
 /// where the capture came from.
@@ -208,24 +148,13 @@ impl CaptureInfo {
     }
 }
 
-/// The capture directory, read once per process.
-fn capture_dir() -> Option<&'static Path> {
-    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        std::env::var_os(ENV_VAR)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    })
-    .as_deref()
-}
-
-/// One service's capture (inert when capturing is off or failed).
+/// One service's capture (inert once it failed or stopped).
 #[derive(Debug)]
-pub(crate) struct Capture(Option<Box<Active>>);
+pub struct CaptureObserver(Option<Box<Active>>);
 
 #[derive(Debug)]
 struct Active {
-    dir: &'static Path,
+    dir: PathBuf,
     info: CaptureInfo,
     start_store: Option<String>,
     /// Records before the first request, written when it arrives.
@@ -234,28 +163,26 @@ struct Active {
     bytes: u64,
 }
 
-impl Capture {
-    /// A capture for a service with `config` that loaded `store` (inert
-    /// unless [`ENV_VAR`] is set).
-    pub(crate) fn start(config: &Config, store: &VarStore) -> Capture {
-        let Some(dir) = capture_dir() else {
-            return Capture(None);
-        };
+impl CaptureObserver {
+    /// A capture into `dir` (created at the first request) of `service`,
+    /// starting from its present configuration and store; install it with
+    /// [`Service::set_observer`](super::Service::set_observer) before the
+    /// next request. A store QEMU's JSON format cannot hold gives an inert
+    /// observer (a replay would start from another state).
+    pub fn new(dir: impl Into<PathBuf>, service: &Service) -> CaptureObserver {
+        let store = service.store();
         let start_store = if store.is_empty() {
             None
         } else {
             let vars: Vec<_> = store.iter().collect();
-            // A store QEMU's format cannot hold is not captured (a replay
-            // would start from another state).
             match json::encode(&non_volatile(&vars)) {
                 Ok(text) => Some(text),
-                Err(_) => return Capture(None),
+                Err(_) => return CaptureObserver(None),
             }
         };
-        let info = CaptureInfo::new(config, None);
-        Capture(Some(Box::new(Active {
-            dir,
-            info,
+        CaptureObserver(Some(Box::new(Active {
+            dir: dir.into(),
+            info: CaptureInfo::new(service.config(), None),
             start_store,
             pending: Vec::new(),
             writer: None,
@@ -263,29 +190,10 @@ impl Capture {
         })))
     }
 
-    /// A machine reset.
-    pub(crate) fn reset(&mut self) {
-        self.record(RecordKind::Reset, &[]);
-    }
-
-    /// A host-side change.
-    pub(crate) fn event(&mut self, event: Event) {
-        self.record(RecordKind::Other(EVENT_RECORD), &event.encode());
-    }
-
-    /// A request and the service's answer.
-    pub(crate) fn exchange(&mut self, request: &[u8], response: &MmResponse) {
-        let Some(active) = self.0.as_mut() else {
-            return;
-        };
-        if active.writer.is_none() && active.open().is_err() {
-            self.0 = None;
-            return;
-        }
-        self.record(RecordKind::Request, request);
-        if let Some(reply) = &response.reply {
-            self.record(RecordKind::Reply, reply);
-        }
+    /// Whether it still captures (false after an I/O error or the size
+    /// limit).
+    pub fn is_active(&self) -> bool {
+        self.0.is_some()
     }
 
     fn record(&mut self, kind: RecordKind, payload: &[u8]) {
@@ -313,11 +221,35 @@ impl Capture {
     }
 }
 
+impl ServiceObserver for CaptureObserver {
+    fn reset(&mut self) {
+        self.record(RecordKind::Reset, &[]);
+    }
+
+    fn event(&mut self, event: Event) {
+        self.record(RecordKind::Other(EVENT_RECORD), &event.encode());
+    }
+
+    fn exchange(&mut self, request: &[u8], response: &MmResponse) {
+        let Some(active) = self.0.as_mut() else {
+            return;
+        };
+        if active.writer.is_none() && active.open().is_err() {
+            self.0 = None;
+            return;
+        }
+        self.record(RecordKind::Request, request);
+        if let Some(reply) = &response.reply {
+            self.record(RecordKind::Reply, reply);
+        }
+    }
+}
+
 impl Active {
     /// Creates the files (at the first request) and writes what is pending.
     fn open(&mut self) -> std::io::Result<()> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        std::fs::create_dir_all(self.dir)?;
+        std::fs::create_dir_all(&self.dir)?;
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let base = format!("uefi-vars-{}-{n:06}", std::process::id());
         if let Some(text) = &self.start_store {
@@ -340,25 +272,6 @@ impl Active {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn events_round_trip() {
-        for e in [
-            Event::BufferSize(4096),
-            Event::Crypto,
-            Event::HostWrite,
-            Event::Restore,
-            Event::HostError,
-            Event::Truncated,
-        ] {
-            assert_eq!(Event::decode(&e.encode()), Some(e));
-        }
-        assert_eq!(Event::decode(&[1, 0, 0]), None);
-        assert_eq!(Event::decode(&[9; 12]), None);
-        let mut big = Event::BufferSize(0).encode();
-        big[8] = 1;
-        assert_eq!(Event::decode(&big), None);
-    }
 
     #[test]
     fn info_gives_back_the_config() {

@@ -10,6 +10,7 @@
 
 mod authvars;
 pub mod capture;
+pub mod observer;
 pub mod policy_mmi;
 mod secure_boot;
 pub mod snapshot;
@@ -27,6 +28,7 @@ use crate::policy::{PolicyEngine, PolicyLimits};
 use crate::status::DeviceStatus;
 use crate::store::{VarStore, Visibility};
 use crate::variable::Variable;
+pub use observer::{Event, ServiceObserver};
 
 /// Largest communication buffer the device accepts (device.md §2).
 pub const MAX_BUFFER_SIZE: u32 = 64 * 1024;
@@ -127,8 +129,8 @@ pub struct Service {
     /// Bytes the policies REGISTERed since the last reset take from the
     /// storage (QEMU 11.1's accounting, see [`Config::legacy_storage_accounting`]).
     policy_charge: u64,
-    /// Opt-in capture of every exchange ([`capture`]).
-    capture: capture::Capture,
+    /// What the embedder installed with [`Service::set_observer`].
+    observer: Option<Box<dyn ServiceObserver>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -138,6 +140,7 @@ impl std::fmt::Debug for Service {
             .field("variables", &self.store.len())
             .field("policies", &self.policies.policies().len())
             .field("phase", &self.phase)
+            .field("observed", &self.observer.is_some())
             .finish()
     }
 }
@@ -165,7 +168,6 @@ impl Service {
 
     /// A service over `store`, in the power-on phase.
     fn assemble(config: Config, store: VarStore, storage: Box<dyn Storage>) -> Self {
-        let capture = capture::Capture::start(&config, &store);
         Service {
             policies: PolicyEngine::new(config.policy_limits),
             config,
@@ -177,7 +179,7 @@ impl Service {
             dump_cache: None,
             errors: Vec::new(),
             policy_charge: 0,
-            capture,
+            observer: None,
         }
     }
 
@@ -190,9 +192,26 @@ impl Service {
         svc
     }
 
+    /// Installs (or with `None` removes) the observer that is told of
+    /// every reset, request and host-side change from now on
+    /// ([`observer`]); returns the one it replaces. Nothing is observed
+    /// until an embedder calls this.
+    pub fn set_observer(
+        &mut self,
+        observer: Option<Box<dyn ServiceObserver>>,
+    ) -> Option<Box<dyn ServiceObserver>> {
+        std::mem::replace(&mut self.observer, observer)
+    }
+
+    fn notify(&mut self, event: Event) {
+        if let Some(o) = self.observer.as_mut() {
+            o.event(event);
+        }
+    }
+
     /// Replaces the PKCS#7 verification backend.
     pub fn set_crypto(&mut self, backend: Box<dyn Pkcs7Backend>) {
-        self.capture.event(capture::Event::Crypto);
+        self.notify(Event::Crypto);
         self.crypto = backend;
     }
 
@@ -200,7 +219,9 @@ impl Service {
     /// dropped, Secure Boot state variables regenerated and the store
     /// written.
     pub fn reset(&mut self) -> Result<(), Error> {
-        self.capture.reset();
+        if let Some(o) = self.observer.as_mut() {
+            o.reset();
+        }
         self.phase = BootPhase::default();
         self.policies.clear();
         // compat: policy-charge-reset (QEMU 11.1 keeps charging the
@@ -221,8 +242,7 @@ impl Service {
     /// The communication buffer size the guest negotiated (BUFFER_SIZE).
     pub fn set_buffer_size(&mut self, size: u32) {
         self.buffer_size = size.min(MAX_BUFFER_SIZE);
-        self.capture
-            .event(capture::Event::BufferSize(self.buffer_size));
+        self.notify(Event::BufferSize(self.buffer_size));
     }
 
     pub fn buffer_size(&self) -> u32 {
@@ -252,7 +272,7 @@ impl Service {
     }
 
     fn record_error(&mut self, e: Error) {
-        self.capture.event(capture::Event::HostError);
+        self.notify(Event::HostError);
         if self.errors.len() >= MAX_PENDING_ERRORS {
             self.errors.remove(0);
         }
@@ -268,14 +288,16 @@ impl Service {
         attributes: u32,
         data: &[u8],
     ) -> crate::status::EfiStatus {
-        self.capture.event(capture::Event::HostWrite);
+        self.notify(Event::HostWrite);
         self.set(guid, name, attributes, data)
     }
 
     /// Processes one MM communicate buffer.
     pub fn communicate(&mut self, request: &[u8]) -> MmResponse {
         let response = self.dispatch(request);
-        self.capture.exchange(request, &response);
+        if let Some(o) = self.observer.as_mut() {
+            o.exchange(request, &response);
+        }
         response
     }
 

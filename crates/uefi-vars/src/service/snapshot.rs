@@ -249,7 +249,7 @@ impl Service {
     /// Installs a decoded state and writes the store (a failure is kept for
     /// `take_errors`, as after any failed store write).
     fn apply(&mut self, state: State) {
-        self.capture.event(super::capture::Event::Restore);
+        self.notify(super::Event::Restore);
         self.phase = state.phase;
         self.buffer_size = state.buffer_size;
         self.store = state.store;
