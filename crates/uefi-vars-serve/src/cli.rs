@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use uefi_vars::persist::WriteMode;
+use uefi_vars::persist::{SyncMode, WriteMode};
 use uefi_vars::Config;
 
 use crate::server::{self, ServeOptions, Server};
@@ -29,6 +29,14 @@ pub struct ServeArgs {
     /// Keep the store file's inode (write in place). Not crash-atomic.
     #[arg(long)]
     pub in_place: bool,
+    /// How writes are made durable. `journal`: each change is appended to
+    /// STORE.journal with one fdatasync, and the JSON file is rewritten
+    /// when the journal grows, at machine reset and at a clean stop
+    /// (SIGTERM/SIGINT); in between, the JSON file alone is behind.
+    /// `full-rewrite`: each change rewrites the whole JSON file, which is
+    /// then current at all times (slower as the store grows).
+    #[arg(long, value_enum, default_value_t = Sync::Journal)]
+    pub sync: Sync,
     /// Variable storage size in bytes (QEMU's `size` property).
     #[arg(long, default_value_t = 262_144)]
     pub size: u64,
@@ -47,6 +55,22 @@ pub struct ServeArgs {
     pub self_test_sandbox: bool,
 }
 
+/// `--sync` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sync {
+    Journal,
+    FullRewrite,
+}
+
+impl From<Sync> for SyncMode {
+    fn from(s: Sync) -> Self {
+        match s {
+            Sync::Journal => SyncMode::Journal,
+            Sync::FullRewrite => SyncMode::FullRewrite,
+        }
+    }
+}
+
 impl ServeArgs {
     pub fn options(&self) -> ServeOptions {
         ServeOptions {
@@ -58,6 +82,7 @@ impl ServeArgs {
             } else {
                 WriteMode::AtomicReplace
             },
+            sync: self.sync.into(),
             config: Config {
                 max_storage: self.size,
                 force_secure_boot: self.force_secure_boot,

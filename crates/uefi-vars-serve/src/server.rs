@@ -10,11 +10,14 @@
 //! connections; it is created by the first handshake, which fixes the guest
 //! word size for the life of the process.
 //!
-//! Every non-volatile write reaches the store file (atomically, unless
-//! `--in-place`) before its reply is sent, so a reply the VMM received is
-//! durable. SIGTERM or SIGINT: the request being processed (and any other
-//! complete request already received) is answered, the capture is flushed
-//! and synced, and the process exits 0.
+//! Every non-volatile write is durable before its reply is sent, so a
+//! reply the VMM received is durable: appended to the store's journal
+//! (`STORE.journal`, one fdatasync) by default, or with `--sync
+//! full-rewrite` written into the JSON file itself (atomically, unless
+//! `--in-place`). SIGTERM or SIGINT: the request being processed (and any
+//! other complete request already received) is answered, the journal is
+//! folded into the JSON file (which is then complete on its own), the
+//! capture is flushed and synced, and the process exits 0.
 //!
 //! The server never trusts the socket: a malformed, unknown, oversized or
 //! truncated frame, or a client that stalls in the middle of a frame, costs
@@ -30,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use uefi_vars::pcap::{FileSink, PcapWriter};
-use uefi_vars::persist::{JsonFile, Storage, WriteMode};
+use uefi_vars::persist::{JsonFile, Storage, SyncMode, WriteMode};
 use uefi_vars::service::MAX_BUFFER_SIZE;
 use uefi_vars::{Config, Service};
 
@@ -61,6 +64,8 @@ pub struct ServeOptions {
     pub socket: PathBuf,
     pub pcap: Option<PathBuf>,
     pub write_mode: WriteMode,
+    /// Journal (default) or full rewrite per change.
+    pub sync: SyncMode,
     /// Service settings; `layout` is replaced by the guest word size the
     /// first client announces.
     pub config: Config,
@@ -118,9 +123,9 @@ impl std::fmt::Debug for Server {
 }
 
 /// Takes the store's lock file (`.NAME.lock` beside it) so that a second
-/// service cannot run on the same store. The kernel drops the lock when the
-/// process dies, however it dies.
-fn lock_store(store: &Path) -> Result<std::fs::File, ServeError> {
+/// service (or a CLI edit) cannot run on the same store. The kernel drops
+/// the lock when the process dies, however it dies.
+pub fn lock_store(store: &Path) -> Result<std::fs::File, ServeError> {
     let name = store
         .file_name()
         .ok_or_else(|| setup(store.display(), "not a file name"))?;
@@ -181,6 +186,7 @@ impl Server {
         // Refuse a store that cannot be read or parsed before anyone
         // connects; the service itself is created by the first handshake.
         JsonFile::with_mode(&opts.store, opts.write_mode)
+            .with_sync(opts.sync)
             .load()
             .map_err(|e| ServeError::Setup(e.to_string()))?;
 
@@ -311,7 +317,13 @@ impl Server {
                 log(format_args!("capture: {e}"));
             }
         }
-        log("store saved after every write; exiting");
+        let compacted = self.service.as_mut().map(Service::compact);
+        match compacted {
+            Some(Err(e)) => log(format_args!(
+                "compacting the store failed ({e}); every acknowledged write is in its journal; exiting"
+            )),
+            _ => log("store complete; exiting"),
+        }
     }
 
     /// Answers a connection that arrives while another is served.
@@ -565,7 +577,8 @@ impl Server {
                     layout,
                     ..self.opts.config.clone()
                 };
-                let storage = JsonFile::with_mode(&self.opts.store, self.opts.write_mode);
+                let storage = JsonFile::with_mode(&self.opts.store, self.opts.write_mode)
+                    .with_sync(self.opts.sync);
                 let svc = Service::new(config, Box::new(storage))
                     .map_err(|e| ErrorBody::new(ErrorCode::Store, e.to_string()))?;
                 log(format_args!(

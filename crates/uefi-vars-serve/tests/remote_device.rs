@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use uefi_vars::codec::{request, Layout};
 use uefi_vars::pcap::{self, RecordKind};
-use uefi_vars::persist::WriteMode;
+use uefi_vars::persist::{SyncMode, WriteMode};
 use uefi_vars::{Config, DeviceStatus};
 use uefi_vars_device::{regs, DmaMemory, MmBackend, SparseRam, UefiVarsDevice};
 use uefi_vars_serve::protocol::{read_frame, word_bits, write_frame, ErrorCode, Hello, Welcome};
@@ -32,6 +32,7 @@ fn start_server(dir: &Path) -> (PathBuf, PathBuf) {
         socket: socket.clone(),
         pcap: None,
         write_mode: WriteMode::AtomicReplace,
+        sync: SyncMode::Journal,
         config: Config::default(),
         sandbox: false,
     })
