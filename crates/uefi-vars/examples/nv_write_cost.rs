@@ -1,6 +1,9 @@
 //! NV write cost versus store size on the real filesystem: time, bytes
-//! handed to write(2) and syncs per 32-byte SetVariable, for a store of n
-//! variables in a JSON file (issue 11, docs/performance.md).
+//! handed to write(2) and syncs (fsync, fdatasync, directory fsync) per
+//! 32-byte SetVariable, for a store of n variables in a JSON file, with the
+//! journal and with the full rewrite in the same run (issue 11,
+//! docs/performance.md). The store lives in the system's temporary
+//! directory.
 //!
 //! `cargo run --release -p uefi-vars --example nv_write_cost -- [N...]`
 
@@ -10,7 +13,7 @@ use std::time::Instant;
 use uefi_vars::guid::GLOBAL_VARIABLE;
 use uefi_vars::name::VarName;
 use uefi_vars::persist::fault::{FaultyFileOps, FileOp};
-use uefi_vars::persist::{json, JsonFile};
+use uefi_vars::persist::{json, JsonFile, SyncMode};
 use uefi_vars::variable::{attr, Variable};
 use uefi_vars::{Config, EfiStatus, Service};
 
@@ -25,7 +28,7 @@ fn written() -> u64 {
         .unwrap_or(0)
 }
 
-fn run(n: usize, writes: usize) {
+fn run(n: usize, writes: usize, sync: SyncMode) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vars.json");
     let vars: Vec<Variable> = (0..n)
@@ -41,7 +44,9 @@ fn run(n: usize, writes: usize) {
     let refs: Vec<&Variable> = vars.iter().collect();
     std::fs::write(&path, json::encode(&refs).unwrap()).unwrap();
     let ops = FaultyFileOps::new();
-    let file = JsonFile::new(&path).with_file_ops(Arc::new(ops.clone()));
+    let file = JsonFile::new(&path)
+        .with_sync(sync)
+        .with_file_ops(Arc::new(ops.clone()));
     let mut svc = Service::new(Config { max_storage: 1 << 30, ..Config::default() }, Box::new(file)).unwrap();
     let syncs_before = syncs(&ops);
     let bytes_before = written();
@@ -55,8 +60,12 @@ fn run(n: usize, writes: usize) {
     let elapsed = start.elapsed();
     let bytes = written().saturating_sub(bytes_before);
     let nsync = syncs(&ops).saturating_sub(syncs_before);
+    let mode = match sync {
+        SyncMode::FullRewrite => "full-rewrite",
+        _ => "journal",
+    };
     println!(
-        "n={n:>6}  {:>9.1} us/write  {:>10} bytes/write  {:.2} syncs/write",
+        "n={n:>6}  {mode:<12}  {:>9.1} us/write  {:>10} bytes/write  {:.2} syncs/write",
         elapsed.as_secs_f64() * 1e6 / writes as f64,
         bytes / writes as u64,
         nsync as f64 / writes as f64
@@ -66,7 +75,7 @@ fn run(n: usize, writes: usize) {
 fn syncs(ops: &FaultyFileOps) -> usize {
     ops.log()
         .iter()
-        .filter(|op| !matches!(op, FileOp::Write | FileOp::Rename | FileOp::SetLen))
+        .filter(|op| matches!(op, FileOp::SyncFile | FileOp::SyncDir | FileOp::SyncData))
         .count()
 }
 
@@ -77,6 +86,8 @@ fn main() {
         .collect();
     let sizes = if sizes.is_empty() { vec![10, 1000, 5000] } else { sizes };
     for n in sizes {
-        run(n, if n >= 5000 { 200 } else { 500 });
+        for sync in [SyncMode::FullRewrite, SyncMode::Journal] {
+            run(n, if n >= 5000 { 200 } else { 500 }, sync);
+        }
     }
 }

@@ -133,7 +133,8 @@ pub struct JsonFile {
     journal_path: PathBuf,
     mode: WriteMode,
     sync: SyncMode,
-    compact_at: u64,
+    /// Fixed compaction threshold; `None`: the default rule.
+    compact_at: Option<u64>,
     ops: Arc<dyn FileOps>,
     journal: JournalState,
     warnings: Vec<PersistError>,
@@ -168,7 +169,7 @@ impl JsonFile {
             path,
             mode,
             sync: SyncMode::default(),
-            compact_at: DEFAULT_COMPACT_BYTES,
+            compact_at: None,
             ops: Arc::new(RealFileOps),
             journal: JournalState::default(),
             warnings: Vec::new(),
@@ -181,10 +182,11 @@ impl JsonFile {
         self
     }
 
-    /// Compacts once the journal holds more than `bytes` (and more than
-    /// twice the JSON file).
+    /// Compacts once the journal holds more than `bytes`, instead of the
+    /// default: more than [`DEFAULT_COMPACT_BYTES`] and more than twice the
+    /// JSON file.
     pub fn with_compact_threshold(mut self, bytes: u64) -> Self {
-        self.compact_at = bytes;
+        self.compact_at = Some(bytes);
         self
     }
 
@@ -261,7 +263,7 @@ impl JsonFile {
     fn threshold(&self) -> u64 {
         let base = self.journal.base.map_or(0, |b| b.len);
         self.compact_at
-            .max(base.saturating_mul(2))
+            .unwrap_or_else(|| DEFAULT_COMPACT_BYTES.max(base.saturating_mul(2)))
             .saturating_mul(1u64 << self.journal.failures.min(16))
     }
 
