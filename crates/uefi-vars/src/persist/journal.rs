@@ -186,17 +186,23 @@ pub fn encode_record(seq: u64, entry: EntryRef<'_>) -> Result<Vec<u8>, FormatErr
             payload.extend_from_slice(&id.crc.to_le_bytes());
         }
     }
+    frame_record(seq, &payload)
+        .ok_or_else(|| FormatError::Document("journal record too large".into()))
+}
+
+/// Frames `payload` (kind byte and body) as record number `seq`: length,
+/// sequence number, payload, CRC. `None` if it is too large.
+pub fn frame_record(seq: u64, payload: &[u8]) -> Option<Vec<u8>> {
     let len = u32::try_from(payload.len())
         .ok()
-        .filter(|&l| l <= MAX_PAYLOAD)
-        .ok_or_else(|| FormatError::Document("journal record too large".into()))?;
+        .filter(|&l| l <= MAX_PAYLOAD)?;
     let mut out = Vec::with_capacity(payload.len().saturating_add(RECORD_HEAD + RECORD_TAIL));
     out.extend_from_slice(&len.to_le_bytes());
     out.extend_from_slice(&seq.to_le_bytes());
-    out.extend_from_slice(&payload);
+    out.extend_from_slice(payload);
     let crc = crc32c(&out);
     out.extend_from_slice(&crc.to_le_bytes());
-    Ok(out)
+    Some(out)
 }
 
 fn torn(offset: usize, total: usize, reason: impl Into<String>) -> Option<TornTail> {
