@@ -47,7 +47,14 @@ fn run(n: usize, writes: usize, sync: SyncMode) {
     let file = JsonFile::new(&path)
         .with_sync(sync)
         .with_file_ops(Arc::new(ops.clone()));
-    let mut svc = Service::new(Config { max_storage: 1 << 30, ..Config::default() }, Box::new(file)).unwrap();
+    let mut svc = Service::new(
+        Config {
+            max_storage: 1 << 30,
+            ..Config::default()
+        },
+        Box::new(file),
+    )
+    .unwrap();
     let syncs_before = syncs(&ops);
     let bytes_before = written();
     let start = Instant::now();
@@ -55,7 +62,10 @@ fn run(n: usize, writes: usize, sync: SyncMode) {
         let mut data = vec![0xa5; 32];
         data[0] = i as u8;
         let name = VarName::from(format!("Hot{:02}", i % 8).as_str());
-        assert_eq!(svc.set_variable(GLOBAL_VARIABLE, name, NV_BS_RT, &data), EfiStatus::SUCCESS);
+        assert_eq!(
+            svc.set_variable(GLOBAL_VARIABLE, name, NV_BS_RT, &data),
+            EfiStatus::SUCCESS
+        );
     }
     let elapsed = start.elapsed();
     let bytes = written().saturating_sub(bytes_before);
@@ -84,7 +94,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sizes = if sizes.is_empty() { vec![10, 1000, 5000] } else { sizes };
+    let sizes = if sizes.is_empty() {
+        vec![10, 1000, 5000]
+    } else {
+        sizes
+    };
     for n in sizes {
         for sync in [SyncMode::FullRewrite, SyncMode::Journal] {
             run(n, if n >= 5000 { 200 } else { 500 }, sync);

@@ -93,7 +93,7 @@ fn rig(threshold: u64) -> Rig {
 }
 
 #[test]
-fn a_change_is_one_append_and_one_fdatasync() {
+fn compat_json_journal_a_change_is_one_append_and_one_fdatasync() {
     let mut r = rig(1 << 20);
     let before = r.ops.log().len();
     assert_eq!(r.set("Keep", b"new"), EfiStatus::SUCCESS);
@@ -130,7 +130,11 @@ fn failed_append_or_fdatasync_is_not_acknowledged_and_taken_back() {
         assert_eq!(r.live(), acked, "{ctx}");
         let errors = r.svc.take_errors();
         assert_eq!(errors.len(), 1, "{ctx}");
-        assert!(errors[0].to_string().contains("injected"), "{ctx}: {}", errors[0]);
+        assert!(
+            errors[0].to_string().contains("injected"),
+            "{ctx}: {}",
+            errors[0]
+        );
         let (vars, warnings) = reopen(&r.path());
         assert_eq!(vars, acked, "{ctx}");
         assert!(warnings.is_empty(), "{ctx}: {warnings:?}");
@@ -187,7 +191,11 @@ fn torn_tail_that_could_not_be_cut_is_dropped_and_reported() {
     let mut svc = Service::open(Config::default(), Box::new(JsonFile::new(&path))).unwrap();
     let errors = svc.take_errors();
     assert_eq!(errors.len(), 1);
-    assert!(errors[0].to_string().contains("never acknowledged"), "{}", errors[0]);
+    assert!(
+        errors[0].to_string().contains("never acknowledged"),
+        "{}",
+        errors[0]
+    );
     assert_eq!(live(&svc), acked);
     // Its first record cuts the garbage; the journal is clean again.
     assert_eq!(
@@ -293,7 +301,13 @@ fn damage_and_a_replaced_json_file_are_errors() {
     std::fs::write(&journal, &bad).unwrap();
     let err = JsonFile::new(&path).load().unwrap_err();
     assert!(
-        matches!(&err, PersistError::Journal { source: JournalError::Header(_), .. }),
+        matches!(
+            &err,
+            PersistError::Journal {
+                source: JournalError::Header(_),
+                ..
+            }
+        ),
         "{err}"
     );
 
@@ -305,7 +319,13 @@ fn damage_and_a_replaced_json_file_are_errors() {
     std::fs::write(&path, json::encode(&refs).unwrap()).unwrap();
     let err = JsonFile::new(&path).load().unwrap_err();
     assert!(
-        matches!(&err, PersistError::Journal { source: JournalError::Mismatch { .. }, .. }),
+        matches!(
+            &err,
+            PersistError::Journal {
+                source: JournalError::Mismatch { .. },
+                ..
+            }
+        ),
         "{err}"
     );
     assert!(err.to_string().contains("remove the journal"), "{err}");

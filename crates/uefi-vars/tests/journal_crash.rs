@@ -77,7 +77,13 @@ fn nv(svc: &Service) -> Vec<Variable> {
 
 fn run_child(store: &Path, start: u64, delay: Duration) -> Option<u64> {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "journal_child", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "journal_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(STORE_ENV, store)
         .env(START_ENV, start.to_string())
         .stdout(Stdio::piped())
@@ -154,5 +160,9 @@ fn sigkill_during_journaled_writes() {
         );
     }
     assert!(next > 20, "too few writes acknowledged in all ({next})");
-    eprintln!("{iterations} kills, {} writes, {:?}", next - 1, t0.elapsed());
+    eprintln!(
+        "{iterations} kills, {} writes, {:?}",
+        next - 1,
+        t0.elapsed()
+    );
 }

@@ -140,7 +140,10 @@ fn every_non_volatile_change_is_written_in_store_order() {
         assert_eq!(set(&mut svc, "A", NV_BS_RT, b"1"), EfiStatus::SUCCESS);
         assert_eq!(set(&mut svc, "B", NV_BS_RT, b"2"), EfiStatus::SUCCESS);
         assert_eq!(set(&mut svc, "A", NV_BS_RT, b"3"), EfiStatus::SUCCESS);
-        assert_eq!(names_loaded(&path), ["CustomMode", "VendorKeysNv", "B", "A"]);
+        assert_eq!(
+            names_loaded(&path),
+            ["CustomMode", "VendorKeysNv", "B", "A"]
+        );
         assert_eq!(set(&mut svc, "B", NV_BS_RT, b""), EfiStatus::SUCCESS);
         assert_eq!(names_loaded(&path), ["CustomMode", "VendorKeysNv", "A"]);
         let journal = dir.path().join("vars.json.journal");

@@ -142,7 +142,10 @@ pub struct JsonFile {
 
 /// `NAME.journal` beside `path`.
 pub fn journal_path(path: &Path) -> PathBuf {
-    let mut name = path.file_name().map(std::ffi::OsString::from).unwrap_or_default();
+    let mut name = path
+        .file_name()
+        .map(std::ffi::OsString::from)
+        .unwrap_or_default();
     name.push(".journal");
     path.with_file_name(name)
 }
@@ -454,13 +457,14 @@ impl Storage for JsonFile {
         if self.sync == SyncMode::FullRewrite || self.journal.json_unsure {
             return self.compact(&change.merged(before));
         }
+        // compat: json-journal (QEMU rewrites the whole file per change)
         self.ensure_known()?;
         let entry = match change {
             Change::Put(v) => EntryRef::Put(v),
             Change::Delete(k) => EntryRef::Delete(k),
         };
-        let record =
-            journal::encode_record(self.journal.next_seq, entry).map_err(|e| self.format_error(e))?;
+        let record = journal::encode_record(self.journal.next_seq, entry)
+            .map_err(|e| self.format_error(e))?;
         self.append(&record)?;
         if self.journal.end > self.threshold() {
             if let Err(e) = self.compact(&change.merged(before)) {

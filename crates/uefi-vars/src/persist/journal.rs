@@ -361,13 +361,20 @@ fn parse_payload(payload: &[u8], at: usize, seq: u64) -> Result<Entry, JournalEr
             }
             let units: Vec<u16> = name
                 .chunks_exact(2)
-                .map(|p| u16::from_le_bytes([p.first().copied().unwrap_or(0), p.get(1).copied().unwrap_or(0)]))
+                .map(|p| {
+                    u16::from_le_bytes([
+                        p.first().copied().unwrap_or(0),
+                        p.get(1).copied().unwrap_or(0),
+                    ])
+                })
                 .collect();
             json::check_units(&units).map_err(|p| corrupt(format!("delete record: {p}")))?;
             Ok(Entry::Delete(VarKey::new(guid, VarName::from_units(units))))
         }
         KIND_COMPACTED => {
-            let len = r.u64("compacted length").map_err(|e| malformed(body_at, e))?;
+            let len = r
+                .u64("compacted length")
+                .map_err(|e| malformed(body_at, e))?;
             let crc = r.u32("compacted CRC").map_err(|e| malformed(body_at, e))?;
             if r.remaining() != 0 {
                 return Err(corrupt("compacted record: trailing bytes".into()));
@@ -436,7 +443,10 @@ pub fn replay(json_bytes: &[u8], journal_bytes: &[u8]) -> Result<Replayed, Repla
             out.torn = None;
             return Ok(out);
         }
-        return Err(ReplayError::Journal(JournalError::Mismatch { base, actual: id }));
+        return Err(ReplayError::Journal(JournalError::Mismatch {
+            base,
+            actual: id,
+        }));
     }
     out.vars = apply(base_vars, &parsed).map_err(ReplayError::Journal)?;
     out.applied = parsed
@@ -499,7 +509,11 @@ mod tests {
         let c = var("C", 3);
         let j = journal(
             base.as_bytes(),
-            &[EntryRef::Put(&a2), EntryRef::Put(&c), EntryRef::Delete(&b.key())],
+            &[
+                EntryRef::Put(&a2),
+                EntryRef::Put(&c),
+                EntryRef::Delete(&b.key()),
+            ],
         );
         let r = replay(base.as_bytes(), &j).unwrap();
         assert_eq!(r.vars, vec![a2, c]);
@@ -535,7 +549,13 @@ mod tests {
         );
         j[HEADER_LEN + 20] ^= 1;
         let e = replay(base, &j).unwrap_err();
-        assert!(matches!(e, ReplayError::Journal(JournalError::Corrupt { offset: 40, .. })), "{e}");
+        assert!(
+            matches!(
+                e,
+                ReplayError::Journal(JournalError::Corrupt { offset: 40, .. })
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -544,7 +564,10 @@ mod tests {
         let new = json::encode(&[&var("A", 2)]).unwrap();
         let j = journal(
             old.as_bytes(),
-            &[EntryRef::Put(&var("A", 2)), EntryRef::Compacted(FileId::of(new.as_bytes()))],
+            &[
+                EntryRef::Put(&var("A", 2)),
+                EntryRef::Compacted(FileId::of(new.as_bytes())),
+            ],
         );
         let r = replay(new.as_bytes(), &j).unwrap();
         assert_eq!(r.vars, vec![var("A", 2)]);
