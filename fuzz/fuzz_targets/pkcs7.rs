@@ -39,7 +39,7 @@ fn known() -> &'static Known {
                 s.attributes(),
                 &auth,
             ));
-            if let Ok(chain) = OpensslBackend.signer_chain(auth.pkcs7) {
+            if let Ok(chain) = OpensslBackend::new().signer_chain(auth.pkcs7) {
                 if !signers.contains(&chain.signer) {
                     signers.push(chain.signer);
                 }
@@ -64,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
         6 => vec![p7],
         _ => vec![junk, k.signers[0].as_slice()],
     };
-    let backend = OpensslBackend;
+    let backend = OpensslBackend::new();
     let chain = backend.signer_chain(p7);
     if backend.verify(p7, content, &anchors).is_ok() {
         let chain = chain.expect("verified, but no signer chain");

@@ -195,7 +195,7 @@ pub fn secure_boot_slack(svc: &Service) -> u64 {
 /// The persisted store is exactly the service's non-volatile variables, in
 /// order: nothing acknowledged is lost, nothing refused is persisted.
 pub fn check_persisted(svc: &Service, storage: &FaultyStorage<MemoryStorage>) {
-    let text = storage.with_inner(|m| m.text().map(str::to_owned));
+    let text = storage.with_inner(|m| m.text());
     let persisted = match text {
         Some(t) => json::decode(t.as_bytes()).expect("the saved store does not decode"),
         None => Vec::new(),

@@ -267,6 +267,7 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
         ),
     };
 
+    let _lock = crate::lock(&args.store)?;
     let mut file = JsonFile::with_mode(&args.store, WriteMode::AtomicReplace);
     let mut vars = file.load().map_err(|e| e.to_string())?;
     let time = now_time();

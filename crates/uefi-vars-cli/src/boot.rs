@@ -330,7 +330,7 @@ fn import(store: &Path, mode: WriteMode, vars: Vec<Variable>) -> Result<String, 
 /// `configure`, in virt-fw-vars' order of operations (vars.py `main`).
 pub fn configure(a: &ConfigureArgs) -> Result<ExitCode, String> {
     let json = a.set_json.as_deref().map(read_json).transpose()?;
-    let mut svc = crate::open(&a.store, crate::mode(a.in_place))?;
+    let (mut svc, _lock) = crate::open_edit(&a.store, a.in_place)?;
     let mut done = Vec::new();
     for (names, value) in [(&a.set_true, 1u8), (&a.set_false, 0u8)] {
         for n in names {
@@ -368,7 +368,7 @@ pub fn configure(a: &ConfigureArgs) -> Result<ExitCode, String> {
 
 /// `set-true` / `set-false`.
 pub fn set_bool(a: &BoolArgs, value: bool) -> Result<ExitCode, String> {
-    let mut svc = crate::open(&a.store, crate::mode(a.in_place))?;
+    let (mut svc, _lock) = crate::open_edit(&a.store, a.in_place)?;
     set_named(&mut svc, &a.name, &[u8::from(value)])?;
     println!("{}: {} = {}", a.store.display(), a.name, u8::from(value));
     Ok(ExitCode::SUCCESS)

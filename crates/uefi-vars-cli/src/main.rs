@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
-use uefi_vars::persist::{JsonFile, WriteMode};
+use uefi_vars::persist::{JsonFile, Storage, SyncMode, WriteMode};
 use uefi_vars::variable::{attr, Variable};
 use uefi_vars::{Config, EfiStatus, Service};
 
@@ -112,6 +112,16 @@ enum Command {
     SetTrue(boot::BoolArgs),
     /// Set a boolean variable to false (0). Replaces virt-fw-vars --set-false.
     SetFalse(boot::BoolArgs),
+    /// Fold the store's journal (STORE.journal, written by `serve`) into
+    /// the JSON file, which is then complete on its own (for QEMU,
+    /// virt-fw-vars or a copy). Refused while a service runs on the store.
+    Compact {
+        #[arg(long, short)]
+        store: PathBuf,
+        /// Keep the store file's inode (write in place instead of replacing).
+        #[arg(long)]
+        in_place: bool,
+    },
     /// Replay a LINKTYPE_EDK2_MM capture through the service and compare
     /// every reply with the recorded one.
     Replay(replay_cmd::ReplayArgs),
@@ -153,7 +163,7 @@ type CliResult = Result<ExitCode, String>;
 fn run(cmd: Command) -> CliResult {
     match cmd {
         Command::List { store } => {
-            let svc = open(&store, WriteMode::AtomicReplace)?;
+            let svc = open(&store)?;
             for v in svc.store().iter() {
                 println!("{}", display::summary_line(v));
             }
@@ -165,7 +175,7 @@ fn run(cmd: Command) -> CliResult {
             store,
             raw,
         } => {
-            let svc = open(&store, WriteMode::AtomicReplace)?;
+            let svc = open(&store)?;
             let var = find(&svc, &name, guid.as_deref())?;
             if raw {
                 println!("{}", uefi_vars::persist::json::to_hex(&var.data));
@@ -194,7 +204,7 @@ fn run(cmd: Command) -> CliResult {
             if data.is_empty() {
                 return Err("empty data would delete the variable; use `delete`".into());
             }
-            let mut svc = open(&store, mode(in_place))?;
+            let (mut svc, _lock) = open_edit(&store, in_place)?;
             let status = svc.set_variable(guid, VarName::from(name.as_str()), attributes, &data);
             finish(&mut svc, status, "set")
         }
@@ -204,7 +214,7 @@ fn run(cmd: Command) -> CliResult {
             store,
             in_place,
         } => {
-            let mut svc = open(&store, mode(in_place))?;
+            let (mut svc, _lock) = open_edit(&store, in_place)?;
             let var = find(&svc, &name, guid.as_deref())?.clone();
             let status = svc.set_variable(var.guid, var.name.clone(), var.attributes, &[]);
             finish(&mut svc, status, "delete")
@@ -227,10 +237,11 @@ fn run(cmd: Command) -> CliResult {
                 attributes |= attr::APPEND_WRITE;
             }
             let data = std::fs::read(&auth).map_err(|e| format!("{}: {e}", auth.display()))?;
-            let mut svc = open(&store, mode(in_place))?;
+            let (mut svc, _lock) = open_edit(&store, in_place)?;
             let status = svc.set_variable(vendor, VarName::from(name.as_str()), attributes, &data);
             finish(&mut svc, status, "apply")
         }
+        Command::Compact { store, in_place } => compact(&store, in_place),
         Command::Replay(args) => replay_cmd::run(&args),
         Command::Enroll(args) => auth_cmds::enroll(&args),
         Command::Sign(args) => auth_cmds::sign(&args),
@@ -249,9 +260,57 @@ fn mode(in_place: bool) -> WriteMode {
     }
 }
 
-fn open(path: &std::path::Path, mode: WriteMode) -> Result<Service, String> {
-    Service::open(Config::default(), Box::new(JsonFile::with_mode(path, mode)))
-        .map_err(|e| e.to_string())
+/// Opens a store to read: the JSON file with its journal replayed.
+fn open(path: &std::path::Path) -> Result<Service, String> {
+    let mut svc = Service::open(Config::default(), Box::new(JsonFile::new(path)))
+        .map_err(|e| e.to_string())?;
+    warn(svc.take_errors());
+    Ok(svc)
+}
+
+fn warn(errors: Vec<uefi_vars::Error>) {
+    for e in errors {
+        eprintln!("uefi-vars: warning: {e}");
+    }
+}
+
+/// Takes the store's lock, so that no `serve` runs on it meanwhile.
+pub(crate) fn lock(path: &std::path::Path) -> Result<std::fs::File, String> {
+    uefi_vars_serve::server::lock_store(path).map_err(|e| e.to_string())
+}
+
+/// Opens a store to change it: locked, and every change written into the
+/// JSON file itself (a one-shot edit leaves it complete).
+fn open_edit(path: &std::path::Path, in_place: bool) -> Result<(Service, std::fs::File), String> {
+    let lock = lock(path)?;
+    let file = JsonFile::with_mode(path, mode(in_place)).with_sync(SyncMode::FullRewrite);
+    let mut svc = Service::open(Config::default(), Box::new(file)).map_err(|e| e.to_string())?;
+    warn(svc.take_errors());
+    Ok((svc, lock))
+}
+
+fn compact(path: &std::path::Path, in_place: bool) -> CliResult {
+    let _lock = lock(path)?;
+    let mut file = JsonFile::with_mode(path, mode(in_place));
+    let vars = file.load().map_err(|e| e.to_string())?;
+    while let Some(w) = file.take_warning() {
+        eprintln!("uefi-vars: warning: {w}");
+    }
+    if !file.pending() {
+        println!("{}: no journal to compact", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let refs: Vec<&Variable> = vars.iter().collect();
+    file.save(&refs).map_err(|e| e.to_string())?;
+    while let Some(w) = file.take_warning() {
+        eprintln!("uefi-vars: warning: {w}");
+    }
+    println!(
+        "{}: journal compacted ({} variables)",
+        path.display(),
+        vars.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn finish(svc: &mut Service, status: EfiStatus, what: &str) -> CliResult {
@@ -262,6 +321,7 @@ fn finish(svc: &mut Service, status: EfiStatus, what: &str) -> CliResult {
     if status != EfiStatus::SUCCESS {
         return Err(format!("{what} refused: {status}"));
     }
+    svc.compact().map_err(|e| format!("{what}: {e}"))?;
     Ok(ExitCode::SUCCESS)
 }
 

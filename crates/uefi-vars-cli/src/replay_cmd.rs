@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use uefi_vars::persist::{json, non_volatile, JsonFile, MemoryStorage, Storage};
-use uefi_vars::replay::replay;
+use uefi_vars::replay::replay_stream;
 use uefi_vars::{Config, Service};
 
 #[derive(clap::Args)]
@@ -34,8 +34,8 @@ pub struct ReplayArgs {
 }
 
 pub fn run(args: &ReplayArgs) -> Result<ExitCode, String> {
-    let records = uefi_vars::pcap::read_file(&args.trace)
-        .map_err(|e| format!("{}: {e}", args.trace.display()))?;
+    let trace_error = |e: uefi_vars::pcap::PcapError| format!("{}: {e}", args.trace.display());
+    let records = uefi_vars::pcap::open_file(&args.trace).map_err(trace_error)?;
     let storage = match &args.store {
         Some(p) => {
             let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -49,7 +49,8 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, String> {
         ..Config::default()
     };
     let mut svc = Service::new(config, Box::new(storage)).map_err(|e| e.to_string())?;
-    let report = replay(&mut svc, &records);
+    // Record by record: the capture is never held whole.
+    let report = replay_stream(&mut svc, records).map_err(trace_error)?;
 
     println!("trace:      {}", args.trace.display());
     println!("resets:     {}", report.resets);

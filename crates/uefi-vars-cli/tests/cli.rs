@@ -383,3 +383,58 @@ fn enroll_sign_apply_with_an_independent_verifier() {
     ]);
     assert!(stderr(&o).contains("SECURITY_VIOLATION"), "{}", stderr(&o));
 }
+
+/// A store whose latest changes are only in its journal (the writer was
+/// killed): `list` and `get` see them, `compact` folds them into the JSON
+/// file, and edits are refused while a service holds the store's lock.
+#[test]
+fn journal_is_read_by_list_and_folded_by_compact() {
+    use uefi_vars::persist::{JsonFile, Storage};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    std::fs::copy(data("fedora-boot-1.json"), &store).unwrap();
+    let s = store.to_str().unwrap();
+    let mut svc = uefi_vars::Service::open(
+        uefi_vars::Config::default(),
+        Box::new(JsonFile::new(&store)),
+    )
+    .unwrap();
+    let status = svc.set_variable(
+        uefi_vars::guid::GLOBAL_VARIABLE,
+        "Journaled".into(),
+        7,
+        b"in the journal",
+    );
+    assert_eq!(status, uefi_vars::EfiStatus::SUCCESS);
+    std::mem::forget(svc); // killed: no compaction
+    let journal = dir.path().join("vars.json.journal");
+    assert!(std::fs::metadata(&journal).unwrap().len() > 0);
+    let file_only = std::fs::read(&store).unwrap();
+    assert!(!String::from_utf8_lossy(&file_only).contains("Journaled"));
+
+    let o = run(&["get", "Journaled", "--store", s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("in the journal"), "{}", stdout(&o));
+
+    // A running service holds the lock: no edit, no compaction meanwhile.
+    let lock = uefi_vars_serve::server::lock_store(&store).unwrap();
+    for args in [
+        &["compact", "--store", s][..],
+        &["set", "X", "--text", "x", "--store", s][..],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("in use"), "{}", stderr(&o));
+    }
+    drop(lock);
+
+    let o = run(&["compact", "--store", s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("journal compacted"), "{}", stdout(&o));
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), 0);
+    let vars = uefi_vars::persist::json::decode(&std::fs::read(&store).unwrap()).unwrap();
+    assert_eq!(vars.last().unwrap().data, b"in the journal");
+    assert_eq!(vars, JsonFile::new(&store).load().unwrap());
+    let o = run(&["compact", "--store", s]);
+    assert!(stdout(&o).contains("no journal"), "{}", stdout(&o));
+}

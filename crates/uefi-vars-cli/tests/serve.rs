@@ -209,11 +209,26 @@ fn get_var(client: &mut RemoteService, i: usize) -> Option<u64> {
     }
 }
 
-/// Counter values by name index in a store file (which must parse).
+/// Counter values by name index in a store file alone (which must parse):
+/// what QEMU or virt-fw-vars would see after a clean stop.
 fn stored_values(store: &Path) -> BTreeMap<usize, u64> {
     let text = std::fs::read(store).unwrap();
     let vars: Vec<Variable> = uefi_vars::persist::json::decode(&text)
         .unwrap_or_else(|e| panic!("store does not parse: {e}"));
+    values_of(&vars)
+}
+
+/// Counter values in the store as any reader of it sees them: the JSON file
+/// with its journal replayed.
+fn loaded_values(store: &Path) -> BTreeMap<usize, u64> {
+    use uefi_vars::persist::{JsonFile, Storage};
+    let vars = JsonFile::new(store)
+        .load()
+        .unwrap_or_else(|e| panic!("store does not load: {e}"));
+    values_of(&vars)
+}
+
+fn values_of(vars: &[Variable]) -> BTreeMap<usize, u64> {
     let mut out = BTreeMap::new();
     for v in vars.iter().filter(|v| v.guid == test_guid()) {
         let i: usize = v
@@ -342,13 +357,19 @@ fn real_trace_through_serve_gives_identical_replies_store_and_capture() {
     assert_eq!((resets, identical), (2, 1746));
     assert_eq!(client.take_host_error_count(), 0);
 
-    // The store the service wrote is QEMU's, byte for byte.
+    // While the service runs, the store (JSON file and journal) holds
+    // QEMU's final variables...
     let end = std::fs::read(data("ovmf-2boots-empty.end.json")).unwrap();
+    let loaded = {
+        use uefi_vars::persist::{JsonFile, Storage};
+        JsonFile::new(store_path(dir.path())).load().unwrap()
+    };
     assert!(
-        std::fs::read(store_path(dir.path())).unwrap() == end,
+        loaded == uefi_vars::persist::json::decode(&end).unwrap(),
         "final store differs from ovmf-2boots-empty.end.json"
     );
 
+    // ...and after a clean stop the JSON file alone is QEMU's, byte for byte.
     drop(client);
     srv.signal(Signal::TERM);
     assert_eq!(srv.wait(Duration::from_secs(10)).code(), Some(0));
@@ -463,9 +484,9 @@ fn sigkill_mid_stream_leaves_the_last_acknowledged_store() {
         let status = srv.wait(Duration::from_secs(5));
         assert_eq!(status.signal(), Some(9), "{status}");
 
-        // The file parses and holds every acknowledged write; the one write
+        // The store loads and holds every acknowledged write; the one write
         // in flight may or may not have made it.
-        let stored = stored_values(&store);
+        let stored = loaded_values(&store);
         for i in 0..NAMES {
             let got = stored.get(&i).copied();
             let want = acked.get(&i).copied();
@@ -1249,9 +1270,7 @@ fn user_nobody_serves_a_real_capture_from_a_store_it_owns() {
         replay_capture(&mut client, "ovmf-2boots-empty.pcap.gz"),
         1746
     );
-    let end = std::fs::read(data("ovmf-2boots-empty.end.json")).unwrap();
     let store = store_path(dir.path());
-    assert!(std::fs::read(&store).unwrap() == end, "final store differs");
     let meta = std::fs::metadata(&store).unwrap();
     assert_eq!(
         (meta.uid(), meta.gid(), mode_of(&store)),
@@ -1270,6 +1289,17 @@ fn user_nobody_serves_a_real_capture_from_a_store_it_owns() {
     drop(client);
     srv.signal(Signal::TERM);
     assert_eq!(srv.wait(Duration::from_secs(10)).code(), Some(0));
+    // After the clean stop the JSON file alone is QEMU's (the journal folded
+    // in by the service's account), and the journal stays the account's.
+    let end = std::fs::read(data("ovmf-2boots-empty.end.json")).unwrap();
+    assert!(std::fs::read(&store).unwrap() == end, "final store differs");
+    let journal = store_dir.join("vars.json.journal");
+    if let Ok(j) = std::fs::metadata(&journal) {
+        assert_eq!(
+            (j.uid(), j.gid(), mode_of(&journal)),
+            (NOBODY, NOBODY, 0o600)
+        );
+    }
 
     // A store the account cannot write is refused at start-up, clearly.
     std::os::unix::fs::chown(&store_dir, Some(0), Some(0)).unwrap();

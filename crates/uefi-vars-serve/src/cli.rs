@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use uefi_vars::persist::WriteMode;
+use uefi_vars::persist::{SyncMode, WriteMode};
 use uefi_vars::Config;
 
 use std::time::Duration;
@@ -73,10 +73,36 @@ pub struct ServeArgs {
     /// Run without the Landlock/seccomp sandbox (debugging only).
     #[arg(long)]
     pub no_sandbox: bool,
+    /// How writes are made durable. `journal`: each change is appended to
+    /// STORE.journal with one fdatasync, and the JSON file is rewritten
+    /// when the journal grows, at machine reset and at a clean stop
+    /// (SIGTERM/SIGINT); in between, the JSON file alone is behind.
+    /// `full-rewrite`: each change rewrites the whole JSON file, which is
+    /// then current at all times (slower as the store grows).
+    #[arg(long, value_enum, default_value_t = Sync::Journal)]
+    pub sync: Sync,
     /// Start up, apply the sandbox, probe what it forbids, print the
     /// results and exit (0 if every enforced restriction holds).
     #[arg(long, hide = true)]
     pub self_test_sandbox: bool,
+}
+
+/// `--sync` values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sync {
+    /// Append each change to STORE.journal (one fdatasync).
+    Journal,
+    /// Rewrite the whole JSON file on each change.
+    FullRewrite,
+}
+
+impl From<Sync> for SyncMode {
+    fn from(s: Sync) -> Self {
+        match s {
+            Sync::Journal => SyncMode::Journal,
+            Sync::FullRewrite => SyncMode::FullRewrite,
+        }
+    }
 }
 
 /// `1s`, `500ms`, `2.5s` or a bare number of seconds; above zero.
@@ -101,6 +127,7 @@ impl ServeArgs {
     pub fn options(&self) -> Result<ServeOptions, PrivilegeError> {
         let mut opts = ServeOptions::new(self.store.clone(), self.socket.clone());
         opts.pcap = self.pcap.clone();
+        opts.sync = self.sync.into();
         opts.write_mode = if self.in_place {
             WriteMode::InPlace
         } else {

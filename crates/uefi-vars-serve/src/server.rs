@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use uefi_vars::codec::Layout;
 use uefi_vars::pcap::{FileSink, PcapWriter};
-use uefi_vars::persist::{JsonFile, Storage, WriteMode};
+use uefi_vars::persist::{JsonFile, Storage, SyncMode, WriteMode};
 use uefi_vars::service::MAX_BUFFER_SIZE;
 use uefi_vars::{Config, Service};
 
@@ -76,6 +76,8 @@ pub struct ServeOptions {
     pub socket: PathBuf,
     pub pcap: Option<PathBuf>,
     pub write_mode: WriteMode,
+    /// Journal (default) or full rewrite per change.
+    pub sync: SyncMode,
     /// Service settings; `layout` is replaced by the guest word size the
     /// first client announces.
     pub config: Config,
@@ -101,6 +103,7 @@ impl ServeOptions {
             socket,
             pcap: None,
             write_mode: WriteMode::AtomicReplace,
+            sync: SyncMode::Journal,
             config: Config::default(),
             sandbox: true,
             policy: ConnectionPolicy::default(),
@@ -243,9 +246,16 @@ fn check_store(opts: &ServeOptions, writable: &[PathBuf]) -> Result<(), ServeErr
     // Refuse a store that cannot be read or parsed before anyone
     // connects; the service itself is created by the first handshake.
     JsonFile::with_mode(&opts.store, opts.write_mode)
+        .with_sync(opts.sync)
         .load()
         .map_err(|e| ServeError::Setup(e.to_string()))?;
     Ok(())
+}
+
+/// Takes the store's lock file (`.NAME.lock` beside it) so that a second
+/// service (or a CLI edit) cannot run on the same store.
+pub fn lock_store(store: &Path) -> Result<std::fs::File, ServeError> {
+    files::lock_store(store, None)
 }
 
 impl Server {
@@ -458,7 +468,13 @@ impl Server {
                 log(format_args!("capture: {e}"));
             }
         }
-        log("store saved after every write; exiting");
+        let compacted = self.service.as_mut().map(Service::compact);
+        match compacted {
+            Some(Err(e)) => log(format_args!(
+                "compacting the store failed ({e}); every acknowledged write is in its journal; exiting"
+            )),
+            _ => log("store complete; exiting"),
+        }
     }
 
     fn shed_candidates(&mut self) {
@@ -897,7 +913,8 @@ impl Server {
                     layout,
                     ..self.opts.config.clone()
                 };
-                let storage = JsonFile::with_mode(&self.opts.store, self.opts.write_mode);
+                let storage = JsonFile::with_mode(&self.opts.store, self.opts.write_mode)
+                    .with_sync(self.opts.sync);
                 let svc = Service::new(config, Box::new(storage))
                     .map_err(|e| ErrorBody::new(ErrorCode::Store, e.to_string()))?;
                 log(format_args!(

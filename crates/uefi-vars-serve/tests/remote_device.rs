@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use uefi_vars::codec::{request, Layout};
 use uefi_vars::pcap::{self, RecordKind};
-use uefi_vars::persist::WriteMode;
+use uefi_vars::persist::{SyncMode, WriteMode};
 use uefi_vars::{Config, DeviceStatus};
 use uefi_vars_device::{regs, DmaMemory, MmBackend, SparseRam, UefiVarsDevice};
 use uefi_vars_serve::protocol::{
@@ -27,10 +27,15 @@ fn data(name: &str) -> PathBuf {
 
 /// Starts a server on a thread; returns its socket and store paths.
 fn start_server(dir: &Path) -> (PathBuf, PathBuf) {
+    start_server_with(dir, SyncMode::Journal)
+}
+
+fn start_server_with(dir: &Path, sync: SyncMode) -> (PathBuf, PathBuf) {
     let store = dir.join("vars.json");
     let socket = dir.join("sock");
     let mut opts = ServeOptions::new(store.clone(), socket.clone());
     opts.write_mode = WriteMode::AtomicReplace;
+    opts.sync = sync;
     opts.config = Config::default();
     // In-process: the test harness keeps its threads and capabilities.
     opts.sandbox = false;
@@ -100,7 +105,13 @@ fn exchange<B: MmBackend>(
 
 fn replay_through_device(pio: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let (socket, store) = start_server(dir.path());
+    // PIO with the JSON file rewritten per change, DMA with the journal.
+    let sync = if pio {
+        SyncMode::FullRewrite
+    } else {
+        SyncMode::Journal
+    };
+    let (socket, store) = start_server_with(dir.path(), sync);
     let mut ram = SparseRam::new();
     assert!(ram.add_region(DMA_BUFFER, 0x10000));
     let mut dev = UefiVarsDevice::new(connect(&socket, Layout::X64), ram).with_use_pio(pio);
@@ -127,10 +138,18 @@ fn replay_through_device(pio: bool) {
     }
     assert_eq!(identical, 1746);
     assert!(dev.backend_mut().take_errors().is_empty());
-    assert_eq!(
-        std::fs::read(store).unwrap(),
-        std::fs::read(data("ovmf-2boots-empty.end.json")).unwrap()
-    );
+    let end = std::fs::read(data("ovmf-2boots-empty.end.json")).unwrap();
+    if sync == SyncMode::FullRewrite {
+        // The JSON file alone is current at every moment: QEMU's, byte for
+        // byte.
+        assert!(std::fs::read(&store).unwrap() == end, "store differs");
+    } else {
+        // The service still runs: the store is the JSON file with its
+        // journal replayed.
+        use uefi_vars::persist::{json, JsonFile, Storage};
+        let loaded = JsonFile::new(&store).load().unwrap();
+        assert!(loaded == json::decode(&end).unwrap(), "store differs");
+    }
 }
 
 #[test]

@@ -29,7 +29,7 @@
 //! are actually present before it is used.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -170,7 +170,7 @@ pub enum PcapError {
 
 /// Byte order of a file's pcap framing.
 #[derive(Debug, Clone, Copy)]
-enum Order {
+pub(crate) enum Order {
     Little,
     Big,
 }
@@ -214,94 +214,197 @@ pub fn read_records_with_limit(
     bytes: &[u8],
     max_decompressed: u64,
 ) -> Result<Vec<Record>, PcapError> {
-    if bytes.starts_with(&GZIP_MAGIC) {
-        let plain = gunzip(bytes, max_decompressed)?;
-        parse(&plain)
-    } else {
-        parse(bytes)
-    }
+    PcapReader::with_limit(bytes, max_decompressed)?.collect()
 }
 
 /// Reads and parses a capture file, plain or gzip-compressed (detected by
 /// content). Both the file and its decompressed form are limited to
-/// [`MAX_DECOMPRESSED`] bytes.
+/// [`MAX_DECOMPRESSED`] bytes. To go through a capture without holding it,
+/// use [`open_file`].
 pub fn read_file(path: &Path) -> Result<Vec<Record>, PcapError> {
-    let mut raw = Vec::new();
-    File::open(path)?
-        .take(MAX_DECOMPRESSED.saturating_add(1))
-        .read_to_end(&mut raw)?;
-    if u64::try_from(raw.len()).unwrap_or(u64::MAX) > MAX_DECOMPRESSED {
-        return Err(PcapError::TooLarge {
-            limit: MAX_DECOMPRESSED,
-        });
-    }
-    read_records(&raw)
+    open_file(path)?.collect()
 }
 
-/// Decompresses (all members of) a gzip stream, refusing more than `limit`
-/// output bytes.
-fn gunzip(bytes: &[u8], limit: u64) -> Result<Vec<u8>, PcapError> {
-    let mut out = Vec::new();
-    MultiGzDecoder::new(bytes)
-        .take(limit.saturating_add(1))
-        .read_to_end(&mut out)
-        .map_err(PcapError::Gzip)?;
-    if u64::try_from(out.len()).unwrap_or(u64::MAX) > limit {
-        return Err(PcapError::TooLarge { limit });
-    }
-    Ok(out)
+/// Opens a capture file, plain or gzip-compressed (detected by content),
+/// for reading record by record: memory holds one record at a time.
+pub fn open_file(path: &Path) -> Result<PcapReader<'static>, PcapError> {
+    PcapReader::with_limit(BufReader::new(File::open(path)?), MAX_DECOMPRESSED)
 }
 
-/// Parses uncompressed pcap data.
-fn parse(data: &[u8]) -> Result<Vec<Record>, PcapError> {
-    let Some((header, mut rest)) = data.split_first_chunk::<GLOBAL_HEADER_LEN>() else {
-        return Err(PcapError::ShortHeader { len: data.len() });
-    };
+/// Marks the error a [`Limited`] reader returns past its limit.
+#[derive(Debug)]
+struct LimitExceeded;
 
-    let magic_le = u32::from_le_bytes(quad(header, 0));
-    let (order, nanos) = match (magic_le, magic_le.swap_bytes()) {
-        (MAGIC_USEC, _) => (Order::Little, false),
-        (MAGIC_NSEC, _) => (Order::Little, true),
-        (_, MAGIC_USEC) => (Order::Big, false),
-        (_, MAGIC_NSEC) => (Order::Big, true),
-        _ => return Err(PcapError::BadMagic(magic_le)),
-    };
-
-    let [_, _, _, _, v0, v1, v2, v3, ..] = *header;
-    let major = order.u16([v0, v1]);
-    let minor = order.u16([v2, v3]);
-    if major != 2 {
-        return Err(PcapError::UnsupportedVersion { major, minor });
+impl std::fmt::Display for LimitExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("size limit exceeded")
     }
-    // Bytes 8..16 are thiszone and sigfigs, unused.
-    let snaplen = order.u32(quad(header, 16));
-    let linktype = order.u32(quad(header, 20));
-    if linktype != LINKTYPE_EDK2_MM {
-        return Err(PcapError::WrongLinkType(linktype));
+}
+
+impl std::error::Error for LimitExceeded {}
+
+/// A reader that fails once more than `left` bytes came through.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let n64 = u64::try_from(n).unwrap_or(u64::MAX);
+        if n64 > self.left {
+            return Err(io::Error::other(LimitExceeded));
+        }
+        self.left = self.left.saturating_sub(n64);
+        Ok(n)
+    }
+}
+
+/// A capture read record by record from any byte source, plain or gzip
+/// (all members), with the checks and errors of [`read_records`]. After an
+/// error the iterator ends.
+pub struct PcapReader<'a> {
+    inner: Box<dyn Read + 'a>,
+    gzip: bool,
+    limit: u64,
+    order: Order,
+    nanos: bool,
+    snaplen: u32,
+    /// Offset of the next record in the (decompressed) pcap data.
+    offset: usize,
+    index: usize,
+    done: bool,
+}
+
+impl std::fmt::Debug for PcapReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcapReader")
+            .field("gzip", &self.gzip)
+            .field("offset", &self.offset)
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns the bytes read.
+fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0usize;
+    while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+        match r.read(rest) {
+            Ok(0) => break,
+            Ok(n) => got = got.saturating_add(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+impl<'a> PcapReader<'a> {
+    /// Reads the global header from `source` (decompressing gzip input) and
+    /// stops with [`PcapError::TooLarge`] once more than `limit` bytes of
+    /// pcap data came through.
+    pub fn with_limit(source: impl io::BufRead + 'a, limit: u64) -> Result<Self, PcapError> {
+        let mut source = source;
+        let gzip = source.fill_buf()?.starts_with(&GZIP_MAGIC);
+        let inner: Box<dyn Read + 'a> = if gzip {
+            Box::new(Limited {
+                inner: MultiGzDecoder::new(source),
+                left: limit,
+            })
+        } else {
+            Box::new(Limited {
+                inner: source,
+                left: limit,
+            })
+        };
+        let mut reader = PcapReader {
+            inner,
+            gzip,
+            limit,
+            order: Order::Little,
+            nanos: false,
+            snaplen: 0,
+            offset: GLOBAL_HEADER_LEN,
+            index: 0,
+            done: false,
+        };
+        reader.read_global_header()?;
+        Ok(reader)
     }
 
-    let mut records = Vec::new();
-    let mut offset = GLOBAL_HEADER_LEN;
-    let mut index = 0usize;
-    while !rest.is_empty() {
-        let Some((rec_header, after)) = rest.split_first_chunk::<RECORD_HEADER_LEN>() else {
+    fn io_error(&self, e: io::Error) -> PcapError {
+        if e.get_ref().is_some_and(|inner| inner.is::<LimitExceeded>()) {
+            PcapError::TooLarge { limit: self.limit }
+        } else if self.gzip {
+            PcapError::Gzip(e)
+        } else {
+            PcapError::Io(e)
+        }
+    }
+
+    fn fill(&mut self, buf: &mut [u8]) -> Result<usize, PcapError> {
+        read_up_to(&mut *self.inner, buf).map_err(|e| self.io_error(e))
+    }
+
+    fn read_global_header(&mut self) -> Result<(), PcapError> {
+        let mut header = [0u8; GLOBAL_HEADER_LEN];
+        let got = self.fill(&mut header)?;
+        if got < GLOBAL_HEADER_LEN {
+            return Err(PcapError::ShortHeader { len: got });
+        }
+        let magic_le = u32::from_le_bytes(quad(&header, 0));
+        let (order, nanos) = match (magic_le, magic_le.swap_bytes()) {
+            (MAGIC_USEC, _) => (Order::Little, false),
+            (MAGIC_NSEC, _) => (Order::Little, true),
+            (_, MAGIC_USEC) => (Order::Big, false),
+            (_, MAGIC_NSEC) => (Order::Big, true),
+            _ => return Err(PcapError::BadMagic(magic_le)),
+        };
+        let [_, _, _, _, v0, v1, v2, v3, ..] = header;
+        let major = order.u16([v0, v1]);
+        let minor = order.u16([v2, v3]);
+        if major != 2 {
+            return Err(PcapError::UnsupportedVersion { major, minor });
+        }
+        // Bytes 8..16 are thiszone and sigfigs, unused.
+        let linktype = order.u32(quad(&header, 20));
+        if linktype != LINKTYPE_EDK2_MM {
+            return Err(PcapError::WrongLinkType(linktype));
+        }
+        self.order = order;
+        self.nanos = nanos;
+        self.snaplen = order.u32(quad(&header, 16));
+        Ok(())
+    }
+
+    /// The next record; `Ok(None)` at the end of the capture.
+    pub fn next_record(&mut self) -> Result<Option<Record>, PcapError> {
+        let (index, offset) = (self.index, self.offset);
+        let mut rec_header = [0u8; RECORD_HEADER_LEN];
+        let got = self.fill(&mut rec_header)?;
+        if got == 0 {
+            return Ok(None);
+        }
+        if got < RECORD_HEADER_LEN {
             return Err(PcapError::TruncatedRecordHeader {
                 index,
                 offset,
-                available: rest.len(),
+                available: got,
             });
-        };
-        let ts_sec = order.u32(quad(rec_header, 0));
-        let ts_frac = order.u32(quad(rec_header, 4));
-        let incl_len = order.u32(quad(rec_header, 8));
-        let orig_len = order.u32(quad(rec_header, 12));
-
-        if incl_len > snaplen {
+        }
+        let order = self.order;
+        let ts_sec = order.u32(quad(&rec_header, 0));
+        let ts_frac = order.u32(quad(&rec_header, 4));
+        let incl_len = order.u32(quad(&rec_header, 8));
+        let orig_len = order.u32(quad(&rec_header, 12));
+        if incl_len > self.snaplen {
             return Err(PcapError::RecordTooLong {
                 index,
                 offset,
                 incl_len,
-                snaplen,
+                snaplen: self.snaplen,
             });
         }
         let bad_length = PcapError::BadRecordLength {
@@ -313,35 +416,78 @@ fn parse(data: &[u8]) -> Result<Vec<Record>, PcapError> {
         if incl_len > orig_len {
             return Err(bad_length);
         }
-        let past_end = || PcapError::RecordPastEnd {
+        let (kind, payload) = self.read_body(index, offset, incl_len, bad_length)?;
+        let incl = usize::try_from(incl_len).unwrap_or(usize::MAX);
+        self.offset = offset
+            .saturating_add(RECORD_HEADER_LEN)
+            .saturating_add(incl);
+        self.index = index.saturating_add(1);
+        Ok(Some(Record {
+            kind,
+            payload,
+            ts_sec,
+            ts_usec: if self.nanos { ts_frac / 1000 } else { ts_frac },
+            orig_len,
+            truncated: incl_len < orig_len,
+        }))
+    }
+
+    /// The record type and payload: `incl_len` bytes, read as they arrive
+    /// (a length the input does not back allocates nothing).
+    fn read_body(
+        &mut self,
+        index: usize,
+        offset: usize,
+        incl_len: u32,
+        bad_length: PcapError,
+    ) -> Result<(RecordKind, Vec<u8>), PcapError> {
+        let past_end = |available: usize| PcapError::RecordPastEnd {
             index,
             offset,
             incl_len,
-            available: after.len(),
+            available,
         };
-        let incl = usize::try_from(incl_len).map_err(|_| past_end())?;
-        let (body, next) = after.split_at_checked(incl).ok_or_else(past_end)?;
-        let Some((type_bytes, payload)) = body.split_first_chunk::<TYPE_LEN>() else {
+        let incl = usize::try_from(incl_len).map_err(|_| past_end(0))?;
+        let mut type_bytes = [0u8; TYPE_LEN];
+        let head = type_bytes.get_mut(..incl.min(TYPE_LEN)).unwrap_or_default();
+        let got = self.fill(head)?;
+        if got < incl.min(TYPE_LEN) {
+            return Err(past_end(got));
+        }
+        if incl < TYPE_LEN {
             return Err(bad_length);
-        };
-
-        records.push(Record {
-            kind: RecordKind::from_u32(order.u32(*type_bytes)),
-            payload: payload.to_vec(),
-            ts_sec,
-            ts_usec: if nanos { ts_frac / 1000 } else { ts_frac },
-            orig_len,
-            truncated: incl_len < orig_len,
-        });
-
-        // Cannot overflow: both terms are bounded by `data.len()`.
-        offset = offset
-            .saturating_add(RECORD_HEADER_LEN)
-            .saturating_add(incl);
-        index = index.saturating_add(1);
-        rest = next;
+        }
+        let want = u64::from(incl_len).saturating_sub(TYPE_LEN as u64);
+        let mut payload = Vec::new();
+        let read = (&mut self.inner).take(want).read_to_end(&mut payload);
+        read.map_err(|e| self.io_error(e))?;
+        if (payload.len() as u64) < want {
+            return Err(past_end(TYPE_LEN.saturating_add(payload.len())));
+        }
+        Ok((
+            RecordKind::from_u32(order_u32(self.order, type_bytes)),
+            payload,
+        ))
     }
-    Ok(records)
+}
+
+fn order_u32(order: Order, bytes: [u8; 4]) -> u32 {
+    order.u32(bytes)
+}
+
+impl Iterator for PcapReader<'_> {
+    type Item = Result<Record, PcapError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_record().transpose();
+        if !matches!(next, Some(Ok(_))) {
+            self.done = true;
+        }
+        next
+    }
 }
 
 /// Current wall-clock time as pcap `(ts_sec, ts_usec)`; 0 before the epoch,

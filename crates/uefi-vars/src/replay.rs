@@ -1,6 +1,8 @@
 //! Replays a LINKTYPE_EDK2_MM capture through a [`Service`] and compares
 //! every reply with the recorded one.
 
+use std::borrow::Cow;
+
 use crate::codec::Layout;
 use crate::guid::{SMM_VARIABLE_PROTOCOL, VAR_CHECK_POLICY_MMI};
 use crate::pcap::{Record, RecordKind};
@@ -100,10 +102,43 @@ pub fn describe_request(request: &[u8], layout: Layout) -> String {
 /// Runs the capture's resets and requests through `service`, comparing each
 /// reply with the recorded one.
 pub fn replay(service: &mut Service, records: &[Record]) -> ReplayReport {
-    let mut report = ReplayReport::default();
-    let mut pending: Option<(usize, Vec<u8>, Option<Vec<u8>>)> = None;
+    let mut r = Replayer::default();
     for (i, rec) in records.iter().enumerate() {
-        match rec.kind {
+        r.feed(service, i, rec.kind, Cow::Borrowed(&rec.payload));
+    }
+    r.report
+}
+
+/// [`replay`] over records as they are read (e.g. [`crate::pcap::open_file`]):
+/// one record in memory at a time, each request passed on without a copy.
+/// A capture that turns out malformed part way stops the replay with its
+/// error.
+pub fn replay_stream<E>(
+    service: &mut Service,
+    records: impl IntoIterator<Item = Result<Record, E>>,
+) -> Result<ReplayReport, E> {
+    let mut r = Replayer::default();
+    for (i, rec) in records.into_iter().enumerate() {
+        let rec = rec?;
+        r.feed(service, i, rec.kind, Cow::Owned(rec.payload));
+    }
+    Ok(r.report)
+}
+
+/// A request awaiting its reply record: index, bytes, what we answered.
+type Pending<'a> = (usize, Cow<'a, [u8]>, Option<Vec<u8>>);
+
+/// The replay in progress: the report and the request awaiting its reply.
+#[derive(Default)]
+struct Replayer<'a> {
+    report: ReplayReport,
+    pending: Option<Pending<'a>>,
+}
+
+impl<'a> Replayer<'a> {
+    fn feed(&mut self, service: &mut Service, i: usize, kind: RecordKind, payload: Cow<'a, [u8]>) {
+        let report = &mut self.report;
+        match kind {
             RecordKind::Reset => {
                 report.resets = report.resets.saturating_add(1);
                 if let Err(e) = service.reset() {
@@ -112,23 +147,22 @@ pub fn replay(service: &mut Service, records: &[Record]) -> ReplayReport {
             }
             RecordKind::Request => {
                 report.requests = report.requests.saturating_add(1);
-                let resp = service.communicate(&rec.payload);
-                pending = Some((i, rec.payload.clone(), resp.reply));
+                let resp = service.communicate(&payload);
+                self.pending = Some((i, payload, resp.reply));
             }
             RecordKind::Reply => {
-                let Some((idx, request, actual)) = pending.take() else {
-                    continue;
-                };
-                if actual.as_deref() == Some(rec.payload.as_slice()) {
-                    report.identical = report.identical.saturating_add(1);
-                } else {
-                    report.mismatches.push(Mismatch {
-                        record: idx,
-                        what: describe_request(&request, service.config().layout),
-                        request,
-                        expected: rec.payload.clone(),
-                        actual,
-                    });
+                if let Some((idx, request, actual)) = self.pending.take() {
+                    if actual.as_deref() == Some(&*payload) {
+                        report.identical = report.identical.saturating_add(1);
+                    } else {
+                        report.mismatches.push(Mismatch {
+                            record: idx,
+                            what: describe_request(&request, service.config().layout),
+                            request: request.into_owned(),
+                            expected: payload.into_owned(),
+                            actual,
+                        });
+                    }
                 }
             }
             RecordKind::Other(_) => {}
@@ -137,5 +171,4 @@ pub fn replay(service: &mut Service, records: &[Record]) -> ReplayReport {
             .host_errors
             .extend(service.take_errors().iter().map(ToString::to_string));
     }
-    report
 }

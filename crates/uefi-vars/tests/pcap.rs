@@ -641,3 +641,30 @@ proptest! {
         }
     }
 }
+
+/// The streaming reader gives the records of the whole-file reader, one at
+/// a time, for gzip and plain files; a capture cut in the middle of a
+/// record yields every whole record first, then the error, then nothing.
+#[test]
+fn streaming_reader_matches_and_stops_at_the_damage() {
+    let whole = read_records(&std::fs::read(OVMF).unwrap()).unwrap();
+    let streamed: Vec<Record> = uefi_vars::pcap::open_file(Path::new(OVMF))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(streamed, whole);
+
+    let plain = gunzip_file(OVMF);
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.pcap");
+    std::fs::write(&cut, &plain[..plain.len() - 10]).unwrap();
+    let mut reader = uefi_vars::pcap::open_file(&cut).unwrap();
+    for (i, want) in whole[..whole.len() - 1].iter().enumerate() {
+        assert_eq!(&reader.next().unwrap().unwrap(), want, "record {i}");
+    }
+    assert!(matches!(
+        reader.next(),
+        Some(Err(PcapError::RecordPastEnd { .. }))
+    ));
+    assert!(reader.next().is_none());
+}

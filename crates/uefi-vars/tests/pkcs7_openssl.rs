@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use uefi_vars::crypto::openssl::OpensslBackend;
 use uefi_vars::crypto::{Pkcs7Backend, SignerChain, VerifyError};
 
-const BACKEND: OpensslBackend = OpensslBackend;
+static BACKEND: OpensslBackend = OpensslBackend::new();
 
 fn data(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/data/pkcs7/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -590,4 +590,39 @@ fn sha256_known_answers() {
         hex(BACKEND.sha256(b"abc")),
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
+}
+
+/// Trust stores are kept per anchor certificate: the second verification
+/// with the same anchors parses none of them again, and gives the same
+/// answers (accepted, and refused by a wrong anchor) as the first.
+#[test]
+fn anchors_are_parsed_once_and_kept() {
+    let backend = OpensslBackend::new();
+    let (root, signer) = (data("root.der"), data("signer.der"));
+    let kept = |b: &OpensslBackend| format!("{b:?}");
+    assert!(kept(&backend).contains("anchors_kept: 0"));
+    for round in 0..2 {
+        let chain = data("chain.p7");
+        backend.verify(&chain, &content(), &[&root]).unwrap();
+        assert!(matches!(
+            backend.verify(&data("direct.p7"), &content(), &[&root]),
+            Err(VerifyError::Untrusted(_))
+        ));
+        // Several anchors in one call: the one that fits is found.
+        backend
+            .verify(&data("direct.p7"), &content(), &[&root, &signer])
+            .unwrap();
+        assert!(kept(&backend).contains("anchors_kept: 2"), "round {round}");
+    }
+    // The cache is bounded: 40 distinct anchor byte strings (the signer
+    // with a trailing byte, which the DER decoder ignores, as edk2's d2i
+    // does) leave the last 32 kept.
+    for i in 0..40u8 {
+        let mut der = signer.clone();
+        der.push(i);
+        backend
+            .verify(&data("direct.p7"), &content(), &[&der])
+            .unwrap();
+    }
+    assert!(kept(&backend).contains("anchors_kept: 32"), "{backend:?}");
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use uefi_vars::codec::{request, Layout};
 use uefi_vars::guid::GLOBAL_VARIABLE;
 use uefi_vars::name::VarName;
-use uefi_vars::persist::{json, JsonFile, MemoryStorage, PersistError, Storage};
+use uefi_vars::persist::{json, JsonFile, MemoryStorage, PersistError, Storage, SyncMode};
 use uefi_vars::variable::{attr, VarKey, Variable};
 use uefi_vars::{Config, EfiStatus, Service};
 
@@ -114,35 +114,61 @@ fn reset_failure_is_returned_to_the_caller() {
     assert!(svc.reset().is_err());
 }
 
+/// The store's variable names as a fresh reader sees them: the JSON file
+/// with its journal replayed (`JsonFile::load`), and the JSON file alone.
+fn names_loaded(p: &std::path::Path) -> Vec<String> {
+    let vars = JsonFile::new(p).load().unwrap();
+    vars.iter().map(|v| v.name.to_string()).collect()
+}
+
+fn names_in_file(p: &std::path::Path) -> Vec<String> {
+    json::decode(&std::fs::read(p).unwrap())
+        .unwrap()
+        .iter()
+        .map(|v| v.name.to_string())
+        .collect()
+}
+
 #[test]
 fn every_non_volatile_change_is_written_in_store_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("vars.json");
-    let mut svc = common::new(Config::default(), Box::new(JsonFile::new(&path))).unwrap();
-    // start-up state: CustomMode and VendorKeysNv are the only NV variables
-    let names = |p: &std::path::Path| -> Vec<String> {
-        json::decode(&std::fs::read(p).unwrap())
-            .unwrap()
-            .iter()
-            .map(|v| v.name.to_string())
-            .collect()
-    };
-    assert_eq!(names(&path), ["CustomMode", "VendorKeysNv"]);
-    assert_eq!(set(&mut svc, "A", NV_BS_RT, b"1"), EfiStatus::SUCCESS);
-    assert_eq!(set(&mut svc, "B", NV_BS_RT, b"2"), EfiStatus::SUCCESS);
-    assert_eq!(set(&mut svc, "A", NV_BS_RT, b"3"), EfiStatus::SUCCESS);
-    assert_eq!(names(&path), ["CustomMode", "VendorKeysNv", "B", "A"]);
-    assert_eq!(set(&mut svc, "B", NV_BS_RT, b""), EfiStatus::SUCCESS);
-    assert_eq!(names(&path), ["CustomMode", "VendorKeysNv", "A"]);
+    for sync in [SyncMode::Journal, SyncMode::FullRewrite] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vars.json");
+        let file = || JsonFile::new(&path).with_sync(sync);
+        let mut svc = common::new(Config::default(), Box::new(file())).unwrap();
+        // start-up state: CustomMode and VendorKeysNv are the only NV
+        // variables, and the reset wrote the JSON file whole
+        assert_eq!(names_in_file(&path), ["CustomMode", "VendorKeysNv"]);
+        assert_eq!(set(&mut svc, "A", NV_BS_RT, b"1"), EfiStatus::SUCCESS);
+        assert_eq!(set(&mut svc, "B", NV_BS_RT, b"2"), EfiStatus::SUCCESS);
+        assert_eq!(set(&mut svc, "A", NV_BS_RT, b"3"), EfiStatus::SUCCESS);
+        assert_eq!(
+            names_loaded(&path),
+            ["CustomMode", "VendorKeysNv", "B", "A"]
+        );
+        assert_eq!(set(&mut svc, "B", NV_BS_RT, b""), EfiStatus::SUCCESS);
+        assert_eq!(names_loaded(&path), ["CustomMode", "VendorKeysNv", "A"]);
+        let journal = dir.path().join("vars.json.journal");
+        if sync == SyncMode::FullRewrite {
+            assert_eq!(names_in_file(&path), ["CustomMode", "VendorKeysNv", "A"]);
+            assert!(!journal.exists());
+        } else {
+            // the JSON file alone is behind until the journal is compacted
+            assert_eq!(names_in_file(&path), ["CustomMode", "VendorKeysNv"]);
+            assert!(std::fs::metadata(&journal).unwrap().len() > 0);
+        }
 
-    // a new service on the same file sees the same variables in the same order
-    drop(svc);
-    let svc2 = common::new(Config::default(), Box::new(JsonFile::new(&path))).unwrap();
-    let a = svc2
-        .store()
-        .get(&VarKey::new(GLOBAL_VARIABLE, VarName::from("A")))
-        .unwrap();
-    assert_eq!(a.data, b"3");
+        // dropping the service that made the changes compacts
+        drop(svc);
+        assert_eq!(names_in_file(&path), ["CustomMode", "VendorKeysNv", "A"]);
+        assert_eq!(std::fs::metadata(&journal).map_or(0, |m| m.len()), 0);
+        let svc2 = common::new(Config::default(), Box::new(file())).unwrap();
+        let a = svc2
+            .store()
+            .get(&VarKey::new(GLOBAL_VARIABLE, VarName::from("A")))
+            .unwrap();
+        assert_eq!(a.data, b"3");
+    }
 }
 
 #[test]

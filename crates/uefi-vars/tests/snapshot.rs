@@ -231,6 +231,8 @@ fn restore_writes_the_store_file() {
             }
         }
     }
+    // the source's changes are in its journal until it compacts
+    source.compact().unwrap();
     // the destination's old file is not even valid: it is not read
     std::fs::write(&dst_path, "stale, not JSON").unwrap();
     let restored = Service::restore(

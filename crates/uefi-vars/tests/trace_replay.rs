@@ -108,3 +108,57 @@ fn fedora_boot_2() {
     assert_eq!(r.mismatches.len(), 0);
     assert_eq!(final_store_json(&svc), expected_json("fedora-boot-2.json"));
 }
+
+/// Every capture again, read record by record (`pcap::open_file`,
+/// `replay_stream`) into a service whose store is a JSON file on disk with
+/// the journal on (small threshold, so compactions happen mid-boot too):
+/// the same replies byte for byte, every reader of the store sees the
+/// service's variables at the end, and after a clean stop the JSON file
+/// alone is exactly what the in-memory run gives.
+#[test]
+fn every_capture_streamed_with_the_journal_on() {
+    use uefi_vars::persist::{JsonFile, Storage};
+    let cases = [
+        ("ovmf-2boots-empty.pcap.gz", None, Config::default(), 1746),
+        ("fedora-boot-1.pcap.gz", None, qemu_10_0(), 905),
+        (
+            "fedora-boot-2.pcap.gz",
+            Some("fedora-boot-1.json"),
+            qemu_10_0(),
+            953,
+        ),
+    ];
+    for (pcap, start, config, requests) in cases {
+        let (in_memory, mem_svc) = run_with(pcap, start, config.clone());
+        for threshold in [None, Some(2048)] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("vars.json");
+            if let Some(j) = start {
+                std::fs::copy(data(j), &path).unwrap();
+            }
+            let mut file = JsonFile::new(&path);
+            if let Some(t) = threshold {
+                file = file.with_compact_threshold(t);
+            }
+            let mut svc = Service::new(config.clone(), Box::new(file)).unwrap();
+            let records = uefi_vars::pcap::open_file(&data(pcap)).unwrap();
+            let r = uefi_vars::replay::replay_stream(&mut svc, records).unwrap();
+            print_mismatches(&r);
+            assert_eq!((r.requests, r.identical), (requests, requests), "{pcap}");
+            assert_eq!(r, in_memory, "{pcap}");
+            let live: Vec<_> = svc
+                .store()
+                .iter()
+                .filter(|v| v.is_non_volatile())
+                .cloned()
+                .collect();
+            assert_eq!(JsonFile::new(&path).load().unwrap(), live, "{pcap}");
+            svc.compact().unwrap();
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                final_store_text(&mem_svc),
+                "{pcap}"
+            );
+        }
+    }
+}

@@ -81,6 +81,13 @@ const COMMON: &[Allowed] = &[
     allow("newfstatat", libc::SYS_newfstatat, Any),
     allow("fchmod", libc::SYS_fchmod, Any),
     allow("fsync", libc::SYS_fsync, Any),
+    // The store's journal: positioned appends, one fdatasync per write,
+    // cut back to the last whole record (persist/file.rs).
+    allow("pwrite64", libc::SYS_pwrite64, Any),
+    allow("pread64", libc::SYS_pread64, Any),
+    allow("lseek", libc::SYS_lseek, Any),
+    allow("fdatasync", libc::SYS_fdatasync, Any),
+    allow("ftruncate", libc::SYS_ftruncate, Any),
     allow("renameat2", libc::SYS_renameat2, Any),
     allow("unlinkat", libc::SYS_unlinkat, Any),
     allow("getrandom", libc::SYS_getrandom, Any),

@@ -78,7 +78,7 @@ impl Pkcs7Backend for NoCrypto {
 pub fn default_backend() -> Box<dyn Pkcs7Backend> {
     #[cfg(feature = "openssl")]
     {
-        Box::new(openssl::OpensslBackend)
+        Box::new(openssl::OpensslBackend::new())
     }
     #[cfg(not(feature = "openssl"))]
     {

@@ -37,6 +37,7 @@
 //! signatures but edk2 does not enforce it.
 
 use std::cmp::Ordering;
+use std::sync::{Mutex, PoisonError};
 
 use openssl::error::ErrorStack;
 use openssl::nid::Nid;
@@ -50,10 +51,55 @@ use super::{Pkcs7Backend, SignerChain, VerifyError};
 
 /// PKCS#7 verification with OpenSSL, as edk2's CryptoPkg does it.
 ///
-/// Stateless; every call parses its input afresh and never panics, whatever
-/// the bytes.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct OpensslBackend;
+/// Every call parses the SignedData afresh and never panics, whatever the
+/// bytes. Trust anchors are kept once parsed: the trust stores built for
+/// the last [`ANCHOR_CACHE`] distinct anchor certificates are reused, keyed
+/// by their DER bytes, so an authenticated write does not parse PK, KEK or
+/// db certificates again until those variables change (a changed
+/// certificate is a new key; the cache holds no other state).
+#[derive(Default)]
+pub struct OpensslBackend {
+    anchors: Mutex<Vec<(Vec<u8>, X509Store)>>,
+}
+
+impl std::fmt::Debug for OpensslBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kept = self.anchors.lock().map_or(0, |c| c.len());
+        f.debug_struct("OpensslBackend")
+            .field("anchors_kept", &kept)
+            .finish()
+    }
+}
+
+/// Anchor certificates whose trust stores are kept (a PK, a few KEKs and
+/// the db certificates of a real machine fit).
+pub const ANCHOR_CACHE: usize = 32;
+
+impl OpensslBackend {
+    pub const fn new() -> Self {
+        OpensslBackend {
+            anchors: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Runs `f` with the trust store for `anchor`, building and keeping it
+    /// on first use.
+    fn with_anchor<R>(&self, anchor: &[u8], f: impl FnOnce(&X509Store) -> R) -> Result<R, String> {
+        let mut cache = self.anchors.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(pos) = cache.iter().position(|(der, _)| der.as_slice() == anchor) {
+            if let Some((_, store)) = cache.get(pos) {
+                return Ok(f(store));
+            }
+        }
+        let store = anchor_store(anchor)?;
+        let out = f(&store);
+        if cache.len() >= ANCHOR_CACHE {
+            cache.remove(0);
+        }
+        cache.push((anchor.to_vec(), store));
+        Ok(out)
+    }
+}
 
 /// Content octets of OID 1.2.840.113549.1.7.2 (id-signedData).
 const OID_SIGNED_DATA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02];
@@ -97,19 +143,15 @@ impl Pkcs7Backend for OpensslBackend {
 
         let mut last = String::from("no trust anchors");
         for (index, anchor) in anchors.iter().enumerate() {
-            let store = match anchor_store(anchor) {
-                Ok(store) => store,
-                Err(reason) => {
-                    last = format!("anchor {index}: {reason}");
-                    continue;
-                }
-            };
-            match parsed
-                .p7
-                .verify(&no_certs, &store, Some(content), None, Pkcs7Flags::BINARY)
-            {
-                Ok(()) => return Ok(()),
-                Err(e) => last = format!("anchor {index}: {}", error_text(&e)),
+            let verified = self.with_anchor(anchor, |store| {
+                parsed
+                    .p7
+                    .verify(&no_certs, store, Some(content), None, Pkcs7Flags::BINARY)
+            });
+            match verified {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => last = format!("anchor {index}: {}", error_text(&e)),
+                Err(reason) => last = format!("anchor {index}: {reason}"),
             }
         }
         Err(VerifyError::Untrusted(last))

@@ -1,7 +1,7 @@
-//! Fault injection for persistence tests: make the Nth write, fsync or
-//! rename of a [`JsonFile`](super::JsonFile) fail or stop short
-//! ([`FaultyFileOps`]), or the Nth save of any [`Storage`] fail
-//! ([`FaultyStorage`]).
+//! Fault injection for persistence tests: make the Nth write, fsync,
+//! rename, journal append or fdatasync of a [`JsonFile`](super::JsonFile)
+//! fail or stop short ([`FaultyFileOps`]), or the Nth save or change of any
+//! [`Storage`] fail ([`FaultyStorage`]).
 //!
 //! Both are driven through a shared handle, so a test can arm a fault after
 //! the storage has been handed to a [`Service`](crate::Service), and disarm
@@ -9,11 +9,13 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::file::{FileOps, RealFileOps};
-use super::{PersistError, Storage};
+use super::{Change, PersistError, Storage};
+use crate::store::VarStore;
 use crate::variable::Variable;
 
 /// A file-system call [`FaultyFileOps`] can break.
@@ -29,6 +31,10 @@ pub enum FileOp {
     Rename,
     /// fsync of the directory after the rename (or after creating the file).
     SyncDir,
+    /// Appending a record to the journal.
+    Append,
+    /// fdatasync of the journal (after an append, or after cutting it).
+    SyncData,
 }
 
 /// What happens at the faulty call.
@@ -37,7 +43,8 @@ pub enum FaultKind {
     /// The call does nothing and returns an error.
     Fail,
     /// Only the first `n` bytes are written, then an error (ENOSPC style).
-    /// For calls other than [`FileOp::Write`] this is [`FaultKind::Fail`].
+    /// For calls other than [`FileOp::Write`] and [`FileOp::Append`] this
+    /// is [`FaultKind::Fail`].
     Short(usize),
     /// The call is performed and then reports an error (an fsync that
     /// wrote the data but says EIO).
@@ -166,12 +173,31 @@ impl FileOps for FaultyFileOps {
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.simple(FileOp::SyncDir, || RealFileOps.sync_dir(dir))
     }
+
+    fn append(&self, file: &File, offset: u64, data: &[u8]) -> io::Result<()> {
+        match self.check(FileOp::Append) {
+            None => RealFileOps.append(file, offset, data),
+            Some(FaultKind::Fail) => Err(injected(FileOp::Append)),
+            Some(FaultKind::Short(n)) => {
+                file.write_all_at(data.get(..n).unwrap_or(data), offset)?;
+                Err(injected(FileOp::Append))
+            }
+            Some(FaultKind::AfterEffect) => {
+                file.write_all_at(data, offset)?;
+                Err(injected(FileOp::Append))
+            }
+        }
+    }
+
+    fn sync_data(&self, file: &File) -> io::Result<()> {
+        self.simple(FileOp::SyncData, || RealFileOps.sync_data(file))
+    }
 }
 
-/// Wraps any [`Storage`] and fails its saves on demand: the `nth` save
-/// after [`FaultyStorage::fail_nth_save`] (and, if `sticky`, every later
-/// one) returns an error without reaching the inner storage. Loads always
-/// pass through. Clones share the inner storage and the fault.
+/// Wraps any [`Storage`] and fails its writes on demand: the `nth` save or
+/// change after [`FaultyStorage::fail_nth_save`] (and, if `sticky`, every
+/// later one) returns an error without reaching the inner storage. Loads
+/// always pass through. Clones share the inner storage and the fault.
 #[derive(Clone, Debug)]
 pub struct FaultyStorage<S> {
     inner: Arc<Mutex<S>>,
@@ -208,6 +234,30 @@ impl<S: Storage> Storage for FaultyStorage<S> {
     }
 
     fn save(&mut self, vars: &[&Variable]) -> Result<(), PersistError> {
+        self.check()?;
+        self.with_inner(|s| s.save(vars))
+    }
+
+    fn apply(&mut self, change: Change<'_>, before: &VarStore) -> Result<(), PersistError> {
+        self.check()?;
+        self.with_inner(|s| s.apply(change, before))
+    }
+
+    fn pending(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pending()
+    }
+
+    fn take_warning(&mut self) -> Option<PersistError> {
+        self.with_inner(Storage::take_warning)
+    }
+}
+
+impl<S: Storage> FaultyStorage<S> {
+    /// Counts one write; the injected error if this one must fail.
+    fn check(&self) -> Result<(), PersistError> {
         let fail = {
             let mut f = self.fault.lock().unwrap_or_else(PoisonError::into_inner);
             match f.as_mut() {
@@ -225,6 +275,6 @@ impl<S: Storage> Storage for FaultyStorage<S> {
                 io::Error::other("injected save failure"),
             ));
         }
-        self.with_inner(|s| s.save(vars))
+        Ok(())
     }
 }

@@ -132,21 +132,9 @@ impl fmt::Display for FormatError {
 /// APPEND_WRITE attribute, an empty digest, or a (guid, name) pair given
 /// twice.
 pub fn encode(vars: &[&Variable]) -> Result<String, FormatError> {
-    let mut seen: HashMap<VarKey, usize> = HashMap::with_capacity(vars.len());
+    check_store(vars)?;
     let mut size: usize = 64;
-    for (index, var) in vars.iter().enumerate() {
-        check_encodable(var).map_err(|problem| FormatError::Unencodable {
-            index,
-            name: var.name.to_string(),
-            problem,
-        })?;
-        if let Some(first) = seen.insert(var.key(), index) {
-            return Err(FormatError::Unencodable {
-                index,
-                name: var.name.to_string(),
-                problem: format!("same GUID and name as variable #{first}"),
-            });
-        }
+    for var in vars {
         // A capacity hint only: saturating arithmetic is exact enough.
         size = size
             .saturating_add(200)
@@ -187,7 +175,30 @@ pub fn encode(vars: &[&Variable]) -> Result<String, FormatError> {
     Ok(out)
 }
 
-fn check_encodable(var: &Variable) -> Result<(), String> {
+/// The checks of [`encode`] without the text: every variable storable, no
+/// (guid, name) pair twice.
+pub fn check_store(vars: &[&Variable]) -> Result<(), FormatError> {
+    let mut seen: HashMap<VarKey, usize> = HashMap::with_capacity(vars.len());
+    for (index, var) in vars.iter().enumerate() {
+        check_encodable(var).map_err(|problem| FormatError::Unencodable {
+            index,
+            name: var.name.to_string(),
+            problem,
+        })?;
+        if vars.len() > 1 {
+            if let Some(first) = seen.insert(var.key(), index) {
+                return Err(FormatError::Unencodable {
+                    index,
+                    name: var.name.to_string(),
+                    problem: format!("same GUID and name as variable #{first}"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_encodable(var: &Variable) -> Result<(), String> {
     check_units(var.name.units())?;
     if var.data.is_empty() {
         return Err("empty data (a variable of size 0 does not exist)".into());
@@ -201,7 +212,7 @@ fn check_encodable(var: &Variable) -> Result<(), String> {
     Ok(())
 }
 
-fn check_units(units: &[u16]) -> Result<(), String> {
+pub(crate) fn check_units(units: &[u16]) -> Result<(), String> {
     if units.is_empty() {
         return Err("empty name".into());
     }

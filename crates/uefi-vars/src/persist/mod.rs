@@ -8,23 +8,94 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod fault;
 pub mod file;
+pub mod journal;
 pub mod json;
 
 use std::path::{Path, PathBuf};
 
-use crate::variable::Variable;
+use crate::store::VarStore;
+use crate::variable::{VarKey, Variable};
 
-pub use file::{FileOps, JsonFile, RealFileOps, WriteMode};
+pub use file::{FileOps, JsonFile, RealFileOps, SyncMode, WriteMode};
+pub use journal::{JournalError, TornTail};
 pub use json::FormatError;
+
+/// One change of the stored content.
+#[derive(Clone, Copy, Debug)]
+pub enum Change<'a> {
+    /// The variable is created or replaced, and moves to the end of the
+    /// store order.
+    Put(&'a Variable),
+    /// The variable with this key goes away.
+    Delete(&'a VarKey),
+}
+
+impl<'a> Change<'a> {
+    /// The change that makes the store hold `new` under `key` (`None`:
+    /// nothing). A volatile variable is not stored: putting one deletes.
+    pub fn to(key: &'a VarKey, new: Option<&'a Variable>) -> Self {
+        match new {
+            Some(v) if v.is_non_volatile() => Change::Put(v),
+            _ => Change::Delete(key),
+        }
+    }
+
+    /// Whether `var` is the variable this change replaces or deletes.
+    fn hits(&self, var: &Variable) -> bool {
+        let (guid, name) = match self {
+            Change::Put(v) => (&v.guid, &v.name),
+            Change::Delete(k) => (&k.guid, &k.name),
+        };
+        var.guid == *guid && var.name == *name
+    }
+
+    /// The non-volatile variables of `before` with this change made, in
+    /// order: what a backend that rewrites everything stores.
+    pub fn merged<'s>(&self, before: &'s VarStore) -> Vec<&'s Variable>
+    where
+        'a: 's,
+    {
+        let mut out: Vec<&'s Variable> = before
+            .iter()
+            .filter(|v| v.is_non_volatile() && !self.hits(v))
+            .collect();
+        if let Change::Put(v) = self {
+            out.push(v);
+        }
+        out
+    }
+}
 
 /// Where the non-volatile variables live between runs.
 pub trait Storage: Send {
-    /// Variables in file order (an absent or empty file is an empty store).
+    /// Variables in store order (an absent or empty store is empty).
     fn load(&mut self) -> Result<Vec<Variable>, PersistError>;
 
     /// Replaces the stored content with the non-volatile variables among
     /// `vars`, in order. Volatile ones (no NON_VOLATILE bit) are skipped.
+    /// A journaling backend folds its journal in (compaction).
     fn save(&mut self, vars: &[&Variable]) -> Result<(), PersistError>;
+
+    /// Makes one change durable before it is acknowledged. `before` is the
+    /// service's store before the change (volatile variables included).
+    /// The default rewrites everything; incremental backends record only
+    /// the change.
+    fn apply(&mut self, change: Change<'_>, before: &VarStore) -> Result<(), PersistError> {
+        self.save(&change.merged(before))
+    }
+
+    /// Whether acknowledged changes live only in a journal, so that a
+    /// [`save`](Self::save) would bring the primary file up to date.
+    fn pending(&self) -> bool {
+        false
+    }
+
+    /// A problem the backend met that did not fail the call it happened in
+    /// (a torn journal tail dropped at load, a failed compaction after the
+    /// change itself was made durable), oldest first.
+    fn take_warning(&mut self) -> Option<PersistError> {
+        None
+    }
 }
 
 /// A persistence failure, naming the file (or the in-memory store).
@@ -38,6 +109,21 @@ pub enum PersistError {
         #[source]
         source: std::io::Error,
     },
+    /// The journal beside `path` cannot be replayed.
+    #[error("{}: {source}", .path.display())]
+    Journal {
+        path: PathBuf,
+        #[source]
+        source: JournalError,
+    },
+    /// A torn last journal record was dropped (it had not been
+    /// acknowledged): a warning, the store opened without it.
+    #[error(
+        "{}: dropped an incomplete last record ({} bytes at offset {}: {}); \
+         it was never acknowledged",
+        .path.display(), .tail.bytes, .tail.offset, .tail.reason
+    )]
+    TornTail { path: PathBuf, tail: TornTail },
     /// The content could not be decoded, or the variables could not be
     /// encoded. `file` is `None` for [`MemoryStorage`].
     #[error("{}: {source}", file_label(.file))]
@@ -67,7 +153,9 @@ impl PersistError {
     /// The file involved, if any.
     pub fn path(&self) -> Option<&Path> {
         match self {
-            PersistError::Io { path, .. } => Some(path),
+            PersistError::Io { path, .. }
+            | PersistError::Journal { path, .. }
+            | PersistError::TornTail { path, .. } => Some(path),
             PersistError::Format { file, .. } => file.as_deref(),
         }
     }
@@ -119,11 +207,16 @@ pub fn non_volatile<'a>(vars: &[&'a Variable]) -> Vec<&'a Variable> {
         .collect()
 }
 
-/// Keeps the last saved store as JSON text in memory (exactly the text a
-/// [`JsonFile`] would have written), so loading goes through the same codec.
+/// The store in memory. Loading a text given with
+/// [`MemoryStorage::from_text`] goes through the JSON codec; saves and
+/// changes are checked as the JSON encoder checks them (a variable a JSON
+/// store could not hold is refused the same way) and then kept as
+/// variables, so a change costs O(log n).
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStorage {
     text: Option<String>,
+    /// Set once something was saved or changed (then `text` is unused).
+    vars: Option<VarStore>,
     saves: usize,
 }
 
@@ -137,34 +230,79 @@ impl MemoryStorage {
     pub fn from_text(text: impl Into<String>) -> Self {
         MemoryStorage {
             text: Some(text.into()),
+            vars: None,
             saves: 0,
         }
     }
 
-    /// The current JSON text, `None` if nothing was ever saved or given.
-    pub fn text(&self) -> Option<&str> {
-        self.text.as_deref()
+    /// The content as the JSON text a [`JsonFile`] would hold, `None` if
+    /// nothing was ever saved or given.
+    pub fn text(&self) -> Option<String> {
+        match &self.vars {
+            Some(store) => {
+                let vars: Vec<&Variable> = store.iter().collect();
+                // Every variable was checked when it came in.
+                json::encode(&vars).ok()
+            }
+            None => self.text.clone(),
+        }
     }
 
-    /// How many times `save` succeeded.
+    /// How many saves and changes succeeded.
     pub fn save_count(&self) -> usize {
         self.saves
+    }
+
+    fn format_error(source: FormatError) -> PersistError {
+        PersistError::Format { file: None, source }
+    }
+
+    /// The current variables, decoding the given text on first use.
+    fn store(&mut self) -> Result<&mut VarStore, PersistError> {
+        if self.vars.is_none() {
+            let mut store = VarStore::new(0);
+            for v in self.load()? {
+                store.put(v);
+            }
+            self.vars = Some(store);
+        }
+        Ok(self.vars.get_or_insert_with(|| VarStore::new(0)))
     }
 }
 
 impl Storage for MemoryStorage {
     fn load(&mut self) -> Result<Vec<Variable>, PersistError> {
+        if let Some(store) = &self.vars {
+            return Ok(store.iter().cloned().collect());
+        }
         match self.text.as_deref() {
             None | Some("") => Ok(Vec::new()),
-            Some(text) => json::decode(text.as_bytes())
-                .map_err(|source| PersistError::Format { file: None, source }),
+            Some(text) => json::decode(text.as_bytes()).map_err(Self::format_error),
         }
     }
 
     fn save(&mut self, vars: &[&Variable]) -> Result<(), PersistError> {
-        let text = json::encode(&non_volatile(vars))
-            .map_err(|source| PersistError::Format { file: None, source })?;
-        self.text = Some(text);
+        let nv = non_volatile(vars);
+        json::check_store(&nv).map_err(Self::format_error)?;
+        let mut store = VarStore::new(0);
+        for v in nv {
+            store.put(v.clone());
+        }
+        self.vars = Some(store);
+        self.saves = self.saves.saturating_add(1);
+        Ok(())
+    }
+
+    fn apply(&mut self, change: Change<'_>, _before: &VarStore) -> Result<(), PersistError> {
+        match change {
+            Change::Put(v) => {
+                json::check_store(&[v]).map_err(Self::format_error)?;
+                self.store()?.put(v.clone());
+            }
+            Change::Delete(k) => {
+                self.store()?.remove(k);
+            }
+        }
         self.saves = self.saves.saturating_add(1);
         Ok(())
     }

@@ -127,16 +127,14 @@ impl Service {
             .map_err(|_| EfiStatus::SECURITY_VIOLATION)
     }
 
-    /// Accepts a signature that verifies against any one of `anchors`.
+    /// Accepts a signature that verifies against any one of `anchors`, each
+    /// tried on its own as edk2's loop over the database calls
+    /// `Pkcs7Verify` per certificate (AuthVariableLib
+    /// `VerifyTimeBasedPayload`), in one backend call that decodes the
+    /// SignedData once.
     fn verify_any(&self, p7: &[u8], content: &[u8], anchors: &[&[u8]]) -> Result<(), EfiStatus> {
-        let backend = self.crypto.as_ref();
-        if anchors
-            .iter()
-            .any(|a| backend.verify(p7, content, &[a]).is_ok())
-        {
-            Ok(())
-        } else {
-            Err(EfiStatus::SECURITY_VIOLATION)
-        }
+        self.crypto
+            .verify(p7, content, anchors)
+            .map_err(|_| EfiStatus::SECURITY_VIOLATION)
     }
 }

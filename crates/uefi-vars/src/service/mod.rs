@@ -23,9 +23,9 @@ use crate::guid::{
     END_OF_DXE_EVENT, EXIT_BOOT_SERVICES_EVENT, READY_TO_BOOT_EVENT, SMM_VARIABLE_PROTOCOL,
     VAR_CHECK_POLICY_MMI,
 };
-use crate::persist::{MemoryStorage, Storage};
+use crate::persist::{Change, MemoryStorage, Storage};
 use crate::policy::{PolicyEngine, PolicyLimits};
-use crate::status::DeviceStatus;
+use crate::status::{DeviceStatus, EfiStatus};
 use crate::store::{VarStore, Visibility};
 use crate::variable::Variable;
 pub use observer::{Event, ServiceObserver};
@@ -131,6 +131,9 @@ pub struct Service {
     policy_charge: u64,
     /// What the embedder installed with [`Service::set_observer`].
     observer: Option<Box<dyn ServiceObserver>>,
+    /// A change went to the storage since the last full save: dropping the
+    /// service then compacts a journaling storage.
+    changed: bool,
 }
 
 impl std::fmt::Debug for Service {
@@ -163,7 +166,9 @@ impl Service {
         for var in loaded {
             store.put(var);
         }
-        Ok(Service::assemble(config, store, storage))
+        let mut svc = Service::assemble(config, store, storage);
+        svc.collect_warnings();
+        Ok(svc)
     }
 
     /// A service over `store`, in the power-on phase.
@@ -180,6 +185,7 @@ impl Service {
             errors: Vec::new(),
             policy_charge: 0,
             observer: None,
+            changed: false,
         }
     }
 
@@ -360,7 +366,53 @@ impl Service {
 
     fn save_store(&mut self) -> Result<(), Error> {
         let vars: Vec<&Variable> = self.store.iter().collect();
-        self.storage.save(&vars)?;
+        let saved = self.storage.save(&vars);
+        self.collect_warnings();
+        saved?;
+        self.changed = false;
         Ok(())
+    }
+
+    /// Makes one change durable before the store takes it: on failure the
+    /// error is kept for [`take_errors`](Self::take_errors) and the guest
+    /// gets DEVICE_ERROR (compat: store-write-failure).
+    fn persist_change(&mut self, change: Change<'_>) -> Result<(), EfiStatus> {
+        let done = self.storage.apply(change, &self.store);
+        self.collect_warnings();
+        if let Err(e) = done {
+            self.record_error(e.into());
+            return Err(EfiStatus::DEVICE_ERROR);
+        }
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Moves the storage's warnings (torn journal tail, failed compaction)
+    /// to the host-side errors.
+    fn collect_warnings(&mut self) {
+        while let Some(w) = self.storage.take_warning() {
+            self.record_error(w.into());
+        }
+    }
+
+    /// Brings the storage's primary file up to date if acknowledged changes
+    /// live only in its journal (clean stop, `uefi-vars compact`); a no-op
+    /// otherwise.
+    pub fn compact(&mut self) -> Result<(), Error> {
+        if self.storage.pending() {
+            self.save_store()?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Service {
+    /// A service that made changes leaves a complete JSON file behind
+    /// (best effort: an embedder that needs the outcome calls
+    /// [`Service::compact`]). One that only read changes nothing.
+    fn drop(&mut self) {
+        if self.changed {
+            let _ = self.compact();
+        }
     }
 }

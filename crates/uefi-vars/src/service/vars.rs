@@ -11,6 +11,7 @@ use crate::auth::{parse_auth2, AuthClass, SecureBootDb};
 use crate::codec::MmBuffer;
 use crate::guid::{CUSTOM_MODE_ENABLE, SECURE_BOOT_ENABLE_DISABLE};
 use crate::name::VarName;
+use crate::persist::Change;
 use crate::policy::{Policy, WriteRequest};
 use crate::siglist;
 use crate::status::{DeviceStatus, EfiStatus};
@@ -373,20 +374,8 @@ impl Service {
             .or(old.as_ref())
             .is_some_and(Variable::is_non_volatile);
         if non_volatile {
-            // Write the would-be store first: on failure nothing changes and
-            // the guest is told (compat: store-write-failure).
-            let mut next: Vec<&Variable> = self
-                .store
-                .iter()
-                .filter(|v| v.guid != guid || v.name != name)
-                .collect();
-            if let Some(n) = &new {
-                next.push(n);
-            }
-            if let Err(e) = self.storage.save(&next) {
-                self.record_error(e.into());
-                return Err(EfiStatus::DEVICE_ERROR);
-            }
+            // compat: store-write-failure (durable first, or nothing changes)
+            self.persist_change(Change::to(&key, new.as_ref()))?;
         }
         self.store.remove(&key);
         if let Some(n) = new {
