@@ -6,6 +6,7 @@
 
 pub mod fault;
 pub mod file;
+pub mod formats;
 pub mod json;
 
 use std::path::{Path, PathBuf};
