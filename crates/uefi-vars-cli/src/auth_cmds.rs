@@ -6,19 +6,21 @@ use std::process::ExitCode;
 use uefi_vars::auth::{build_auth2, signed_content, Auth2};
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
-use uefi_vars::persist::{JsonFile, Storage, WriteMode};
 use uefi_vars::siglist;
 use uefi_vars::time::EfiTime;
 use uefi_vars::variable::{attr, Variable};
-use uefi_vars::{Config, Service};
 
 use crate::keys;
 
 #[derive(clap::Args)]
 pub struct EnrollArgs {
-    /// The store to create or update (JSON); its other variables are kept.
-    #[arg(long, short)]
-    store: PathBuf,
+    /// The store to update (any format; its other variables are kept).
+    #[command(flatten)]
+    io: crate::store_io::StoreArgs,
+    /// Replace the PK, KEK and db of a store that already has a PK (without
+    /// it such a store is refused: its keys would be lost).
+    #[arg(long)]
+    replace_keys: bool,
     /// Platform key certificate (PEM or DER).
     #[arg(long, required_unless_present = "generate")]
     pk: Option<PathBuf>,
@@ -32,7 +34,8 @@ pub struct EnrollArgs {
     #[arg(long)]
     dbx_cert: Vec<PathBuf>,
     /// Generate a throw-away test PKI (PK, KEK, db certificates and keys)
-    /// into this directory and enroll it.
+    /// into this directory and enroll it. Existing files there are never
+    /// overwritten; private keys are written with mode 0600.
     #[arg(long, conflicts_with = "pk")]
     generate: Option<PathBuf>,
     /// Owner GUID written into the signature lists.
@@ -60,7 +63,8 @@ pub struct SignArgs {
     /// Payload: an EFI_SIGNATURE_LIST with one X.509 entry per certificate.
     #[arg(long)]
     x509: Vec<PathBuf>,
-    /// Payload: raw bytes from a file (e.g. an .esl).
+    /// Payload: raw bytes from a file (e.g. an .esl), at most what a guest
+    /// can send in one write (64 KiB).
     #[arg(long, conflicts_with = "x509")]
     data: Option<PathBuf>,
     /// Empty payload: an authenticated delete.
@@ -176,7 +180,8 @@ pub fn sign(args: &SignArgs) -> Result<ExitCode, String> {
     let payload = if args.delete {
         Vec::new()
     } else if let Some(d) = &args.data {
-        std::fs::read(d).map_err(|e| format!("{}: {e}", d.display()))?
+        let limit = u64::from(uefi_vars::service::MAX_BUFFER_SIZE);
+        crate::store_io::read_bounded(d, limit, "a signed update's payload")?
     } else if !args.x509.is_empty() {
         x509_list(&owner, &args.x509)?
     } else {
@@ -212,35 +217,106 @@ pub fn sign(args: &SignArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Writes a new file that must not exist yet, with `mode`.
+fn create_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+const PKI: [(&str, &str); 3] = [
+    ("PK", "uefi-vars test PK"),
+    ("KEK", "uefi-vars test KEK"),
+    ("db", "uefi-vars test db"),
+];
+
+/// Generates the test PKI into `dir`, refusing before writing anything if
+/// any of its files exists.
+fn generate_pki(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
+    let files: Vec<(PathBuf, PathBuf, &str)> = PKI
+        .iter()
+        .map(|(f, cn)| {
+            (
+                dir.join(format!("{f}.crt")),
+                dir.join(format!("{f}.key")),
+                *cn,
+            )
+        })
+        .collect();
+    for (crt, key, _) in &files {
+        for p in [crt, key] {
+            if p.exists() {
+                return Err(format!(
+                    "{}: exists; --generate never overwrites keys (choose another directory)",
+                    p.display()
+                ));
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut certs = Vec::new();
+    for (crt, key_path, cn) in files {
+        let (cert, key) = keys::self_signed(cn)?;
+        let pem = key.private_key_to_pem_pkcs8().map_err(|e| e.to_string())?;
+        create_new(&key_path, &pem, 0o600)?;
+        create_new(&crt, &cert.to_pem().map_err(|e| e.to_string())?, 0o644)?;
+        certs.push(crt);
+    }
+    println!("generated a test PKI in {}", dir.display());
+    Ok(certs)
+}
+
+fn has_pk(vars: &[Variable]) -> bool {
+    vars.iter()
+        .any(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK"))
+}
+
 pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
+    use crate::store_io;
     let owner = crate::parse_guid(&args.owner)?;
+    let io = &args.io;
+    // The store is checked (present, not in use, writable, not enrolled)
+    // before any key file is created.
+    let output = io.output.clone().unwrap_or_else(|| io.store.clone());
+    if !io.create && !io.store.exists() {
+        store_io::read_store(&io.store, false)?;
+    }
+    let _lock = store_io::lock(&io.store)?;
+    let _out_lock = match output != io.store {
+        true => Some(store_io::lock(&output)?),
+        false => None,
+    };
+    store_io::check_writable(&output)?;
+    let loaded = store_io::read_store(&io.store, io.create)?;
+    if has_pk(&loaded.vars) && !args.replace_keys {
+        return Err(format!(
+            "{}: already enrolled (it has a PK); pass --replace-keys to replace its PK, KEK and db",
+            io.store.display()
+        ));
+    }
+    let target = store_io::target(
+        &output,
+        io.format.as_deref(),
+        io.template.as_deref(),
+        &io.layout,
+        &loaded,
+        io.in_place,
+    )?;
     let (pk, kek, db) = match &args.generate {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            let mut paths = Vec::new();
-            for (file, cn) in [
-                ("PK", "uefi-vars test PK"),
-                ("KEK", "uefi-vars test KEK"),
-                ("db", "uefi-vars test db"),
-            ] {
-                let (cert, key) = keys::self_signed(cn)?;
-                let cert_path = dir.join(format!("{file}.crt"));
-                let key_path = dir.join(format!("{file}.key"));
-                std::fs::write(&cert_path, cert.to_pem().map_err(|e| e.to_string())?)
-                    .map_err(|e| format!("{}: {e}", cert_path.display()))?;
-                std::fs::write(
-                    &key_path,
-                    key.private_key_to_pem_pkcs8().map_err(|e| e.to_string())?,
-                )
-                .map_err(|e| format!("{}: {e}", key_path.display()))?;
-                paths.push(cert_path);
+            let paths = generate_pki(dir)?;
+            match paths.as_slice() {
+                [pk, kek, db] => (pk.clone(), vec![kek.clone()], vec![db.clone()]),
+                _ => return Err("key generation produced no PKI".into()),
             }
-            println!("generated a test PKI in {}", dir.display());
-            (
-                paths[0].clone(),
-                vec![paths[1].clone()],
-                vec![paths[2].clone()],
-            )
         }
         None => (
             args.pk.clone().ok_or("--pk is required")?,
@@ -248,9 +324,39 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
             args.db.clone(),
         ),
     };
+    let vars = enrolled_vars(args, loaded.vars, &owner, &pk, &kek, &db)?;
+    let refs: Vec<&Variable> = vars.iter().collect();
+    store_io::write_store(&target, &refs)?;
+    // A machine reset computes the Secure Boot state exactly as the device will.
+    let mut svc = crate::service_over(&vars)?;
+    svc.reset().map_err(|e| e.to_string())?;
+    let byte = |name: &str| {
+        svc.store()
+            .iter()
+            .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from(name))
+            .and_then(|v| v.data.first().copied())
+            .unwrap_or(0)
+    };
+    println!(
+        "{}: PK, KEK ({}), db ({}), dbx ({}) enrolled; SetupMode={} SecureBoot={}",
+        output.display(),
+        kek.len(),
+        db.len(),
+        args.dbx_cert.len(),
+        byte("SetupMode"),
+        byte("SecureBoot")
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
-    let mut file = JsonFile::with_mode(&args.store, WriteMode::AtomicReplace);
-    let mut vars = file.load().map_err(|e| e.to_string())?;
+fn enrolled_vars(
+    args: &EnrollArgs,
+    mut vars: Vec<Variable>,
+    owner: &Guid,
+    pk: &PathBuf,
+    kek: &[PathBuf],
+    db: &[PathBuf],
+) -> Result<Vec<Variable>, String> {
     let time = now_time();
     let mut put = |guid: Guid, name: &str, data: Vec<u8>| {
         vars.retain(|v| !(v.guid == guid && v.name == VarName::from(name)));
@@ -260,17 +366,17 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
             vars.push(v);
         }
     };
-    put(guid::IMAGE_SECURITY_DATABASE, "db", x509_list(&owner, &db)?);
+    put(guid::IMAGE_SECURITY_DATABASE, "db", x509_list(owner, db)?);
     put(
         guid::IMAGE_SECURITY_DATABASE,
         "dbx",
-        x509_list(&owner, &args.dbx_cert)?,
+        x509_list(owner, &args.dbx_cert)?,
     );
-    put(guid::GLOBAL_VARIABLE, "KEK", x509_list(&owner, &kek)?);
+    put(guid::GLOBAL_VARIABLE, "KEK", x509_list(owner, kek)?);
     put(
         guid::GLOBAL_VARIABLE,
         "PK",
-        x509_list(&owner, std::slice::from_ref(&pk))?,
+        x509_list(owner, std::slice::from_ref(pk))?,
     );
     let sbe = VarName::from("SecureBootEnable");
     vars.retain(|v| !(v.guid == guid::SECURE_BOOT_ENABLE_DISABLE && v.name == sbe));
@@ -285,26 +391,5 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
             siglist::check_format(&v.data, true).map_err(|e| format!("PK: {e:?}"))?;
         }
     }
-    let refs: Vec<&Variable> = vars.iter().collect();
-    file.save(&refs).map_err(|e| e.to_string())?;
-    // A machine reset computes the Secure Boot state exactly as the device will.
-    let svc = Service::new(Config::default(), Box::new(JsonFile::new(&args.store)))
-        .map_err(|e| e.to_string())?;
-    let byte = |name: &str| {
-        svc.store()
-            .iter()
-            .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from(name))
-            .and_then(|v| v.data.first().copied())
-            .unwrap_or(0)
-    };
-    println!(
-        "{}: PK, KEK ({}), db ({}), dbx ({}) enrolled; SetupMode={} SecureBoot={}",
-        args.store.display(),
-        kek.len(),
-        db.len(),
-        args.dbx_cert.len(),
-        byte("SetupMode"),
-        byte("SecureBoot")
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(vars)
 }

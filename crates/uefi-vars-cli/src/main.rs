@@ -5,6 +5,7 @@ mod auth_cmds;
 mod display;
 mod keys;
 mod replay_cmd;
+mod store_io;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,9 +13,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
-use uefi_vars::persist::{JsonFile, WriteMode};
-use uefi_vars::variable::{attr, Variable};
+use uefi_vars::persist::{json, MemoryStorage};
+use uefi_vars::variable::{attr, VarKey, Variable};
 use uefi_vars::{Config, EfiStatus, Service};
+
+use store_io::StoreArgs;
 
 #[derive(Parser)]
 #[command(
@@ -29,10 +32,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// List the variables of a JSON store.
+    /// List the variables of a store (virt-fw-vars --print).
     List {
-        /// The store (QEMU `uefi-vars` JSON file).
-        #[arg(long, short)]
+        /// The store: QEMU JSON, edk2 flash image (.fd), AWS uefi-data blob
+        /// or qcow2-wrapped image, detected from its content (virt-fw-vars -i).
+        #[arg(long, short, visible_alias = "input", short_alias = 'i')]
         store: PathBuf,
     },
     /// Show one variable.
@@ -42,7 +46,8 @@ enum Command {
         /// secureboot, custommode. Without it the name must be unique.
         #[arg(long, short)]
         guid: Option<String>,
-        #[arg(long, short)]
+        /// The store, in any format `list` reads.
+        #[arg(long, short, visible_alias = "input", short_alias = 'i')]
         store: PathBuf,
         /// Print only the raw data bytes as hex.
         #[arg(long)]
@@ -50,29 +55,28 @@ enum Command {
     },
     /// Create or replace a (non-authenticated) variable.
     Set {
+        /// Variable name.
         name: String,
+        /// Vendor GUID, or an alias (global, db, secureboot, custommode).
         #[arg(long, short, default_value = "global")]
         guid: String,
-        #[arg(long, short)]
-        store: PathBuf,
+        #[command(flatten)]
+        io: StoreArgs,
         /// Attributes: a number or a list such as `nv,bs,rt`.
         #[arg(long, short, default_value = "nv,bs,rt")]
         attr: String,
         #[command(flatten)]
         data: DataArgs,
-        /// Keep the store file's inode (write in place instead of replacing).
-        #[arg(long)]
-        in_place: bool,
     },
     /// Delete a (non-authenticated) variable.
     Delete {
+        /// Variable name.
         name: String,
+        /// Vendor GUID or alias; without it the name must be unique.
         #[arg(long, short)]
         guid: Option<String>,
-        #[arg(long, short)]
-        store: PathBuf,
-        #[arg(long)]
-        in_place: bool,
+        #[command(flatten)]
+        io: StoreArgs,
     },
     /// Create or update a store with PK, KEK, db (and dbx) enrolled and
     /// Secure Boot enabled.
@@ -82,13 +86,14 @@ enum Command {
     /// Apply a signed update (.auth) to a store, verified exactly as a guest
     /// write would be.
     Apply {
+        /// Variable name (PK, KEK, db, dbx, ...).
         name: String,
         /// Vendor GUID or alias; default: global for PK/KEK, the image
         /// security database for db/dbx/dbt/dbr.
         #[arg(long, short)]
         guid: Option<String>,
-        #[arg(long, short)]
-        store: PathBuf,
+        #[command(flatten)]
+        io: StoreArgs,
         /// The .auth file (EFI_VARIABLE_AUTHENTICATION_2 + payload).
         #[arg(long)]
         auth: PathBuf,
@@ -98,9 +103,10 @@ enum Command {
         /// Append instead of replace (adds APPEND_WRITE).
         #[arg(long)]
         append: bool,
-        #[arg(long)]
-        in_place: bool,
     },
+    /// Convert a store to another format (virt-fw-vars -i IN -o OUT,
+    /// --output-json, --output-aws).
+    Convert(ConvertArgs),
     /// Replay a LINKTYPE_EDK2_MM capture through the service and compare
     /// every reply with the recorded one.
     Replay(replay_cmd::ReplayArgs),
@@ -110,12 +116,31 @@ enum Command {
 }
 
 #[derive(clap::Args)]
+struct ConvertArgs {
+    /// The store to read, in any format (detected from its content).
+    input: PathBuf,
+    /// The file to write (replaced atomically).
+    output: PathBuf,
+    /// Output format: json, fd, aws or qcow2. Default: from OUTPUT's
+    /// extension (.json, .fd, .aws, .qcow2), else OUTPUT's current format.
+    #[arg(long)]
+    format: Option<String>,
+    /// edk2 image whose layout an .fd or qcow2 output takes (default: INPUT
+    /// when it is an image, else --layout).
+    #[arg(long)]
+    template: Option<PathBuf>,
+    /// Layout of a new image: ovmf-4m (default), ovmf-2m or aavmf.
+    #[arg(long, default_value = "ovmf-4m")]
+    layout: String,
+}
+
+#[derive(clap::Args)]
 #[group(required = true, multiple = false)]
 struct DataArgs {
     /// Data as hex digits.
     #[arg(long)]
     hex: Option<String>,
-    /// Data read from a file.
+    /// Data read from a file (at most what a guest can read back).
     #[arg(long)]
     file: Option<PathBuf>,
     /// A UCS-2 string (NUL-terminated), as UEFI stores text.
@@ -142,8 +167,8 @@ type CliResult = Result<ExitCode, String>;
 fn run(cmd: Command) -> CliResult {
     match cmd {
         Command::List { store } => {
-            let svc = open(&store, WriteMode::AtomicReplace)?;
-            for v in svc.store().iter() {
+            let loaded = store_io::read_store(&store, false)?;
+            for v in &loaded.vars {
                 println!("{}", display::summary_line(v));
             }
             Ok(ExitCode::SUCCESS)
@@ -154,10 +179,10 @@ fn run(cmd: Command) -> CliResult {
             store,
             raw,
         } => {
-            let svc = open(&store, WriteMode::AtomicReplace)?;
-            let var = find(&svc, &name, guid.as_deref())?;
+            let loaded = store_io::read_store(&store, false)?;
+            let var = find(&loaded.vars, &name, guid.as_deref())?;
             if raw {
-                println!("{}", uefi_vars::persist::json::to_hex(&var.data));
+                println!("{}", json::to_hex(&var.data));
             } else {
                 print!("{}", display::details(var));
             }
@@ -166,46 +191,22 @@ fn run(cmd: Command) -> CliResult {
         Command::Set {
             name,
             guid,
-            store,
+            io,
             attr,
             data,
-            in_place,
-        } => {
-            let guid = parse_guid(&guid)?;
-            let attributes = parse_attributes(&attr)?;
-            if attributes
-                & (attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS | attr::AUTHENTICATED_WRITE_ACCESS)
-                != 0
-            {
-                return Err("authenticated variables need a signed update; `set` writes plain variables only".into());
-            }
-            let data = data_bytes(&data)?;
-            if data.is_empty() {
-                return Err("empty data would delete the variable; use `delete`".into());
-            }
-            let mut svc = open(&store, mode(in_place))?;
-            let status = svc.set_variable(guid, VarName::from(name.as_str()), attributes, &data);
-            finish(&mut svc, status, "set")
-        }
-        Command::Delete {
-            name,
-            guid,
-            store,
-            in_place,
-        } => {
-            let mut svc = open(&store, mode(in_place))?;
-            let var = find(&svc, &name, guid.as_deref())?.clone();
-            let status = svc.set_variable(var.guid, var.name.clone(), var.attributes, &[]);
-            finish(&mut svc, status, "delete")
-        }
+        } => set(&name, &guid, &io, &attr, &data),
+        Command::Delete { name, guid, io } => edit(&io, "delete", |svc| {
+            let var = find_in(svc, &name, guid.as_deref())?;
+            let (key, attributes) = (var.key(), var.attributes);
+            Ok((svc.set_variable(key.guid, key.name, attributes, &[]), None))
+        }),
         Command::Apply {
             name,
             guid,
-            store,
+            io,
             auth,
             attr: attributes,
             append,
-            in_place,
         } => {
             let vendor = match guid {
                 Some(g) => parse_guid(&g)?,
@@ -215,11 +216,16 @@ fn run(cmd: Command) -> CliResult {
             if append {
                 attributes |= attr::APPEND_WRITE;
             }
-            let data = std::fs::read(&auth).map_err(|e| format!("{}: {e}", auth.display()))?;
-            let mut svc = open(&store, mode(in_place))?;
-            let status = svc.set_variable(vendor, VarName::from(name.as_str()), attributes, &data);
-            finish(&mut svc, status, "apply")
+            // No guest can send an update larger than the MM buffer.
+            let limit = u64::from(uefi_vars::service::MAX_BUFFER_SIZE);
+            let data = store_io::read_bounded(&auth, limit, "a signed update")?;
+            let key = VarKey::new(vendor, VarName::from(name.as_str()));
+            edit(&io, "apply", |svc| {
+                let status = svc.set_variable(vendor, key.name.clone(), attributes, &data);
+                Ok((status, Some(key)))
+            })
         }
+        Command::Convert(args) => convert(&args),
         Command::Replay(args) => replay_cmd::run(&args),
         Command::Enroll(args) => auth_cmds::enroll(&args),
         Command::Sign(args) => auth_cmds::sign(&args),
@@ -227,17 +233,126 @@ fn run(cmd: Command) -> CliResult {
     }
 }
 
-fn mode(in_place: bool) -> WriteMode {
-    if in_place {
-        WriteMode::InPlace
-    } else {
-        WriteMode::AtomicReplace
+fn set(name: &str, guid: &str, io: &StoreArgs, attr_text: &str, data: &DataArgs) -> CliResult {
+    let guid = parse_guid(guid)?;
+    let attributes = parse_attributes(attr_text)?;
+    if attributes & (attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS | attr::AUTHENTICATED_WRITE_ACCESS)
+        != 0
+    {
+        return Err(
+            "authenticated variables need a signed update; `set` writes plain variables only"
+                .into(),
+        );
     }
+    let key = VarKey::new(guid, VarName::from(name));
+    let data = data_bytes(data)?;
+    if data.is_empty() {
+        return Err("empty data would delete the variable; use `delete`".into());
+    }
+    check_readable_size(&key, data.len() as u64)?;
+    edit(io, "set", |svc| {
+        let status = svc.set_variable(guid, key.name.clone(), attributes, &data);
+        Ok((status, Some(key)))
+    })
 }
 
-fn open(path: &std::path::Path, mode: WriteMode) -> Result<Service, String> {
-    Service::open(Config::default(), Box::new(JsonFile::with_mode(path, mode)))
+/// The most data a guest can read back for a variable named `key`: the
+/// GetVariable reply (MM header, SMM_VARIABLE_COMMUNICATE_HEADER,
+/// ACCESS_VARIABLE, name, data; crates/uefi-vars/src/codec.rs) must fit the
+/// 64 KiB communication buffer (x64 layout, the larger headers).
+fn check_readable_size(key: &VarKey, data_len: u64) -> Result<(), String> {
+    let layout = uefi_vars::codec::Layout::X64;
+    let overhead = (layout.var_payload_off() as u64)
+        .saturating_add(layout.access_variable() as u64)
+        .saturating_add(key.name.wire_size());
+    let max = u64::from(uefi_vars::service::MAX_BUFFER_SIZE).saturating_sub(overhead);
+    if data_len > max {
+        return Err(format!(
+            "{}: {data_len} data bytes is more than a guest can ever read back: GetVariable \
+             replies through a {} byte buffer, which holds at most {max} data bytes for this name",
+            key.name,
+            uefi_vars::service::MAX_BUFFER_SIZE
+        ));
+    }
+    Ok(())
+}
+
+/// What an edit did: the status of its SetVariable and the variable whose
+/// resulting size must stay readable.
+type EditOutcome = (EfiStatus, Option<VarKey>);
+
+/// Reads the store, runs `op` on a service holding its variables (the same
+/// SetVariable rules as a guest write), and writes the result, refusing
+/// first a store held by `uefi-vars serve`, a read-only output and a
+/// missing store without --create.
+fn edit(
+    io: &StoreArgs,
+    what: &str,
+    op: impl FnOnce(&mut Service) -> Result<EditOutcome, String>,
+) -> CliResult {
+    let output = io.output.clone().unwrap_or_else(|| io.store.clone());
+    if !io.create && !io.store.exists() {
+        store_io::read_store(&io.store, false)?;
+    }
+    let _lock = store_io::lock(&io.store)?;
+    let _out_lock = match output != io.store {
+        true => Some(store_io::lock(&output)?),
+        false => None,
+    };
+    store_io::check_writable(&output)?;
+    let loaded = store_io::read_store(&io.store, io.create)?;
+    let target = store_io::target(
+        &output,
+        io.format.as_deref(),
+        io.template.as_deref(),
+        &io.layout,
+        &loaded,
+        io.in_place,
+    )?;
+    let mut svc = service_over(&loaded.vars)?;
+    let (status, key) = op(&mut svc)?;
+    finish(&mut svc, status, what)?;
+    if let Some(key) = key {
+        if let Some(v) = svc.store().iter().find(|v| v.key() == key) {
+            check_readable_size(&key, v.data.len() as u64)?;
+        }
+    }
+    let vars: Vec<&Variable> = svc.store().iter().filter(|v| v.is_non_volatile()).collect();
+    store_io::write_store(&target, &vars)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A service whose non-volatile store is `vars`.
+pub(crate) fn service_over(vars: &[Variable]) -> Result<Service, String> {
+    let refs: Vec<&Variable> = vars.iter().collect();
+    let text = json::encode(&refs).map_err(|e| e.to_string())?;
+    Service::open(Config::default(), Box::new(MemoryStorage::from_text(text)))
         .map_err(|e| e.to_string())
+}
+
+fn convert(args: &ConvertArgs) -> CliResult {
+    let loaded = store_io::read_store(&args.input, false)?;
+    let _lock = store_io::lock(&args.output)?;
+    store_io::check_writable(&args.output)?;
+    let target = store_io::target(
+        &args.output,
+        args.format.as_deref(),
+        args.template.as_deref(),
+        &args.layout,
+        &loaded,
+        false,
+    )?;
+    let vars: Vec<&Variable> = loaded.vars.iter().collect();
+    store_io::write_store(&target, &vars)?;
+    println!(
+        "{} ({}) -> {} ({}): {} variables",
+        args.input.display(),
+        loaded.format,
+        args.output.display(),
+        target.format,
+        vars.len()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn finish(svc: &mut Service, status: EfiStatus, what: &str) -> CliResult {
@@ -252,11 +367,10 @@ fn finish(svc: &mut Service, status: EfiStatus, what: &str) -> CliResult {
 }
 
 /// Finds a variable by name, with an optional GUID (or alias).
-fn find<'a>(svc: &'a Service, name: &str, guid: Option<&str>) -> Result<&'a Variable, String> {
+fn find<'a>(vars: &'a [Variable], name: &str, guid: Option<&str>) -> Result<&'a Variable, String> {
     let want = VarName::from(name);
     let guid = guid.map(parse_guid).transpose()?;
-    let hits: Vec<&Variable> = svc
-        .store()
+    let hits: Vec<&Variable> = vars
         .iter()
         .filter(|v| v.name == want && guid.is_none_or(|g| v.guid == g))
         .collect();
@@ -274,6 +388,12 @@ fn find<'a>(svc: &'a Service, name: &str, guid: Option<&str>) -> Result<&'a Vari
                 .join(", ")
         )),
     }
+}
+
+/// [`find`] among the service's variables (volatile ones included).
+fn find_in(svc: &Service, name: &str, guid: Option<&str>) -> Result<Variable, String> {
+    let vars: Vec<Variable> = svc.store().iter().cloned().collect();
+    find(&vars, name, guid).cloned()
 }
 
 /// The namespace a well-known authenticated variable lives in.
@@ -322,11 +442,13 @@ fn parse_attributes(text: &str) -> Result<u32, String> {
 fn data_bytes(d: &DataArgs) -> Result<Vec<u8>, String> {
     if let Some(h) = &d.hex {
         let clean: String = h.chars().filter(|c| !c.is_whitespace()).collect();
-        return uefi_vars::persist::json::from_hex(&clean.to_ascii_lowercase())
-            .map_err(|e| format!("--hex: {e}"));
+        return json::from_hex(&clean.to_ascii_lowercase()).map_err(|e| format!("--hex: {e}"));
     }
     if let Some(f) = &d.file {
-        return std::fs::read(f).map_err(|e| format!("{}: {e}", f.display()));
+        // Refused before reading when larger than the MM buffer, which no
+        // variable a guest can read back exceeds.
+        let limit = u64::from(uefi_vars::service::MAX_BUFFER_SIZE);
+        return store_io::read_bounded(f, limit, "a variable's data");
     }
     if let Some(s) = &d.utf16 {
         return Ok(VarName::from(s.as_str()).to_wire());

@@ -207,7 +207,14 @@ fn enroll_sign_apply_with_an_independent_verifier() {
     let pki = d.join("pki");
     let s = store.to_str().unwrap();
 
-    let o = run(&["enroll", "--store", s, "--generate", pki.to_str().unwrap()]);
+    let o = run(&[
+        "enroll",
+        "--create",
+        "--store",
+        s,
+        "--generate",
+        pki.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("SetupMode=0 SecureBoot=1"),
