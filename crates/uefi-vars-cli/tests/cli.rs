@@ -382,3 +382,388 @@ fn enroll_sign_apply_with_an_independent_verifier() {
     ]);
     assert!(stderr(&o).contains("SECURITY_VIOLATION"), "{}", stderr(&o));
 }
+
+// ---------------------------------------------------------------------------
+// Formats (issue 10 item 1) and a CLI that never loses data (item 5).
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "{}{}", stdout(o), stderr(o));
+}
+
+fn refused(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(o), stderr(o));
+    assert!(
+        stderr(o).contains(needle),
+        "wanted {needle:?} in {}",
+        stderr(o)
+    );
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn convert_round_trips_through_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = data("ovmf-2boots-empty.end.json");
+    let original = std::fs::read_to_string(&src).unwrap();
+    for (ext, format) in [
+        ("fd", "fd"),
+        ("aws", "aws"),
+        ("qcow2", "qcow2"),
+        ("img", "fd"),
+    ] {
+        let mid = d.join(format!("mid.{ext}"));
+        let back = d.join(format!("back-{ext}.json"));
+        let mut args = vec!["convert", p(&src), p(&mid)];
+        if ext == "img" {
+            args.extend(["--format", format, "--layout", "ovmf-2m"]);
+        }
+        ok(&run(&args));
+        ok(&run(&["convert", p(&mid), p(&back)]));
+        assert_eq!(
+            std::fs::read_to_string(&back).unwrap(),
+            original,
+            "via {ext}"
+        );
+        // `list` reads the intermediate format directly.
+        let o = run(&["list", "--store", p(&mid)]);
+        ok(&o);
+        assert!(stdout(&o).contains("BootOrder"), "{ext}: {}", stdout(&o));
+    }
+    let fd = std::fs::read(d.join("mid.fd")).unwrap();
+    assert_eq!(fd.len(), 0x8_4000, "default layout is OVMF_VARS_4M.fd");
+    assert_eq!(std::fs::read(d.join("mid.img")).unwrap().len(), 0x2_0000);
+    assert!(std::fs::read(d.join("mid.qcow2"))
+        .unwrap()
+        .starts_with(b"QFI\xfb"));
+}
+
+#[test]
+fn convert_debian_image_gives_virt_fw_vars_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    for image in ["OVMF_VARS_4M.ms.fd", "OVMF_VARS_4M.fd"] {
+        let src = Path::new("/usr/share/OVMF").join(image);
+        assert!(
+            src.exists(),
+            "{image}: install Debian's ovmf (scripts/test.sh does)"
+        );
+        let ours = dir.path().join(format!("{image}.ours.json"));
+        let theirs = dir.path().join(format!("{image}.vfw.json"));
+        ok(&run(&["convert", p(&src), p(&ours)]));
+        let o = Command::new("virt-fw-vars")
+            .args(["-i", p(&src), "--output-json", p(&theirs)])
+            .output()
+            .expect("virt-fw-vars (pip install virt-firmware)");
+        assert!(o.status.success());
+        let key = |path: &Path| {
+            let mut v: Vec<(String, String, u32, Vec<u8>)> =
+                uefi_vars::persist::json::decode(&std::fs::read(path).unwrap())
+                    .unwrap()
+                    .into_iter()
+                    .map(|v| (v.guid.to_string(), v.name.to_string(), v.attributes, v.data))
+                    .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(key(&ours), key(&theirs), "{image}");
+    }
+}
+
+#[test]
+fn a_store_that_does_not_fit_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    let store = dir.path().join("x.fd");
+    let data = "ab".repeat(30_000);
+    let mut vars = Vec::new();
+    for i in 0..3 {
+        vars.push(format!(
+            r#"{{"name": "Big{i}", "guid": "8be4df61-93ca-11d2-aa0d-00e098032b8c", "attr": 7, "data": "{data}"}}"#
+        ));
+    }
+    std::fs::write(
+        &big,
+        format!(r#"{{"version": 2, "variables": [{}]}}"#, vars.join(",")),
+    )
+    .unwrap();
+    let o = run(&["convert", p(&big), p(&store), "--layout", "ovmf-2m"]);
+    refused(&o, "has room for");
+    assert!(!store.exists());
+    ok(&run(&[
+        "convert",
+        p(&big),
+        p(&store),
+        "--layout",
+        "ovmf-4m",
+    ]));
+}
+
+#[test]
+fn editing_an_fd_store_keeps_its_format_and_output_leaves_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let fd = dir.path().join("vars.fd");
+    std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.ms.fd", &fd).unwrap();
+    let before = std::fs::read(&fd).unwrap();
+    let out = dir.path().join("edited.json");
+    ok(&run(&[
+        "set",
+        "Hello",
+        "--text",
+        "hi",
+        "--store",
+        p(&fd),
+        "--output",
+        p(&out),
+    ]));
+    assert!(
+        std::fs::read(&fd).unwrap() == before,
+        "the input must not change"
+    );
+    assert!(std::fs::read_to_string(&out).unwrap().contains("\"Hello\""));
+    ok(&run(&["set", "Hello", "--text", "hi", "--store", p(&fd)]));
+    let after = std::fs::read(&fd).unwrap();
+    assert_eq!(after.len(), before.len());
+    assert_eq!(
+        after[..0x64],
+        before[..0x64],
+        "volume and store headers kept"
+    );
+    let o = run(&["get", "Hello", "--raw", "--input", p(&fd)]);
+    assert_eq!(stdout(&o).trim(), "6869");
+}
+
+#[test]
+fn edits_refuse_a_store_held_by_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    std::fs::copy(data("fedora-boot-1.json"), &store).unwrap();
+    let before = std::fs::read(&store).unwrap();
+    let socket = dir.path().join("s.sock");
+    let mut child = bin()
+        .args(["serve", "--store", p(&store), "--socket", p(&socket)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let set = run(&["set", "X", "--text", "1", "--store", p(&store)]);
+    let del = run(&["delete", "Lang", "--store", p(&store)]);
+    let enroll = run(&[
+        "enroll",
+        "--store",
+        p(&store),
+        "--generate",
+        p(&dir.path().join("pki")),
+    ]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for o in [&set, &del, &enroll] {
+        refused(o, "in use by a running `uefi-vars serve`");
+    }
+    assert!(std::fs::read(&store).unwrap() == before);
+    assert!(
+        !dir.path().join("pki").exists(),
+        "no key files for a refused enroll"
+    );
+    // Once the service is gone the same edit goes through.
+    ok(&run(&["set", "X", "--text", "1", "--store", p(&store)]));
+}
+
+#[test]
+fn a_missing_store_is_an_error_unless_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let nope = dir.path().join("nope.json");
+    refused(&run(&["list", "--store", p(&nope)]), "no such store");
+    refused(&run(&["get", "Lang", "--store", p(&nope)]), "no such store");
+    let auth = dir.path().join("db.auth");
+    std::fs::write(&auth, [0u8; 64]).unwrap();
+    refused(
+        &run(&["apply", "db", "--auth", p(&auth), "--store", p(&nope)]),
+        "pass --create",
+    );
+    refused(
+        &run(&["set", "A", "--text", "1", "--store", p(&nope)]),
+        "pass --create",
+    );
+    assert!(!nope.exists());
+    ok(&run(&[
+        "set",
+        "A",
+        "--text",
+        "1",
+        "--store",
+        p(&nope),
+        "--create",
+    ]));
+    assert!(stdout(&run(&["list", "--store", p(&nope)])).contains(" A "));
+}
+
+#[test]
+fn enroll_generate_never_overwrites_keys_and_writes_private_keys_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    std::fs::create_dir(&pki).unwrap();
+    std::fs::write(pki.join("KEK.key"), "precious").unwrap();
+    let store = dir.path().join("vars.json");
+    let o = run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&store),
+        "--generate",
+        p(&pki),
+    ]);
+    refused(&o, "never overwrites keys");
+    assert_eq!(
+        std::fs::read_to_string(pki.join("KEK.key")).unwrap(),
+        "precious"
+    );
+    assert!(!pki.join("PK.key").exists() && !store.exists());
+
+    let fresh = dir.path().join("fresh");
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&store),
+        "--generate",
+        p(&fresh),
+    ]));
+    for f in ["PK", "KEK", "db"] {
+        let mode = std::fs::metadata(fresh.join(format!("{f}.key")))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}.key");
+        assert!(fresh.join(format!("{f}.crt")).exists());
+    }
+}
+
+#[test]
+fn enroll_refuses_an_enrolled_store_unless_replace_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    let s = p(&store);
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        s,
+        "--generate",
+        p(&dir.path().join("a")),
+    ]));
+    let pk = |s: &str| stdout(&run(&["get", "PK", "--raw", "--store", s]));
+    let first = pk(s);
+    let second_pki = dir.path().join("b");
+    let o = run(&["enroll", "--store", s, "--generate", p(&second_pki)]);
+    refused(&o, "already enrolled");
+    assert_eq!(pk(s), first);
+    assert!(
+        !second_pki.exists(),
+        "key files are created only after the store is checked"
+    );
+    ok(&run(&[
+        "enroll",
+        "--store",
+        s,
+        "--generate",
+        p(&second_pki),
+        "--replace-keys",
+    ]));
+    assert_ne!(pk(s), first);
+}
+
+#[test]
+fn enroll_checks_the_store_before_creating_key_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("bad.json");
+    std::fs::write(&store, "{ not json").unwrap();
+    let pki = dir.path().join("pki");
+    let o = run(&["enroll", "--store", p(&store), "--generate", p(&pki)]);
+    refused(&o, "bad.json");
+    assert!(!pki.exists());
+}
+
+#[test]
+fn a_read_only_store_is_not_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    std::fs::copy(data("fedora-boot-1.json"), &store).unwrap();
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&store).unwrap();
+    for args in [
+        vec!["set", "X", "--text", "1"],
+        vec!["delete", "Lang"],
+        vec!["set", "X", "--text", "1", "--in-place"],
+    ] {
+        let mut a = args.clone();
+        a.extend(["--store", p(&store)]);
+        refused(&run(&a), "read-only");
+    }
+    assert!(std::fs::read(&store).unwrap() == before);
+    let mode = std::fs::metadata(&store).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o444);
+}
+
+#[test]
+fn sizes_no_guest_can_read_back_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    std::fs::write(&store, "").unwrap();
+    // 65536 - 40 (MM + variable headers) - 36 (ACCESS_VARIABLE) - 4 ("A\0").
+    let max = 65536 - 40 - 36 - 4;
+    let o = run(&[
+        "set",
+        "A",
+        "--hex",
+        &"00".repeat(max + 1),
+        "--store",
+        p(&store),
+    ]);
+    refused(&o, "more than a guest can ever read back");
+    ok(&run(&[
+        "set",
+        "A",
+        "--hex",
+        &"00".repeat(max),
+        "--store",
+        p(&store),
+    ]));
+
+    // A 1 GiB file (sparse) is refused from its size, without reading it.
+    let huge = dir.path().join("huge.bin");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let o = run(&["set", "B", "--file", p(&huge), "--store", p(&store)]);
+    refused(&o, "1073741824 bytes is larger than");
+    let out = dir.path().join("x.auth");
+    let o = run(&[
+        "sign",
+        "db",
+        "--key",
+        "k",
+        "--cert",
+        "c",
+        "--data",
+        p(&huge),
+        "--out",
+        p(&out),
+    ]);
+    refused(&o, "1073741824 bytes is larger than");
+    assert!(!out.exists());
+    let o = run(&["apply", "db", "--auth", p(&huge), "--store", p(&store)]);
+    refused(&o, "1073741824 bytes is larger than");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
