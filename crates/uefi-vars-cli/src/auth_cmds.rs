@@ -10,7 +10,7 @@ use uefi_vars::siglist;
 use uefi_vars::time::EfiTime;
 use uefi_vars::variable::{attr, Variable};
 
-use crate::keys;
+use crate::{keys, CliError};
 
 #[derive(clap::Args)]
 pub struct EnrollArgs {
@@ -170,7 +170,7 @@ pub fn parse_time(text: &str) -> Result<EfiTime, String> {
     ))
 }
 
-pub fn sign(args: &SignArgs) -> Result<ExitCode, String> {
+pub fn sign(args: &SignArgs) -> Result<ExitCode, CliError> {
     let name = VarName::from(args.name.as_str());
     let vendor = match &args.guid {
         Some(g) => crate::parse_guid(g)?,
@@ -240,7 +240,7 @@ const PKI: [(&str, &str); 3] = [
 
 /// Generates the test PKI into `dir`, refusing before writing anything if
 /// any of its files exists.
-fn generate_pki(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
+fn generate_pki(dir: &std::path::Path) -> Result<Vec<PathBuf>, CliError> {
     let files: Vec<(PathBuf, PathBuf, &str)> = PKI
         .iter()
         .map(|(f, cn)| {
@@ -254,10 +254,10 @@ fn generate_pki(dir: &std::path::Path) -> Result<Vec<PathBuf>, String> {
     for (crt, key, _) in &files {
         for p in [crt, key] {
             if p.exists() {
-                return Err(format!(
+                return Err(CliError::Refused(format!(
                     "{}: exists; --generate never overwrites keys (choose another directory)",
                     p.display()
-                ));
+                )));
             }
         }
     }
@@ -279,7 +279,7 @@ fn has_pk(vars: &[Variable]) -> bool {
         .any(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK"))
 }
 
-pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
+pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
     use crate::store_io;
     let owner = crate::parse_guid(&args.owner)?;
     let io = &args.io;
@@ -297,10 +297,10 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
     store_io::check_writable(&output)?;
     let loaded = store_io::read_store(&io.store, io.create)?;
     if has_pk(&loaded.vars) && !args.replace_keys {
-        return Err(format!(
+        return Err(CliError::Refused(format!(
             "{}: already enrolled (it has a PK); pass --replace-keys to replace its PK, KEK and db",
             io.store.display()
-        ));
+        )));
     }
     let target = store_io::target(
         &output,

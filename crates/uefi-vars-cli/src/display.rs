@@ -88,7 +88,14 @@ pub fn signature_lists(data: &[u8]) -> Option<String> {
                 .map(Guid)
                 .map(|g| g.to_string())
                 .unwrap_or_default();
-            let _ = writeln!(out, "    owner {owner}");
+            let known = <[u8; 16]>::try_from(e.get(..16).unwrap_or_default())
+                .ok()
+                .and_then(|b| crate::names::name_of(&Guid(b)));
+            match known {
+                Some(n) => writeln!(out, "    owner {owner} ({n})"),
+                None => writeln!(out, "    owner {owner}"),
+            }
+            .unwrap_or_default();
             if l.sig_type == guid::CERT_X509 {
                 let _ = writeln!(out, "        {}", x509_summary(body));
             } else {
@@ -134,7 +141,11 @@ pub fn summary_line(v: &Variable) -> String {
 pub fn details(v: &Variable) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "name:       {}", v.name);
-    let _ = writeln!(out, "guid:       {}", v.guid);
+    match crate::names::name_of(&v.guid) {
+        Some(n) => writeln!(out, "guid:       {} ({n})", v.guid),
+        None => writeln!(out, "guid:       {}", v.guid),
+    }
+    .unwrap_or_default();
     let _ = writeln!(
         out,
         "attributes: {:#x} ({})",
@@ -174,6 +185,10 @@ fn preview(data: &[u8]) -> Option<String> {
     match data {
         [] => return None,
         [b] => return Some(format!("{b}")),
+        // Two printable characters are short text ("en"), not a number.
+        [a, b] if [a, b].iter().all(|c| c.is_ascii_alphanumeric()) && !a.is_ascii_digit() => {
+            return Some(format!("{:?}", String::from_utf8_lossy(data)))
+        }
         [a, b] => return Some(format!("{}", u16::from_le_bytes([*a, *b]))),
         _ => {}
     }

@@ -4,6 +4,7 @@
 mod auth_cmds;
 mod display;
 mod keys;
+mod names;
 mod replay_cmd;
 mod store_io;
 
@@ -23,7 +24,8 @@ use store_io::StoreArgs;
 #[command(
     name = "uefi-vars",
     version,
-    about = "Host-side UEFI variable service tools"
+    about = "Host-side UEFI variable service tools",
+    after_help = EXIT_HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -41,6 +43,7 @@ enum Command {
     },
     /// Show one variable.
     Get {
+        /// Variable name.
         name: String,
         /// Vendor GUID, or an alias: global, db (image security database),
         /// secureboot, custommode. Without it the name must be unique.
@@ -151,18 +154,76 @@ struct DataArgs {
     text: Option<String>,
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("uefi-vars: {e}");
-            ExitCode::from(2)
+/// Exit statuses (also in `--help` and the README).
+pub(crate) mod exit {
+    /// `replay`: some reply or the final store differs from the capture.
+    pub const MISMATCH: u8 = 1;
+    /// Something could not be done: a file missing, unreadable or invalid,
+    /// a tool missing.
+    pub const FAILED: u8 = 2;
+    /// The request was understood but refused, and nothing was changed: a
+    /// SetVariable rule, a store in use, read-only or already enrolled,
+    /// keys that exist, a size no guest can read back, a store too large.
+    pub const REFUSED: u8 = 3;
+    /// The command line itself is wrong (sysexits EX_USAGE).
+    pub const USAGE: u8 = 64;
+}
+
+const EXIT_HELP: &str = "Exit status: 0 success, 1 replay mismatch, 2 failure (a file missing, \
+unreadable or invalid), 3 refused (nothing was changed), 64 usage error.";
+
+/// Why a command did not succeed.
+#[derive(Debug)]
+pub(crate) enum CliError {
+    Failed(String),
+    Refused(String),
+}
+
+impl From<String> for CliError {
+    fn from(s: String) -> Self {
+        CliError::Failed(s)
+    }
+}
+
+impl From<&str> for CliError {
+    fn from(s: &str) -> Self {
+        CliError::Failed(s.to_string())
+    }
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CliError::Failed(m) | CliError::Refused(m) => f.write_str(m),
         }
     }
 }
 
-type CliResult = Result<ExitCode, String>;
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(exit::USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("uefi-vars: {e}");
+            ExitCode::from(match e {
+                CliError::Failed(_) => exit::FAILED,
+                CliError::Refused(_) => exit::REFUSED,
+            })
+        }
+    }
+}
+
+type CliResult = Result<ExitCode, CliError>;
 
 fn run(cmd: Command) -> CliResult {
     match cmd {
@@ -226,10 +287,10 @@ fn run(cmd: Command) -> CliResult {
             })
         }
         Command::Convert(args) => convert(&args),
-        Command::Replay(args) => replay_cmd::run(&args),
+        Command::Replay(args) => Ok(replay_cmd::run(&args)?),
         Command::Enroll(args) => auth_cmds::enroll(&args),
         Command::Sign(args) => auth_cmds::sign(&args),
-        Command::Serve(args) => uefi_vars_serve::cli::run(&args),
+        Command::Serve(args) => Ok(uefi_vars_serve::cli::run(&args)?),
     }
 }
 
@@ -239,15 +300,17 @@ fn set(name: &str, guid: &str, io: &StoreArgs, attr_text: &str, data: &DataArgs)
     if attributes & (attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS | attr::AUTHENTICATED_WRITE_ACCESS)
         != 0
     {
-        return Err(
+        return Err(CliError::Refused(
             "authenticated variables need a signed update; `set` writes plain variables only"
                 .into(),
-        );
+        ));
     }
     let key = VarKey::new(guid, VarName::from(name));
     let data = data_bytes(data)?;
     if data.is_empty() {
-        return Err("empty data would delete the variable; use `delete`".into());
+        return Err(CliError::Refused(
+            "empty data would delete the variable; use `delete`".into(),
+        ));
     }
     check_readable_size(&key, data.len() as u64)?;
     edit(io, "set", |svc| {
@@ -260,19 +323,19 @@ fn set(name: &str, guid: &str, io: &StoreArgs, attr_text: &str, data: &DataArgs)
 /// GetVariable reply (MM header, SMM_VARIABLE_COMMUNICATE_HEADER,
 /// ACCESS_VARIABLE, name, data; crates/uefi-vars/src/codec.rs) must fit the
 /// 64 KiB communication buffer (x64 layout, the larger headers).
-fn check_readable_size(key: &VarKey, data_len: u64) -> Result<(), String> {
+fn check_readable_size(key: &VarKey, data_len: u64) -> Result<(), CliError> {
     let layout = uefi_vars::codec::Layout::X64;
     let overhead = (layout.var_payload_off() as u64)
         .saturating_add(layout.access_variable() as u64)
         .saturating_add(key.name.wire_size());
     let max = u64::from(uefi_vars::service::MAX_BUFFER_SIZE).saturating_sub(overhead);
     if data_len > max {
-        return Err(format!(
+        return Err(CliError::Refused(format!(
             "{}: {data_len} data bytes is more than a guest can ever read back: GetVariable \
              replies through a {} byte buffer, which holds at most {max} data bytes for this name",
             key.name,
             uefi_vars::service::MAX_BUFFER_SIZE
-        ));
+        )));
     }
     Ok(())
 }
@@ -288,7 +351,7 @@ type EditOutcome = (EfiStatus, Option<VarKey>);
 fn edit(
     io: &StoreArgs,
     what: &str,
-    op: impl FnOnce(&mut Service) -> Result<EditOutcome, String>,
+    op: impl FnOnce(&mut Service) -> Result<EditOutcome, CliError>,
 ) -> CliResult {
     let output = io.output.clone().unwrap_or_else(|| io.store.clone());
     if !io.create && !io.store.exists() {
@@ -358,10 +421,10 @@ fn convert(args: &ConvertArgs) -> CliResult {
 fn finish(svc: &mut Service, status: EfiStatus, what: &str) -> CliResult {
     let errors = svc.take_errors();
     if let Some(e) = errors.first() {
-        return Err(format!("{what} failed: {e}"));
+        return Err(format!("{what} failed: {e}").into());
     }
     if status != EfiStatus::SUCCESS {
-        return Err(format!("{what} refused: {status}"));
+        return Err(CliError::Refused(format!("{what} refused: {status}")));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -406,15 +469,7 @@ pub(crate) fn default_guid(name: &str) -> Result<Guid, String> {
 }
 
 pub(crate) fn parse_guid(text: &str) -> Result<Guid, String> {
-    Ok(match text.to_ascii_lowercase().as_str() {
-        "global" | "efi-global" => guid::GLOBAL_VARIABLE,
-        "db" | "image-security" => guid::IMAGE_SECURITY_DATABASE,
-        "secureboot" | "secure-boot-enable" => guid::SECURE_BOOT_ENABLE_DISABLE,
-        "custommode" | "custom-mode" => guid::CUSTOM_MODE_ENABLE,
-        _ => text
-            .parse()
-            .map_err(|e: guid::GuidParseError| e.to_string())?,
-    })
+    names::parse_guid(text)
 }
 
 fn parse_attributes(text: &str) -> Result<u32, String> {
@@ -457,4 +512,31 @@ fn data_bytes(d: &DataArgs) -> Result<Vec<u8>, String> {
         return Ok(s.as_bytes().to_vec());
     }
     Err("no data given".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every subcommand and argument says what it is for (`--help`).
+    #[test]
+    fn every_argument_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let builtin = matches!(a.get_id().as_str(), "help" | "version");
+                if !builtin && a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "uefi-vars", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
+    }
 }

@@ -109,6 +109,6 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, String> {
     Ok(if ok {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(crate::exit::MISMATCH)
     })
 }

@@ -11,6 +11,8 @@ use uefi_vars::persist::formats::{self, edk2, Format};
 use uefi_vars::persist::{JsonFile, Storage, WriteMode};
 use uefi_vars::variable::Variable;
 
+use crate::CliError;
+
 /// Largest store file read (AAVMF images are 64 MiB).
 const MAX_STORE_FILE: u64 = 256 << 20;
 
@@ -247,12 +249,12 @@ pub fn target(
 
 /// Refuses to write a file without any write permission bit (a 0444 store
 /// is one its owner protected; renaming over it would ignore that).
-pub fn check_writable(path: &Path) -> Result<(), String> {
+pub fn check_writable(path: &Path) -> Result<(), CliError> {
     match std::fs::metadata(path) {
-        Ok(m) if m.permissions().readonly() => Err(at(
+        Ok(m) if m.permissions().readonly() => Err(CliError::Refused(at(
             path,
             "the store file is read-only; not replacing it (make it writable first if that is what you want)",
-        )),
+        ))),
         _ => Ok(()),
     }
 }
@@ -260,7 +262,7 @@ pub fn check_writable(path: &Path) -> Result<(), String> {
 /// The lock file `uefi-vars serve` holds for its store (`.NAME.lock`
 /// beside it, crates/uefi-vars-serve/src/server.rs lock_store): taken
 /// without waiting, held until the returned file is dropped.
-pub fn lock(path: &Path) -> Result<File, String> {
+pub fn lock(path: &Path) -> Result<File, CliError> {
     let name = path
         .file_name()
         .ok_or_else(|| at(path, "not a file name"))?;
@@ -277,7 +279,7 @@ pub fn lock(path: &Path) -> Result<File, String> {
         .map_err(|e| at(&lock_path, e))?;
     match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(file),
-        Err(rustix::io::Errno::WOULDBLOCK) => Err(at(
+        Err(rustix::io::Errno::WOULDBLOCK) => Err(CliError::Refused(at(
             path,
             format!(
                 "the store is in use by a running `uefi-vars serve` (or another uefi-vars \
@@ -285,31 +287,37 @@ pub fn lock(path: &Path) -> Result<File, String> {
                  stop the VM first",
                 lock_path.display()
             ),
-        )),
-        Err(e) => Err(at(&lock_path, format!("lock: {e}"))),
+        ))),
+        Err(e) => Err(at(&lock_path, format!("lock: {e}")).into()),
     }
 }
 
 /// Writes `vars` (in order) to the target.
-pub fn write_store(t: &Target, vars: &[&Variable]) -> Result<(), String> {
+pub fn write_store(t: &Target, vars: &[&Variable]) -> Result<(), CliError> {
+    let refuse = |e: &dyn std::fmt::Display| CliError::Refused(at(&t.path, e));
     match t.format {
         Format::Json => JsonFile::with_mode(&t.path, t.mode)
             .save(vars)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| CliError::Failed(e.to_string())),
         Format::Aws => {
-            let text = formats::aws::encode(vars).map_err(|e| at(&t.path, e))?;
-            write_file(&t.path, text.as_bytes(), t.mode)
+            let text = formats::aws::encode(vars).map_err(|e| refuse(&e))?;
+            Ok(write_file(&t.path, text.as_bytes(), t.mode)?)
         }
         Format::Edk2 | Format::Qcow2 => {
             let template = t.template.as_deref().unwrap_or_default();
-            let image = edk2::encode_into(template, vars).map_err(|e| at(&t.path, e))?;
+            let image = edk2::encode_into(template, vars).map_err(|e| match e {
+                edk2::Edk2Error::TooLarge { .. } | edk2::Edk2Error::Unencodable { .. } => {
+                    refuse(&e)
+                }
+                e => CliError::Failed(at(&t.path, e)),
+            })?;
             if t.format == Format::Edk2 {
-                write_file(&t.path, &image, t.mode)
+                Ok(write_file(&t.path, &image, t.mode)?)
             } else {
-                write_qcow2(&t.path, &image)
+                Ok(write_qcow2(&t.path, &image)?)
             }
         }
-        _ => Err(format!("cannot write format {}", t.format)),
+        _ => Err(format!("cannot write format {}", t.format).into()),
     }
 }
 

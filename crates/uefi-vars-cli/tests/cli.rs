@@ -128,7 +128,7 @@ fn set_and_delete_round_trip_and_refusals() {
         "set", "Greeting", "--hex", "0102", "--attr", "nv,bs", "--store", s,
     ]);
     // attributes of an existing variable cannot change
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(3));
     assert!(
         stderr(&o).contains("EFI_INVALID_PARAMETER"),
         "{}",
@@ -141,7 +141,7 @@ fn set_and_delete_round_trip_and_refusals() {
 
     // an authenticated variable cannot be deleted without a signature
     let o = run(&["delete", "VendorKeysNv", "--store", s]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("EFI_WRITE_PROTECTED"), "{}", stderr(&o));
     let o = run(&[
         "set",
@@ -153,7 +153,7 @@ fn set_and_delete_round_trip_and_refusals() {
         "--store",
         s,
     ]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(3));
 
     // the file is still a valid store that virt-fw-vars style readers accept
     let vars = uefi_vars::persist::json::decode(&std::fs::read(&store).unwrap()).unwrap();
@@ -353,7 +353,7 @@ fn enroll_sign_apply_with_an_independent_verifier() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["apply", "db", "--auth", old.to_str().unwrap(), "--store", s]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("SECURITY_VIOLATION"), "{}", stderr(&o));
     // signed by the wrong key
     let bad = d.join("bad.auth");
@@ -390,7 +390,18 @@ fn ok(o: &Output) {
     assert!(o.status.success(), "{}{}", stdout(o), stderr(o));
 }
 
+/// Exit status 3: understood, refused, nothing changed.
 fn refused(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(o), stderr(o));
+    assert!(
+        stderr(o).contains(needle),
+        "wanted {needle:?} in {}",
+        stderr(o)
+    );
+}
+
+/// Exit status 2: a file missing, unreadable or invalid.
+fn failed(o: &Output, needle: &str) {
     assert_eq!(o.status.code(), Some(2), "{}{}", stdout(o), stderr(o));
     assert!(
         stderr(o).contains(needle),
@@ -580,15 +591,15 @@ fn edits_refuse_a_store_held_by_serve() {
 fn a_missing_store_is_an_error_unless_create() {
     let dir = tempfile::tempdir().unwrap();
     let nope = dir.path().join("nope.json");
-    refused(&run(&["list", "--store", p(&nope)]), "no such store");
-    refused(&run(&["get", "Lang", "--store", p(&nope)]), "no such store");
+    failed(&run(&["list", "--store", p(&nope)]), "no such store");
+    failed(&run(&["get", "Lang", "--store", p(&nope)]), "no such store");
     let auth = dir.path().join("db.auth");
     std::fs::write(&auth, [0u8; 64]).unwrap();
-    refused(
+    failed(
         &run(&["apply", "db", "--auth", p(&auth), "--store", p(&nope)]),
         "pass --create",
     );
-    refused(
+    failed(
         &run(&["set", "A", "--text", "1", "--store", p(&nope)]),
         "pass --create",
     );
@@ -688,7 +699,7 @@ fn enroll_checks_the_store_before_creating_key_files() {
     std::fs::write(&store, "{ not json").unwrap();
     let pki = dir.path().join("pki");
     let o = run(&["enroll", "--store", p(&store), "--generate", p(&pki)]);
-    refused(&o, "bad.json");
+    failed(&o, "bad.json");
     assert!(!pki.exists());
 }
 
@@ -747,7 +758,7 @@ fn sizes_no_guest_can_read_back_are_refused() {
         .unwrap();
     let started = std::time::Instant::now();
     let o = run(&["set", "B", "--file", p(&huge), "--store", p(&store)]);
-    refused(&o, "1073741824 bytes is larger than");
+    failed(&o, "1073741824 bytes is larger than");
     let out = dir.path().join("x.auth");
     let o = run(&[
         "sign",
@@ -761,9 +772,70 @@ fn sizes_no_guest_can_read_back_are_refused() {
         "--out",
         p(&out),
     ]);
-    refused(&o, "1073741824 bytes is larger than");
+    failed(&o, "1073741824 bytes is larger than");
     assert!(!out.exists());
     let o = run(&["apply", "db", "--auth", p(&huge), "--store", p(&store)]);
-    refused(&o, "1073741824 bytes is larger than");
+    failed(&o, "1073741824 bytes is larger than");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn exit_statuses_are_distinct_and_documented() {
+    let o = run(&["--help"]);
+    ok(&o);
+    assert!(stdout(&o).contains("3 refused"), "{}", stdout(&o));
+    let o = run(&["set", "--no-such-flag"]);
+    assert_eq!(o.status.code(), Some(64), "usage error: {}", stderr(&o));
+    let o = run(&["list", "--store", "/nonexistent/x.json"]);
+    assert_eq!(o.status.code(), Some(2), "failure");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("v.json");
+    std::fs::write(&store, "").unwrap();
+    // Refused by the SetVariable rules (attributes of an existing variable
+    // cannot change): exit 3, and the store is unchanged.
+    ok(&run(&["set", "A", "--text", "hi", "--store", p(&store)]));
+    let before = std::fs::read(&store).unwrap();
+    let o = run(&[
+        "set",
+        "A",
+        "--text",
+        "x",
+        "--attr",
+        "nv,bs",
+        "--store",
+        p(&store),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(std::fs::read(&store).unwrap() == before);
+}
+
+#[test]
+fn guids_by_name_and_with_braces_and_short_text_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("v.json");
+    std::fs::write(&store, "").unwrap();
+    let s = p(&store);
+    ok(&run(&[
+        "set",
+        "A",
+        "--text",
+        "hi",
+        "--guid",
+        "{605DAB50-E046-4300-ABB6-3DD810DD8B23}",
+        "--store",
+        s,
+    ]));
+    let o = run(&["get", "A", "--guid", "shim", "--store", s]);
+    ok(&o);
+    assert!(
+        stdout(&o).contains("605dab50-e046-4300-abb6-3dd810dd8b23 (ShimLock)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["list", "--store", s]);
+    assert!(stdout(&o).contains("A  = \"hi\""), "{}", stdout(&o));
+    let o = run(&["get", "A", "--guid", "EfiGlobalVariable", "--store", s]);
+    failed(&o, "no variable \"A\" in 8be4df61");
+    let o = run(&["get", "A", "--guid", "{bogus}", "--store", s]);
+    failed(&o, "nor a known name");
 }
