@@ -3,6 +3,7 @@
 
 mod auth_cmds;
 mod display;
+mod explain;
 mod keys;
 mod names;
 mod replay_cmd;
@@ -282,7 +283,16 @@ fn run(cmd: Command) -> CliResult {
             let data = store_io::read_bounded(&auth, limit, "a signed update")?;
             let key = VarKey::new(vendor, VarName::from(name.as_str()));
             edit(&io, "apply", |svc| {
+                let before: Vec<Variable> = svc.store().iter().cloned().collect();
                 let status = svc.set_variable(vendor, key.name.clone(), attributes, &data);
+                if let Some(e) = svc.take_errors().first() {
+                    return Err(format!("apply failed: {e}").into());
+                }
+                if status != EfiStatus::SUCCESS {
+                    if let Some(why) = explain::refusal(&before, vendor, &name, attributes, &data) {
+                        return Err(CliError::Refused(format!("apply refused: {status}: {why}")));
+                    }
+                }
                 Ok((status, Some(key)))
             })
         }

@@ -355,6 +355,12 @@ fn enroll_sign_apply_with_an_independent_verifier() {
     let o = run(&["apply", "db", "--auth", old.to_str().unwrap(), "--store", s]);
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("SECURITY_VIOLATION"), "{}", stderr(&o));
+    // ... and the message shows both times.
+    assert!(
+        stderr(&o).contains("timestamp 2029-12-31 23:59:59 is not later than the stored one 2030-"),
+        "{}",
+        stderr(&o)
+    );
     // signed by the wrong key
     let bad = d.join("bad.auth");
     let o = run(&[
@@ -381,6 +387,62 @@ fn enroll_sign_apply_with_an_independent_verifier() {
         s,
     ]);
     assert!(stderr(&o).contains("SECURITY_VIOLATION"), "{}", stderr(&o));
+    // ... naming the signer and who may sign.
+    assert!(
+        stderr(&o).contains(
+            "does not verify against any KEK or PK certificate: signed by CN=uefi-vars test db; \
+             allowed: CN=uefi-vars test KEK; CN=uefi-vars test PK"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // Signed by the right key but without --append: the content differs.
+    let o = run(&[
+        "apply",
+        "db",
+        "--auth",
+        old.to_str().unwrap(),
+        "--append",
+        "--store",
+        s,
+    ]);
+    assert!(
+        stderr(&o).contains("the signed content differs"),
+        "{}",
+        stderr(&o)
+    );
+    // A payload that is not a signature list: where it goes wrong.
+    let junk = d.join("junk.esl");
+    let mut bytes = vec![0u8; 28];
+    bytes[16..20].copy_from_slice(&1000u32.to_le_bytes());
+    std::fs::write(&junk, &bytes).unwrap();
+    let junk_auth = d.join("junk.auth");
+    ok(&run(&[
+        "sign",
+        "db",
+        "--key",
+        pki.join("KEK.key").to_str().unwrap(),
+        "--cert",
+        pki.join("KEK.crt").to_str().unwrap(),
+        "--data",
+        junk.to_str().unwrap(),
+        "--append",
+        "--out",
+        junk_auth.to_str().unwrap(),
+    ]));
+    let o = run(&[
+        "apply",
+        "db",
+        "--auth",
+        p(&junk_auth),
+        "--append",
+        "--store",
+        s,
+    ]);
+    refused(
+        &o,
+        "not a valid signature list: at offset 0x0: ListSize 1000 runs past the end of the payload (28 bytes left)",
+    );
 }
 
 // ---------------------------------------------------------------------------
