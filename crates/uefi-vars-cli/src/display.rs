@@ -37,6 +37,11 @@ fn is_signature_database(v: &Variable) -> bool {
         ))
         || (v.guid == guid::IMAGE_SECURITY_DATABASE
             && matches!(name.as_str(), "db" | "dbx" | "dbt" | "dbr"))
+        || (crate::names::name_of(&v.guid) == Some("ShimLock")
+            && matches!(
+                name.as_str(),
+                "MokList" | "MokListX" | "MokListRT" | "MokListXRT" | "MokListTrusted"
+            ))
 }
 
 fn x509_summary(der: &[u8]) -> String {
@@ -125,15 +130,16 @@ pub fn summary_line(v: &Variable) -> String {
             );
         }
     }
+    let value = crate::known::decode(v)
+        .map(|d| d.text)
+        .or_else(|| preview(&v.data));
     format!(
         "{}  {:<14} {:>6}  {}{}",
         v.guid,
         attr::describe(v.attributes),
         v.data.len(),
         v.name,
-        preview(&v.data)
-            .map(|p| format!("  = {p}"))
-            .unwrap_or_default()
+        value.map(|p| format!("  = {p}")).unwrap_or_default()
     )
 }
 
@@ -173,11 +179,111 @@ pub fn details(v: &Variable) -> String {
             return out;
         }
     }
-    if let Some(p) = preview(&v.data) {
+    if let Some(p) = crate::known::decode(v)
+        .map(|d| d.text)
+        .or_else(|| preview(&v.data))
+    {
         let _ = writeln!(out, "value:      {p}");
     }
     out.push_str(&hexdump(&v.data));
     out
+}
+
+fn time_json(v: &Variable) -> serde_json::Value {
+    let t = &v.time;
+    serde_json::json!(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
+}
+
+fn x509_json(der: &[u8]) -> serde_json::Value {
+    use openssl::hash::MessageDigest;
+    let Ok(c) = openssl::x509::X509::from_der(der) else {
+        return serde_json::json!({ "unparsable": true });
+    };
+    let name = |n: &openssl::x509::X509NameRef| {
+        n.entries()
+            .map(|e| {
+                format!(
+                    "{}={}",
+                    e.object().nid().short_name().unwrap_or("?"),
+                    e.data().to_string().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sha256 = c
+        .digest(MessageDigest::sha256())
+        .map(|d| uefi_vars::persist::json::to_hex(&d))
+        .unwrap_or_default();
+    serde_json::json!({
+        "subject": name(c.subject_name()),
+        "issuer": name(c.issuer_name()),
+        "serial": c.serial_number().to_bn().ok().and_then(|b| b.to_hex_str().ok().map(|s| s.to_string())),
+        "sha256": sha256,
+    })
+}
+
+fn lists_json(data: &[u8]) -> Option<serde_json::Value> {
+    let lists = siglist::parse(data)?;
+    Some(serde_json::Value::Array(
+        lists
+            .iter()
+            .map(|l| {
+                let entries: Vec<serde_json::Value> = l
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        let (owner, body) = e.split_at(siglist::SIGNATURE_OWNER_SIZE.min(e.len()));
+                        let owner = <[u8; 16]>::try_from(owner).map(Guid).unwrap_or_default();
+                        let mut o = serde_json::json!({
+                            "owner": owner.to_string(),
+                            "owner_name": crate::names::name_of(&owner),
+                        });
+                        if l.sig_type == guid::CERT_X509 {
+                            o["certificate"] = x509_json(body);
+                        } else {
+                            o["hash"] = serde_json::json!(uefi_vars::persist::json::to_hex(body));
+                        }
+                        o
+                    })
+                    .collect();
+                serde_json::json!({ "type": sig_type_name(&l.sig_type), "entries": entries })
+            })
+            .collect(),
+    ))
+}
+
+/// The machine-readable form (`--json`).
+pub fn to_json(v: &Variable) -> serde_json::Value {
+    let mut o = serde_json::json!({
+        "name": v.name.to_string(),
+        "guid": v.guid.to_string(),
+        "guid_name": crate::names::name_of(&v.guid),
+        "attributes": v.attributes,
+        "attribute_names": attr::describe(v.attributes),
+        "size": v.data.len(),
+        "data": uefi_vars::persist::json::to_hex(&v.data),
+    });
+    if v.is_time_auth() {
+        o["time"] = time_json(v);
+    }
+    if is_signature_database(v) {
+        if let Some(l) = lists_json(&v.data) {
+            o["signature_lists"] = l;
+        }
+    }
+    if let Some(d) = crate::known::decode(v) {
+        o["value"] = d.json;
+    }
+    o
 }
 
 /// Text for data that is obviously a small integer, a UCS-2 string or ASCII.

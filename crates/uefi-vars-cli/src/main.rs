@@ -5,6 +5,7 @@ mod auth_cmds;
 mod display;
 mod explain;
 mod keys;
+mod known;
 mod names;
 mod replay_cmd;
 mod store_io;
@@ -41,6 +42,10 @@ enum Command {
         /// or qcow2-wrapped image, detected from its content (virt-fw-vars -i).
         #[arg(long, short, visible_alias = "input", short_alias = 'i')]
         store: PathBuf,
+        /// Print a JSON array, one object per variable (decoded values,
+        /// signature lists and certificates included).
+        #[arg(long)]
+        json: bool,
     },
     /// Show one variable.
     Get {
@@ -54,8 +59,11 @@ enum Command {
         #[arg(long, short, visible_alias = "input", short_alias = 'i')]
         store: PathBuf,
         /// Print only the raw data bytes as hex.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "json")]
         raw: bool,
+        /// Print a JSON object (decoded value, signature lists included).
+        #[arg(long)]
+        json: bool,
     },
     /// Create or replace a (non-authenticated) variable.
     Set {
@@ -228,8 +236,14 @@ type CliResult = Result<ExitCode, CliError>;
 
 fn run(cmd: Command) -> CliResult {
     match cmd {
-        Command::List { store } => {
+        Command::List { store, json } => {
             let loaded = store_io::read_store(&store, false)?;
+            if json {
+                let all: Vec<serde_json::Value> =
+                    loaded.vars.iter().map(display::to_json).collect();
+                println!("{}", serde_json::Value::Array(all));
+                return Ok(ExitCode::SUCCESS);
+            }
             for v in &loaded.vars {
                 println!("{}", display::summary_line(v));
             }
@@ -240,10 +254,13 @@ fn run(cmd: Command) -> CliResult {
             guid,
             store,
             raw,
+            json,
         } => {
             let loaded = store_io::read_store(&store, false)?;
             let var = find(&loaded.vars, &name, guid.as_deref())?;
-            if raw {
+            if json {
+                println!("{}", display::to_json(var));
+            } else if raw {
                 println!("{}", json::to_hex(&var.data));
             } else {
                 print!("{}", display::details(var));

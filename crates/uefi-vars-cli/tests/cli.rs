@@ -901,3 +901,63 @@ fn guids_by_name_and_with_braces_and_short_text_as_text() {
     let o = run(&["get", "A", "--guid", "{bogus}", "--store", s]);
     failed(&o, "nor a known name");
 }
+
+#[test]
+fn list_and_get_decode_boot_entries_and_speak_json() {
+    let store = data("fedora-boot-1.json");
+    let s = store.to_str().unwrap();
+    let o = run(&["list", "--store", s]);
+    ok(&o);
+    let out = stdout(&o);
+    for want in [
+        "Boot0002  = \"UEFI QEMU QEMU HARDDISK \" PciRoot(0x0)/Pci(0x2,0x2)/Pci(0x0,0x0)/Scsi(0x0,0x0) [active] +16 bytes optional data",
+        "BootOrder  = 0002, 0003, 0004, 0005, 0006, 0000, 0001",
+        "Timeout  = 3 s",
+        "PlatformLang  = \"en-US\"",
+        "ErrOut  = PciRoot(0x0)/Pci(0x1f,0x0)/Serial(0x0)/Uart(115200,8,N,1)/VenMsg(ad15a0d6-8bec-4acf-a073-d01de77e2d88)",
+        "MAC(5254001087ce,0x1)/IPv4(0.0.0.0,0x0,DHCP,0.0.0.0,0.0.0.0,0.0.0.0)",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    // The same titles virt-fw-vars reads from the entries.
+    let vfw = Command::new("virt-fw-vars")
+        .args(["-i", s, "--print"])
+        .output()
+        .expect("virt-fw-vars");
+    let vfw = String::from_utf8_lossy(&vfw.stdout);
+    assert!(vfw.contains("title=\"UEFI QEMU QEMU HARDDISK \""), "{vfw}");
+
+    let o = run(&["list", "--json", "--store", s]);
+    ok(&o);
+    let all: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 28);
+    let boot = all.iter().find(|v| v["name"] == "Boot0002").unwrap();
+    assert_eq!(boot["guid_name"], "EfiGlobalVariable");
+    assert_eq!(boot["value"]["description"], "UEFI QEMU QEMU HARDDISK ");
+    assert_eq!(boot["value"]["flags"], serde_json::json!(["active"]));
+    let order = all.iter().find(|v| v["name"] == "BootOrder").unwrap();
+    assert_eq!(
+        order["value"],
+        serde_json::json!(["0002", "0003", "0004", "0005", "0006", "0000", "0001"])
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let enrolled = dir.path().join("e.json");
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&enrolled),
+        "--generate",
+        p(&dir.path().join("k")),
+    ]));
+    let o = run(&["get", "KEK", "--json", "--store", p(&enrolled)]);
+    ok(&o);
+    let kek: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let cert = &kek["signature_lists"][0]["entries"][0]["certificate"];
+    assert_eq!(cert["subject"], "CN=uefi-vars test KEK");
+    assert_eq!(kek["signature_lists"][0]["type"], "X509");
+    assert_eq!(cert["sha256"].as_str().unwrap().len(), 64);
+    assert!(kek["time"].as_str().unwrap().ends_with('Z'));
+}
