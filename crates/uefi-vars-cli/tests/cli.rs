@@ -56,6 +56,19 @@ fn replay_reports_mismatches_with_offsets_and_fails() {
         out.contains("record 1 variable GET_PAYLOAD_SIZE: differs at 0x28 0x29 0x2a"),
         "{out}"
     );
+    // Expected and actual values, and what to do about it.
+    assert!(
+        out.contains("0x28..0x2b: expected 00 00 01, got d8 ff 00"),
+        "{out}"
+    );
+    assert!(
+        out.contains("payload size: expected 65536, got 65496"),
+        "{out}"
+    );
+    assert!(
+        out.contains("run again with --legacy-payload-size"),
+        "{out}"
+    );
     let o = run(&[
         "replay",
         trace.to_str().unwrap(),
@@ -960,4 +973,55 @@ fn list_and_get_decode_boot_entries_and_speak_json() {
     assert_eq!(kek["signature_lists"][0]["type"], "X509");
     assert_eq!(cert["sha256"].as_str().unwrap().len(), 64);
     assert!(kek["time"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn replay_reads_any_format_and_shows_what_differs_in_the_final_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = dir.path().join("start.fd");
+    ok(&run(&[
+        "convert",
+        p(&data("fedora-boot-1.json")),
+        p(&start),
+    ]));
+    let end = dir.path().join("end.fd");
+    let o = run(&[
+        "replay",
+        p(&data("fedora-boot-2.pcap.gz")),
+        "--legacy-payload-size",
+        "--store",
+        p(&start),
+        "--out",
+        p(&end),
+        "--expect",
+        p(&data("fedora-boot-2.json")),
+    ]);
+    ok(&o);
+    assert!(
+        stdout(&o).contains("final store: identical"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        std::fs::read(&end).unwrap().len() == 0x8_4000,
+        "an .fd output"
+    );
+
+    // Against the wrong expectation: per variable, what differs.
+    let o = run(&[
+        "replay",
+        p(&data("fedora-boot-2.pcap.gz")),
+        "--legacy-payload-size",
+        "--store",
+        p(&start),
+        "--expect",
+        p(&data("fedora-boot-1.json")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("final store: DIFFERS"), "{out}");
+    assert!(
+        out.contains("differs: ") && out.contains("data expected "),
+        "{out}"
+    );
 }
