@@ -276,7 +276,15 @@ pub fn lock(path: &Path) -> Result<File, CliError> {
         .create(true)
         .truncate(false)
         .open(&lock_path)
-        .map_err(|e| at(&lock_path, e))?;
+        .map_err(|e| {
+            at(
+                path,
+                format!(
+                    "cannot create the lock file {} beside it: {e}",
+                    lock_path.display()
+                ),
+            )
+        })?;
     match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(file),
         Err(rustix::io::Errno::WOULDBLOCK) => Err(CliError::Refused(at(
@@ -298,7 +306,7 @@ pub fn write_store(t: &Target, vars: &[&Variable]) -> Result<(), CliError> {
     match t.format {
         Format::Json => JsonFile::with_mode(&t.path, t.mode)
             .save(vars)
-            .map_err(|e| CliError::Failed(e.to_string())),
+            .map_err(|e| CliError::Failed(name_user_file(&t.path, e))),
         Format::Aws => {
             let text = formats::aws::encode(vars).map_err(|e| refuse(&e))?;
             Ok(write_file(&t.path, text.as_bytes(), t.mode)?)
@@ -318,6 +326,18 @@ pub fn write_store(t: &Target, vars: &[&Variable]) -> Result<(), CliError> {
             }
         }
         _ => Err(format!("cannot write format {}", t.format).into()),
+    }
+}
+
+/// A save error naming the user's file first, not the temporary file the
+/// atomic replacement writes.
+fn name_user_file(user: &Path, e: uefi_vars::persist::PersistError) -> String {
+    match e.path() {
+        Some(p) if p != user => format!(
+            "{}: the new content could not be written ({e})",
+            user.display()
+        ),
+        _ => e.to_string(),
     }
 }
 

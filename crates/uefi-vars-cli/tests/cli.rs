@@ -1025,3 +1025,35 @@ fn replay_reads_any_format_and_shows_what_differs_in_the_final_store() {
         "{out}"
     );
 }
+
+#[test]
+fn errors_name_the_users_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    std::fs::write(&store, "").unwrap();
+    let out = dir.path().join("missing-dir").join("out.json");
+    let o = run(&[
+        "set",
+        "A",
+        "--text",
+        "1",
+        "--store",
+        p(&store),
+        "--output",
+        p(&out),
+    ]);
+    failed(&o, &format!("{}: ", out.display()));
+    assert!(!stderr(&o).contains("out.json.tmp"), "{}", stderr(&o));
+    // A corrupt .fd names the file and the offset.
+    let fd = dir.path().join("broken.fd");
+    let mut image = std::fs::read("/usr/share/OVMF/OVMF_VARS.fd").unwrap();
+    image[0x32] ^= 0xff; // Checksum
+    std::fs::write(&fd, &image).unwrap();
+    failed(
+        &run(&["list", "--store", p(&fd)]),
+        &format!(
+            "{}: edk2 image: firmware volume at offset 0x0: header checksum is wrong",
+            fd.display()
+        ),
+    );
+}
