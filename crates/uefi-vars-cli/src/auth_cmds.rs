@@ -393,3 +393,96 @@ fn enrolled_vars(
     }
     Ok(vars)
 }
+
+#[derive(clap::Args)]
+pub struct ExportAuthArgs {
+    /// The store to export from (any format).
+    store: PathBuf,
+    /// Directory for the NAME.auth files (created if missing; existing
+    /// files are never overwritten).
+    dir: PathBuf,
+    /// Key that signs PK.auth and KEK.auth (the platform key).
+    #[arg(long)]
+    pk_key: PathBuf,
+    /// Certificate of --pk-key.
+    #[arg(long)]
+    pk_cert: PathBuf,
+    /// Key that signs db, dbx, dbt and dbr updates (default: --pk-key).
+    #[arg(long, requires = "kek_cert")]
+    kek_key: Option<PathBuf>,
+    /// Certificate of --kek-key.
+    #[arg(long, requires = "kek_key")]
+    kek_cert: Option<PathBuf>,
+    /// Timestamp "YYYY-MM-DD HH:MM:SS" (UTC) for every update; default: each
+    /// variable's stored timestamp.
+    #[arg(long)]
+    time: Option<String>,
+}
+
+/// `export-auth`: each Secure Boot database of a store as a signed update
+/// (EFI_VARIABLE_AUTHENTICATION_2 + payload) that `apply` (or a guest)
+/// accepts later; virt-fw-vars --output-auth writes the same files
+/// unsigned.
+pub fn export_auth(args: &ExportAuthArgs) -> Result<ExitCode, CliError> {
+    let vars = crate::store_io::read_store(&args.store, false)?.vars;
+    let pk = (
+        keys::load_cert(&args.pk_cert)?,
+        keys::load_key(&args.pk_key)?,
+    );
+    let kek = match (&args.kek_key, &args.kek_cert) {
+        (Some(k), Some(c)) => Some((keys::load_cert(c)?, keys::load_key(k)?)),
+        _ => None,
+    };
+    let fixed = args.time.as_deref().map(parse_time).transpose()?;
+    let wanted = [
+        (guid::GLOBAL_VARIABLE, "PK"),
+        (guid::GLOBAL_VARIABLE, "KEK"),
+        (guid::IMAGE_SECURITY_DATABASE, "db"),
+        (guid::IMAGE_SECURITY_DATABASE, "dbx"),
+        (guid::IMAGE_SECURITY_DATABASE, "dbt"),
+        (guid::IMAGE_SECURITY_DATABASE, "dbr"),
+    ];
+    let found: Vec<(&str, &Variable)> = wanted
+        .iter()
+        .filter_map(|(g, n)| {
+            vars.iter()
+                .find(|v| v.guid == *g && v.name == VarName::from(*n))
+                .map(|v| (*n, v))
+        })
+        .collect();
+    if found.is_empty() {
+        return Err(format!(
+            "{}: no PK, KEK, db, dbx, dbt or dbr to export",
+            args.store.display()
+        )
+        .into());
+    }
+    for (name, _) in &found {
+        let path = args.dir.join(format!("{name}.auth"));
+        if path.exists() {
+            return Err(CliError::Refused(format!(
+                "{}: exists; export-auth never overwrites a file",
+                path.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
+    for (name, v) in &found {
+        let (cert, key) = match (*name, &kek) {
+            ("PK" | "KEK", _) | (_, None) => (&pk.0, &pk.1),
+            (_, Some((c, k))) => (c, k),
+        };
+        let timestamp = fixed.unwrap_or(v.time);
+        let unsigned = Auth2 {
+            timestamp,
+            pkcs7: &[],
+            payload: &v.data,
+        };
+        let content = signed_content(&v.guid, &v.name, attr::SECURE_BOOT_DB, &unsigned);
+        let p7 = keys::sign_detached(cert, key, &content)?;
+        let path = args.dir.join(format!("{name}.auth"));
+        create_new(&path, &build_auth2(&timestamp, &p7, &v.data), 0o644)?;
+        println!("{}: signed update of {name}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -95,6 +95,10 @@ enum Command {
     Enroll(auth_cmds::EnrollArgs),
     /// Produce a signed update (.auth) for an authenticated variable.
     Sign(auth_cmds::SignArgs),
+    /// Write each Secure Boot database of a store (PK, KEK, db, dbx, dbt,
+    /// dbr) as a signed NAME.auth update for `apply` later (virt-fw-vars
+    /// --output-auth, which writes them unsigned).
+    ExportAuth(auth_cmds::ExportAuthArgs),
     /// Apply a signed update (.auth) to a store, verified exactly as a guest
     /// write would be.
     Apply {
@@ -317,6 +321,7 @@ fn run(cmd: Command) -> CliResult {
         Command::Replay(args) => Ok(replay_cmd::run(&args)?),
         Command::Enroll(args) => auth_cmds::enroll(&args),
         Command::Sign(args) => auth_cmds::sign(&args),
+        Command::ExportAuth(args) => auth_cmds::export_auth(&args),
         Command::Serve(args) => Ok(uefi_vars_serve::cli::run(&args)?),
     }
 }

@@ -1057,3 +1057,63 @@ fn errors_name_the_users_file() {
         ),
     );
 }
+
+#[test]
+fn export_auth_writes_signed_updates_that_apply_reproduces() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = d.join("a.json");
+    let k = d.join("keys");
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&a),
+        "--generate",
+        p(&k),
+    ]));
+    let out = d.join("auth");
+    let key = |n: &str| k.join(n).to_str().unwrap().to_string();
+    let args = [
+        "export-auth".to_string(),
+        p(&a).to_string(),
+        p(&out).to_string(),
+        "--pk-key".into(),
+        key("PK.key"),
+        "--pk-cert".into(),
+        key("PK.crt"),
+        "--kek-key".into(),
+        key("KEK.key"),
+        "--kek-cert".into(),
+        key("KEK.crt"),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&run(&args));
+    for f in ["PK.auth", "KEK.auth", "db.auth"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // Never overwrites.
+    refused(&run(&args), "never overwrites");
+
+    // A fresh store in setup mode takes db and KEK, then PK (self-signed).
+    let b = d.join("b.json");
+    std::fs::write(&b, "").unwrap();
+    for n in ["db", "KEK", "PK"] {
+        let f = out.join(format!("{n}.auth"));
+        ok(&run(&["apply", n, "--auth", p(&f), "--store", p(&b)]));
+    }
+    for (n, g) in [("PK", "global"), ("KEK", "global"), ("db", "db")] {
+        let get = |s: &Path| stdout(&run(&["get", n, "--guid", g, "--raw", "--store", p(s)]));
+        assert_eq!(get(&a), get(&b), "{n}");
+    }
+    // The same KEK update again is a replay: refused, with both times shown.
+    let o = run(&[
+        "apply",
+        "KEK",
+        "--auth",
+        p(&out.join("KEK.auth")),
+        "--store",
+        p(&b),
+    ]);
+    refused(&o, "not later than the stored one");
+}
