@@ -343,3 +343,32 @@ fn hexdump(data: &[u8]) -> String {
     }
     out
 }
+
+/// Writes the X.509 certificates of the signature databases among `vars`
+/// as PEM files `NAME-N.pem` in `dir`, refusing to overwrite any file.
+pub fn extract_certs(dir: &std::path::Path, vars: &[Variable]) -> Result<(), String> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for v in vars.iter().filter(|v| is_signature_database(v)) {
+        for (n, der) in siglist::x509_certificates(&v.data).into_iter().enumerate() {
+            let path = dir.join(format!("{}-{n}.pem", v.name));
+            let pem = openssl::x509::X509::from_der(der)
+                .and_then(|c| c.to_pem())
+                .map_err(|e| format!("{} certificate {n}: {e}", v.name))?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| {
+                    format!(
+                        "{}: {e} (existing files are not overwritten)",
+                        path.display()
+                    )
+                })?;
+            f.write_all(&pem)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            eprintln!("{}", path.display());
+        }
+    }
+    Ok(())
+}

@@ -46,6 +46,11 @@ enum Command {
         /// signature lists and certificates included).
         #[arg(long)]
         json: bool,
+        /// Also write every X.509 certificate of the signature databases
+        /// (PK, KEK, db, dbx, MokList, ...) to DIR as NAME-N.pem (existing
+        /// files are not overwritten).
+        #[arg(long, value_name = "DIR")]
+        extract_certs: Option<PathBuf>,
     },
     /// Show one variable.
     Get {
@@ -64,6 +69,9 @@ enum Command {
         /// Print a JSON object (decoded value, signature lists included).
         #[arg(long)]
         json: bool,
+        /// Also write the variable's X.509 certificates to DIR as NAME-N.pem.
+        #[arg(long, value_name = "DIR")]
+        extract_certs: Option<PathBuf>,
     },
     /// Create or replace a (non-authenticated) variable.
     Set {
@@ -240,8 +248,15 @@ type CliResult = Result<ExitCode, CliError>;
 
 fn run(cmd: Command) -> CliResult {
     match cmd {
-        Command::List { store, json } => {
+        Command::List {
+            store,
+            json,
+            extract_certs,
+        } => {
             let loaded = store_io::read_store(&store, false)?;
+            if let Some(dir) = &extract_certs {
+                display::extract_certs(dir, &loaded.vars)?;
+            }
             if json {
                 let all: Vec<serde_json::Value> =
                     loaded.vars.iter().map(display::to_json).collect();
@@ -259,9 +274,13 @@ fn run(cmd: Command) -> CliResult {
             store,
             raw,
             json,
+            extract_certs,
         } => {
             let loaded = store_io::read_store(&store, false)?;
             let var = find(&loaded.vars, &name, guid.as_deref())?;
+            if let Some(dir) = &extract_certs {
+                display::extract_certs(dir, std::slice::from_ref(var))?;
+            }
             if json {
                 println!("{}", display::to_json(var));
             } else if raw {

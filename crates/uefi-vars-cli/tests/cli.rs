@@ -1117,3 +1117,56 @@ fn export_auth_writes_signed_updates_that_apply_reproduces() {
     ]);
     refused(&o, "not later than the stored one");
 }
+
+#[test]
+fn extract_certs_gives_the_certificates_virt_fw_vars_extracts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours");
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    let image = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
+    ok(&run(&[
+        "list",
+        "--store",
+        image,
+        "--extract-certs",
+        p(&ours),
+    ]));
+    let o = Command::new("virt-fw-vars")
+        .args(["-i", image, "--extract-certs"])
+        .current_dir(&theirs)
+        .output()
+        .expect("virt-fw-vars");
+    assert!(o.status.success());
+    let fingerprints = |d: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| openssl_x509_der(&std::fs::read(e.unwrap().path()).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let a = fingerprints(&ours);
+    assert_eq!(a.len(), 5);
+    assert_eq!(a, fingerprints(&theirs));
+    // Existing files are not overwritten.
+    failed(
+        &run(&["get", "PK", "--store", image, "--extract-certs", p(&ours)]),
+        "not overwritten",
+    );
+}
+
+/// A PEM certificate's DER bytes as hex (through the openssl tool, not our code).
+fn openssl_x509_der(pem: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .args(["x509", "-outform", "DER"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(pem).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    out.stdout.iter().map(|b| format!("{b:02x}")).collect()
+}
