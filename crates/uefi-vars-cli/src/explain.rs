@@ -239,3 +239,50 @@ fn signature_problem(vars: &[Variable], name: &str, auth: &Auth2<'_>) -> String 
         )
     }
 }
+
+/// The reason a refused plain write (`set`, `delete`) of `name` was
+/// refused, given the store before the write (edk2 Variable.c
+/// VariableServiceSetVariable and UpdateVariable checks).
+pub fn plain_refusal(
+    vars: &[Variable],
+    vendor: Guid,
+    name: &str,
+    attributes: u32,
+    status: uefi_vars::EfiStatus,
+) -> Option<String> {
+    use uefi_vars::EfiStatus;
+    let old = find(vars, vendor, name);
+    if let Some(old) = old {
+        if old.attributes
+            & (attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS | attr::AUTHENTICATED_WRITE_ACCESS)
+            != 0
+        {
+            return Some(format!(
+                "{name} is an authenticated variable ({}): it changes only through a signed \
+                 update (`uefi-vars sign`, then `uefi-vars apply`)",
+                attr::describe(old.attributes)
+            ));
+        }
+        let stored = old.attributes & !attr::APPEND_WRITE;
+        if stored != attributes & !attr::APPEND_WRITE && status == EfiStatus::INVALID_PARAMETER {
+            return Some(format!(
+                "{name} exists with attributes {}; a write cannot change them to {} \
+                 (delete it first, or pass --attr {})",
+                attr::describe(stored),
+                attr::describe(attributes),
+                attr::describe(stored)
+                    .to_ascii_lowercase()
+                    .replace('|', ",")
+            ));
+        }
+    }
+    match status {
+        EfiStatus::WRITE_PROTECTED => Some(format!(
+            "{name} is read-only (a Secure Boot state variable, or locked by a variable policy)"
+        )),
+        EfiStatus::OUT_OF_RESOURCES => {
+            Some("the store has no room left for it (its total size is limited)".to_string())
+        }
+        _ => None,
+    }
+}

@@ -300,7 +300,12 @@ fn run(cmd: Command) -> CliResult {
         Command::Delete { name, guid, io } => edit(&io, "delete", |svc| {
             let var = find_in(svc, &name, guid.as_deref())?;
             let (key, attributes) = (var.key(), var.attributes);
-            Ok((svc.set_variable(key.guid, key.name, attributes, &[]), None))
+            let before: Vec<Variable> = svc.store().iter().cloned().collect();
+            let status = svc.set_variable(key.guid, key.name.clone(), attributes, &[]);
+            explained(svc, "delete", status, || {
+                explain::plain_refusal(&before, key.guid, &name, attributes, status)
+            })?;
+            Ok((status, None))
         }),
         Command::Apply {
             name,
@@ -325,14 +330,9 @@ fn run(cmd: Command) -> CliResult {
             edit(&io, "apply", |svc| {
                 let before: Vec<Variable> = svc.store().iter().cloned().collect();
                 let status = svc.set_variable(vendor, key.name.clone(), attributes, &data);
-                if let Some(e) = svc.take_errors().first() {
-                    return Err(format!("apply failed: {e}").into());
-                }
-                if status != EfiStatus::SUCCESS {
-                    if let Some(why) = explain::refusal(&before, vendor, &name, attributes, &data) {
-                        return Err(CliError::Refused(format!("apply refused: {status}: {why}")));
-                    }
-                }
+                explained(svc, "apply", status, || {
+                    explain::refusal(&before, vendor, &name, attributes, &data)
+                })?;
                 Ok((status, Some(key)))
             })
         }
@@ -365,9 +365,33 @@ fn set(name: &str, guid: &str, io: &StoreArgs, attr_text: &str, data: &DataArgs)
     }
     check_readable_size(&key, data.len() as u64)?;
     edit(io, "set", |svc| {
+        let before: Vec<Variable> = svc.store().iter().cloned().collect();
         let status = svc.set_variable(guid, key.name.clone(), attributes, &data);
+        explained(svc, "set", status, || {
+            explain::plain_refusal(&before, guid, name, attributes, status)
+        })?;
         Ok((status, Some(key)))
     })
+}
+
+/// A refusal with its reason, when `why` finds one (host errors first).
+fn explained(
+    svc: &mut Service,
+    what: &str,
+    status: EfiStatus,
+    why: impl FnOnce() -> Option<String>,
+) -> Result<(), CliError> {
+    if let Some(e) = svc.take_errors().first() {
+        return Err(format!("{what} failed: {e}").into());
+    }
+    if status != EfiStatus::SUCCESS {
+        if let Some(why) = why() {
+            return Err(CliError::Refused(format!(
+                "{what} refused: {status}: {why}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The most data a guest can read back for a variable named `key`: the

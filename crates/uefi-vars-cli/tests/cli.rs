@@ -147,6 +147,15 @@ fn set_and_delete_round_trip_and_refusals() {
         "{}",
         stderr(&o)
     );
+    // ... and says why, and what to do.
+    assert!(
+        stderr(&o).contains(
+            "Greeting exists with attributes NV|BS|RT; a write cannot change them to NV|BS \
+             (delete it first, or pass --attr nv,bs,rt)"
+        ),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&["delete", "Greeting", "--store", s]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["get", "Greeting", "--store", s]);
@@ -156,6 +165,11 @@ fn set_and_delete_round_trip_and_refusals() {
     let o = run(&["delete", "VendorKeysNv", "--store", s]);
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("EFI_WRITE_PROTECTED"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("VendorKeysNv is an authenticated variable (NV|BS|AT)"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&[
         "set",
         "X",
