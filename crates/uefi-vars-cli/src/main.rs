@@ -137,6 +137,16 @@ enum Command {
     /// Run the variable service for one VM as its own sandboxed process on
     /// a Unix socket.
     Serve(uefi_vars_serve::cli::ServeArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of uefi-vars, or of one subcommand.
+    Man {
+        /// Subcommand whose page to print (default: the main page).
+        subcommand: Option<String>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -342,6 +352,47 @@ fn run(cmd: Command) -> CliResult {
         Command::Sign(args) => auth_cmds::sign(&args),
         Command::ExportAuth(args) => auth_cmds::export_auth(&args),
         Command::Serve(args) => Ok(uefi_vars_serve::cli::run(&args)?),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            // Into a buffer: the generator panics on a write error (a closed pipe).
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "uefi-vars", &mut out);
+            print_bytes(&out)
+        }
+        Command::Man { subcommand } => man(subcommand.as_deref()),
+    }
+}
+
+fn man(subcommand: Option<&str>) -> CliResult {
+    use clap::CommandFactory;
+    let main = Cli::command();
+    let cmd = match subcommand {
+        None => main,
+        Some(name) => {
+            let sub = main
+                .find_subcommand(name)
+                .ok_or_else(|| format!("no subcommand {name:?}"))?
+                .clone();
+            let full = format!("uefi-vars-{name}");
+            sub.bin_name(full.clone())
+                .display_name(full)
+                .version(env!("CARGO_PKG_VERSION"))
+        }
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .render(&mut out)
+        .map_err(|e| format!("man page: {e}"))?;
+    print_bytes(&out)
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> CliResult {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {e}").into()),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 

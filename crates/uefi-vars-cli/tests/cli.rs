@@ -1184,3 +1184,25 @@ fn openssl_x509_der(pem: &[u8]) -> String {
     assert!(out.status.success());
     out.stdout.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_clap_definitions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = run(&["completions", shell]);
+        ok(&o);
+        let out = stdout(&o);
+        assert!(
+            out.contains("convert") && out.contains("extract-certs"),
+            "{shell}"
+        );
+    }
+    let o = run(&["man"]);
+    ok(&o);
+    assert!(stdout(&o).contains(".TH uefi-vars 1"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("export\\-auth"), "{}", stdout(&o));
+    let o = run(&["man", "set"]);
+    ok(&o);
+    assert!(stdout(&o).contains(".TH uefi-vars-set 1"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("\\-\\-create"), "{}", stdout(&o));
+    failed(&run(&["man", "nope"]), "no subcommand \"nope\"");
+}
