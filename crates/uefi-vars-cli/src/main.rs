@@ -2,6 +2,7 @@
 //! firmware captures through the service.
 
 mod auth_cmds;
+mod config_cmd;
 mod display;
 mod explain;
 mod keys;
@@ -131,6 +132,9 @@ enum Command {
     /// Convert a store to another format (virt-fw-vars -i IN -o OUT,
     /// --output-json, --output-aws).
     Convert(ConvertArgs),
+    /// Boot entries (one-shot URL boot, a file in BootOrder), booleans,
+    /// variables from a file, and shim's settings.
+    Configure(config_cmd::ConfigureArgs),
     /// Replay a LINKTYPE_EDK2_MM capture through the service and compare
     /// every reply with the recorded one.
     Replay(replay_cmd::ReplayArgs),
@@ -347,6 +351,7 @@ fn run(cmd: Command) -> CliResult {
             })
         }
         Command::Convert(args) => convert(&args),
+        Command::Configure(args) => config_cmd::run(&args),
         Command::Replay(args) => Ok(replay_cmd::run(&args)?),
         Command::Enroll(args) => auth_cmds::enroll(&args),
         Command::Sign(args) => auth_cmds::sign(&args),
@@ -474,7 +479,7 @@ type EditOutcome = (EfiStatus, Option<VarKey>);
 /// SetVariable rules as a guest write), and writes the result, refusing
 /// first a store held by `uefi-vars serve`, a read-only output and a
 /// missing store without --create.
-fn edit(
+pub(crate) fn edit(
     io: &StoreArgs,
     what: &str,
     op: impl FnOnce(&mut Service) -> Result<EditOutcome, CliError>,

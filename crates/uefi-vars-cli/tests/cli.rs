@@ -1206,3 +1206,89 @@ fn completions_and_man_pages_come_from_the_clap_definitions() {
     assert!(stdout(&o).contains("\\-\\-create"), "{}", stdout(&o));
     failed(&run(&["man", "nope"]), "no subcommand \"nope\"");
 }
+
+/// `configure` writes the same boot entries and shim variables as
+/// virt-fw-vars' equivalent options, byte for byte; the one-shot URL entry
+/// takes the first free Boot#### number (virt-fw-vars always overwrites
+/// Boot0099).
+#[test]
+fn configure_matches_virt_fw_vars() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours.json");
+    let theirs = dir.path().join("theirs.json");
+    let url = "http://example.org/boot/x.iso";
+    let file = "/EFI/fedora/shimx64.efi quiet";
+    ok(&run(&[
+        "configure",
+        "--create",
+        "--store",
+        p(&ours),
+        "--set-boot-uri",
+        url,
+        "--append-boot-filepath",
+        file,
+        "--set-true",
+        "SecureBootEnable",
+        "--shim-verbose",
+        "--fallback-no-reboot",
+    ]));
+    let o = Command::new("virt-fw-vars")
+        .args([
+            "--set-boot-uri",
+            url,
+            "--append-boot-filepath",
+            file,
+            "--set-true",
+            "SecureBootEnable",
+            "--set-shim-verbose",
+            "--set-fallback-no-reboot",
+            "--output-json",
+            p(&theirs),
+        ])
+        .output()
+        .expect("virt-fw-vars");
+    assert!(o.status.success());
+    let load = |f: &Path| uefi_vars::persist::json::decode(&std::fs::read(f).unwrap()).unwrap();
+    let (a, b) = (load(&ours), load(&theirs));
+    let find = |v: &[uefi_vars::variable::Variable], n: &str| {
+        v.iter()
+            .find(|x| x.name.to_string() == n)
+            .map(|x| (x.guid, x.attributes, x.data.clone()))
+            .unwrap_or_else(|| panic!("{n}"))
+    };
+    for n in [
+        "Boot0000",
+        "BootOrder",
+        "SecureBootEnable",
+        "SHIM_VERBOSE",
+        "FB_NO_REBOOT",
+    ] {
+        assert_eq!(find(&a, n), find(&b, n), "{n}");
+    }
+    assert_eq!(find(&a, "Boot0001"), find(&b, "Boot0099"));
+    assert_eq!(find(&a, "BootNext").2, vec![1, 0]);
+    assert_eq!(find(&b, "BootNext").2, vec![0x99, 0]);
+    // Idempotent: the same request again reuses the entries.
+    ok(&run(&[
+        "configure",
+        "--store",
+        p(&ours),
+        "--set-boot-uri",
+        url,
+        "--append-boot-filepath",
+        file,
+    ]));
+    assert_eq!(load(&ours).len(), a.len());
+    // Authenticated variables from --set-json are refused, not written.
+    let enrolled = dir.path().join("e.json");
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&enrolled),
+        "--generate",
+        p(&dir.path().join("k")),
+    ]));
+    let o = run(&["configure", "--store", p(&ours), "--set-json", p(&enrolled)]);
+    refused(&o, "is an authenticated variable");
+}
