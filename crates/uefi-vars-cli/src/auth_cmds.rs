@@ -44,6 +44,32 @@ pub struct EnrollArgs {
     /// Leave Secure Boot disabled (SecureBootEnable = 0).
     #[arg(long)]
     no_secure_boot: bool,
+    /// Add a SHA-256 hash (64 hex digits) to db (virt-fw-vars --add-db-hash).
+    #[arg(long, value_name = "HASH")]
+    add_db_hash: Vec<String>,
+    /// Add a SHA-256 hash to dbx (virt-fw-vars --add-dbx-hash).
+    #[arg(long, value_name = "HASH")]
+    add_dbx_hash: Vec<String>,
+    /// Add a certificate to shim's MokList (virt-fw-vars --add-mok).
+    #[arg(long, value_name = "CERT")]
+    add_mok: Vec<PathBuf>,
+    /// Add a SHA-256 hash to shim's MokList (virt-fw-vars --add-mok-hash).
+    #[arg(long, value_name = "HASH")]
+    add_mok_hash: Vec<String>,
+    /// Replace dbx with this signed update (.auth, e.g. the UEFI revocation
+    /// list), verified against the enrolled KEK exactly as a guest write
+    /// (virt-fw-vars --set-dbx, which does not verify it).
+    #[arg(long, value_name = "FILE", conflicts_with = "add_dbx")]
+    set_dbx: Option<PathBuf>,
+    /// Append this signed dbx update (.auth), verified likewise
+    /// (virt-fw-vars --add-dbx).
+    #[arg(long, value_name = "FILE")]
+    add_dbx: Vec<PathBuf>,
+    /// Write the --set-dbx/--add-dbx updates while the store is still in
+    /// setup mode (before PK is enrolled), where the firmware does not
+    /// verify their signatures. Only for updates you trust.
+    #[arg(long)]
+    dbx_in_setup_mode: bool,
 }
 
 #[derive(clap::Args)]
@@ -324,7 +350,9 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
             args.db.clone(),
         ),
     };
-    let vars = enrolled_vars(args, loaded.vars, &owner, &pk, &kek, &db)?;
+    let mut vars = enrolled_vars(args, loaded.vars, &owner, &pk, &kek, &db)?;
+    add_mok(args, &owner, &mut vars)?;
+    let vars = apply_dbx(args, vars)?;
     let refs: Vec<&Variable> = vars.iter().collect();
     store_io::write_store(&target, &refs)?;
     // A machine reset computes the Secure Boot state exactly as the device will.
@@ -349,6 +377,110 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn sha256_list(owner: &Guid, hashes: &[String]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for h in hashes {
+        let bytes = uefi_vars::persist::json::from_hex(&h.trim().to_ascii_lowercase())
+            .ok()
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| format!("{h:?} is not a SHA-256 hash (64 hex digits)"))?;
+        out.extend(siglist::single_entry_list(
+            &guid::CERT_SHA256,
+            owner,
+            &bytes,
+        ));
+    }
+    Ok(out)
+}
+
+/// MokList: shim's own list, a plain NV|BS variable (MokVars.txt).
+fn add_mok(args: &EnrollArgs, owner: &Guid, vars: &mut Vec<Variable>) -> Result<(), String> {
+    let mut add = x509_list(owner, &args.add_mok)?;
+    add.extend(sha256_list(owner, &args.add_mok_hash)?);
+    if add.is_empty() {
+        return Ok(());
+    }
+    let shim = crate::names::parse_guid("shim")?;
+    let name = VarName::from("MokList");
+    let mut data = vars
+        .iter()
+        .find(|v| v.guid == shim && v.name == name)
+        .map(|v| v.data.clone())
+        .unwrap_or_default();
+    data.extend(add);
+    vars.retain(|v| !(v.guid == shim && v.name == name));
+    vars.push(Variable::new(
+        shim,
+        name,
+        attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS,
+        data,
+    ));
+    Ok(())
+}
+
+/// The signed dbx updates, applied through the service: after PK and KEK
+/// are enrolled (verified), or before (setup mode, unverified) when asked.
+fn apply_dbx(args: &EnrollArgs, vars: Vec<Variable>) -> Result<Vec<Variable>, CliError> {
+    let updates: Vec<(&PathBuf, bool)> = args
+        .set_dbx
+        .iter()
+        .map(|p| (p, false))
+        .chain(args.add_dbx.iter().map(|p| (p, true)))
+        .collect();
+    if updates.is_empty() {
+        return Ok(vars);
+    }
+    let is_pk = |v: &Variable| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK");
+    let pk: Vec<Variable> = vars.iter().filter(|v| is_pk(v)).cloned().collect();
+    let start: Vec<Variable> = if args.dbx_in_setup_mode {
+        vars.into_iter().filter(|v| !is_pk(v)).collect()
+    } else {
+        vars
+    };
+    let mut svc = crate::service_over(&start)?;
+    svc.reset().map_err(|e| e.to_string())?;
+    let limit = u64::from(uefi_vars::service::MAX_BUFFER_SIZE);
+    for (path, append) in updates {
+        let data = crate::store_io::read_bounded(path, limit, "a signed update")?;
+        let mut attributes = attr::SECURE_BOOT_DB;
+        if append {
+            attributes |= attr::APPEND_WRITE;
+        }
+        let before: Vec<Variable> = svc.store().iter().cloned().collect();
+        let status = svc.set_variable(
+            guid::IMAGE_SECURITY_DATABASE,
+            VarName::from("dbx"),
+            attributes,
+            &data,
+        );
+        if status != uefi_vars::EfiStatus::SUCCESS {
+            let why = crate::explain::refusal(
+                &before,
+                guid::IMAGE_SECURITY_DATABASE,
+                "dbx",
+                attributes,
+                &data,
+            )
+            .map(|w| format!(": {w}"))
+            .unwrap_or_default();
+            return Err(CliError::Refused(format!(
+                "{}: dbx update refused: {status}{why}",
+                path.display()
+            )));
+        }
+    }
+    let mut out: Vec<Variable> = svc
+        .store()
+        .iter()
+        .filter(|v| v.is_non_volatile())
+        .cloned()
+        .collect();
+    if args.dbx_in_setup_mode {
+        out.extend(pk);
+    }
+    Ok(out)
+}
+
 fn enrolled_vars(
     args: &EnrollArgs,
     mut vars: Vec<Variable>,
@@ -366,12 +498,12 @@ fn enrolled_vars(
             vars.push(v);
         }
     };
-    put(guid::IMAGE_SECURITY_DATABASE, "db", x509_list(owner, db)?);
-    put(
-        guid::IMAGE_SECURITY_DATABASE,
-        "dbx",
-        x509_list(owner, &args.dbx_cert)?,
-    );
+    let mut db_data = x509_list(owner, db)?;
+    db_data.extend(sha256_list(owner, &args.add_db_hash)?);
+    put(guid::IMAGE_SECURITY_DATABASE, "db", db_data);
+    let mut dbx_data = x509_list(owner, &args.dbx_cert)?;
+    dbx_data.extend(sha256_list(owner, &args.add_dbx_hash)?);
+    put(guid::IMAGE_SECURITY_DATABASE, "dbx", dbx_data);
     put(guid::GLOBAL_VARIABLE, "KEK", x509_list(owner, kek)?);
     put(
         guid::GLOBAL_VARIABLE,

@@ -1292,3 +1292,107 @@ fn configure_matches_virt_fw_vars() {
     let o = run(&["configure", "--store", p(&ours), "--set-json", p(&enrolled)]);
     refused(&o, "is an authenticated variable");
 }
+
+#[test]
+fn enroll_adds_hashes_mok_entries_and_verified_dbx_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let k = d.join("k");
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&d.join("a.json")),
+        "--generate",
+        p(&k),
+    ]));
+    let kp = |n: &str| k.join(n).to_str().unwrap().to_string();
+    let sign_dbx = |key: &str, cert: &str, out: &Path| {
+        ok(&run(&[
+            "sign",
+            "dbx",
+            "--key",
+            &kp(key),
+            "--cert",
+            &kp(cert),
+            "--x509",
+            &kp("db.crt"),
+            "--append",
+            "--out",
+            p(out),
+        ]));
+    };
+    let good = d.join("good.auth");
+    let bad = d.join("bad.auth");
+    sign_dbx("KEK.key", "KEK.crt", &good);
+    sign_dbx("db.key", "db.crt", &bad);
+    let h1 = "11".repeat(32);
+    let h2 = "22".repeat(32);
+    let enroll = |store: &Path, dbx: &Path, extra: &[&str]| {
+        let (pk, kek, db) = (kp("PK.crt"), kp("KEK.crt"), kp("db.crt"));
+        let mut a = vec![
+            "enroll",
+            "--create",
+            "--store",
+            p(store),
+            "--pk",
+            &pk,
+            "--kek",
+            &kek,
+            "--db",
+            &db,
+            "--add-db-hash",
+            &h1,
+            "--add-dbx-hash",
+            &h2,
+            "--add-mok",
+            &db,
+            "--add-mok-hash",
+            &h1,
+            "--add-dbx",
+            p(dbx),
+        ];
+        a.extend(extra);
+        run(&a)
+    };
+    let b = d.join("b.json");
+    ok(&enroll(&b, &good, &[]));
+    let o = run(&["list", "--store", p(&b)]);
+    let out = stdout(&o);
+    for want in [
+        "db  = [1xX509, 1xSHA256]",
+        "dbx  = [1xSHA256, 1xX509]",
+        "MokList  = [1xX509, 1xSHA256]",
+    ] {
+        assert!(out.contains(want), "{want} in\n{out}");
+    }
+    let o = run(&["get", "db", "--json", "--store", p(&b)]);
+    let db: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(db["signature_lists"][1]["entries"][0]["hash"], h1.as_str());
+
+    // A dbx update not signed by a KEK is refused, and nothing is written.
+    let c = d.join("c.json");
+    let o = enroll(&c, &bad, &[]);
+    refused(
+        &o,
+        "dbx update refused: EFI_SECURITY_VIOLATION: the signature does not verify",
+    );
+    assert!(!c.exists());
+    // Unless the user asks by name to write it in setup mode.
+    ok(&enroll(&c, &bad, &["--dbx-in-setup-mode"]));
+    assert!(stdout(&run(&["list", "--store", p(&c)])).contains("dbx  = [1xSHA256, 1xX509]"));
+    // A bad hash is a clear error.
+    failed(
+        &run(&[
+            "enroll",
+            "--create",
+            "--store",
+            p(&d.join("x.json")),
+            "--pk",
+            &kp("PK.crt"),
+            "--add-db-hash",
+            "abc",
+        ]),
+        "is not a SHA-256 hash",
+    );
+}
