@@ -35,6 +35,11 @@ command -v virt-fw-vars >/dev/null 2>&1 || {
     echo "virt-fw-vars is not on PATH after installing virt-firmware" >&2
     exit 1
 }
+# uefivars (PyPI, awslabs python-uefivars) reads our AWS blobs and .fd images.
+if ! command -v uefivars >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check uefivars
+    hash -r
+fi
 
 # efitools (cert-to-efi-sig-list, sign-efi-sig-list) and openssl make the
 # signed updates the Secure Boot tests apply; libssl-dev for the openssl crate.
@@ -43,6 +48,10 @@ for t in sign-efi-sig-list:efitools cert-to-efi-sig-list:efitools openssl:openss
     command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
 done
 [ -e /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
+# Debian's OVMF/AAVMF variable images and qemu-img: the store format tests.
+[ -e /usr/share/OVMF/OVMF_VARS_4M.ms.fd ] || missing+=(ovmf)
+[ -e /usr/share/AAVMF/AAVMF_VARS.ms.fd ] || missing+=(qemu-efi-aarch64)
+command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q

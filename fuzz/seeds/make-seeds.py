@@ -114,6 +114,42 @@ def main():
         q = payloads[(i + 1) % len(payloads)]
         put("siglist", bytes([0]) + struct.pack("<H", len(p)) + p + q)
 
+    store_format_seeds()
+
+
+def store_format_seeds():
+    """store_formats: a 4 KiB edk2 image (volume, store, two variables, one
+    deleted copy, an FTW working block) and an AWS blob made by
+    `uefi-vars convert` (committed as fuzz/seeds/store_formats/*)."""
+    nv_fv = bytes.fromhex("8d2bf1ff96768b4ca9852747075b4f50")
+    auth_store = bytes.fromhex("782cf3aa7b949a43a1802e144ec37792")
+    ftw_sig = bytes.fromhex("2b29589e687c7d49a0ce6500fd9f1b95")
+    gv = bytes.fromhex("61dfe48bca93d211aa0d00e098032b8c")
+    fv_len, vars_end, ftw = 0x1000, 0xc00, 0xc00
+    hdr = bytearray(bytes(16) + nv_fv + struct.pack("<Q", fv_len) + b"_FVH"
+                    + struct.pack("<LHHHBB", 0x4FEFF, 0x48, 0, 0, 0, 2)
+                    + struct.pack("<LL", 1, fv_len) + bytes(8))
+    csum = (-sum(struct.unpack("<36H", hdr))) & 0xFFFF
+    hdr[50:52] = struct.pack("<H", csum)
+    img = bytearray(b"\xff" * fv_len)
+    img[0:0x48] = hdr
+    img[0x48:0x64] = auth_store + struct.pack("<LBBHL", vars_end - 0x48, 0x5A, 0xFE, 0, 0)
+    pos = 0x64
+    for state, name, data in ((0x3C, "Lang", b"fra\0"), (0x3F, "Lang", b"eng\0"),
+                              (0x3E, "Timeout", b"\x05\x00")):
+        n = (name + "\0").encode("utf-16-le")
+        var = (struct.pack("<HBBLQ", 0x55AA, state, 0, 7, 0) + bytes(16)
+               + struct.pack("<LLL", 0, len(n), len(data)) + gv + n + data)
+        var += b"\xff" * (-len(var) % 4)
+        img[pos:pos + len(var)] = var
+        pos += len(var)
+    work = bytearray(ftw_sig + b"\xff" * 8 + struct.pack("<Q", fv_len - ftw - 32))
+    import zlib
+    work[16:20] = struct.pack("<L", zlib.crc32(bytes(work)))
+    work[20] = 0xFE
+    img[ftw:ftw + 32] = work
+    put("store_formats", bytes(img), "small.fd")
+
 
 if __name__ == "__main__":
     main()

@@ -6,19 +6,21 @@ use std::process::ExitCode;
 use uefi_vars::auth::{build_auth2, signed_content, Auth2};
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
-use uefi_vars::persist::{JsonFile, Storage, WriteMode};
 use uefi_vars::siglist;
 use uefi_vars::time::EfiTime;
 use uefi_vars::variable::{attr, Variable};
-use uefi_vars::{Config, Service};
 
-use crate::keys;
+use crate::{keys, CliError};
 
 #[derive(clap::Args)]
 pub struct EnrollArgs {
-    /// The store to create or update (JSON); its other variables are kept.
-    #[arg(long, short)]
-    store: PathBuf,
+    /// The store to update (any format; its other variables are kept).
+    #[command(flatten)]
+    io: crate::store_io::StoreArgs,
+    /// Replace the PK, KEK and db of a store that already has a PK (without
+    /// it such a store is refused: its keys would be lost).
+    #[arg(long)]
+    replace_keys: bool,
     /// Platform key certificate (PEM or DER). Required unless --generate or
     /// a preset (--enroll-redhat, --enroll-microsoft, ...) is given.
     #[arg(long)]
@@ -33,7 +35,8 @@ pub struct EnrollArgs {
     #[arg(long)]
     dbx_cert: Vec<PathBuf>,
     /// Generate a throw-away test PKI (PK, KEK, db certificates and keys)
-    /// into this directory and enroll it.
+    /// into this directory and enroll it. Existing files there are never
+    /// overwritten; private keys are written with mode 0600.
     #[arg(long, conflicts_with = "pk")]
     generate: Option<PathBuf>,
     /// Owner GUID written into the signature lists.
@@ -63,7 +66,8 @@ pub struct SignArgs {
     /// Payload: an EFI_SIGNATURE_LIST with one X.509 entry per certificate.
     #[arg(long)]
     x509: Vec<PathBuf>,
-    /// Payload: raw bytes from a file (e.g. an .esl).
+    /// Payload: raw bytes from a file (e.g. an .esl), at most what a guest
+    /// can send in one write (64 KiB).
     #[arg(long, conflicts_with = "x509")]
     data: Option<PathBuf>,
     /// Empty payload: an authenticated delete.
@@ -169,7 +173,7 @@ pub fn parse_time(text: &str) -> Result<EfiTime, String> {
     ))
 }
 
-pub fn sign(args: &SignArgs) -> Result<ExitCode, String> {
+pub fn sign(args: &SignArgs) -> Result<ExitCode, CliError> {
     let name = VarName::from(args.name.as_str());
     let vendor = match &args.guid {
         Some(g) => crate::parse_guid(g)?,
@@ -179,7 +183,8 @@ pub fn sign(args: &SignArgs) -> Result<ExitCode, String> {
     let payload = if args.delete {
         Vec::new()
     } else if let Some(d) = &args.data {
-        std::fs::read(d).map_err(|e| format!("{}: {e}", d.display()))?
+        let limit = u64::from(uefi_vars::service::MAX_BUFFER_SIZE);
+        crate::store_io::read_bounded(d, limit, "a signed update's payload")?
     } else if !args.x509.is_empty() {
         x509_list(&owner, &args.x509)?
     } else {
@@ -215,11 +220,89 @@ pub fn sign(args: &SignArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
+/// Writes a new file that must not exist yet, with `mode`.
+fn create_new(path: &std::path::Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+const PKI: [(&str, &str); 3] = [
+    ("PK", "uefi-vars test PK"),
+    ("KEK", "uefi-vars test KEK"),
+    ("db", "uefi-vars test db"),
+];
+
+/// Generates the test PKI into `dir`, refusing before writing anything if
+/// any of its files exists.
+fn generate_pki(dir: &std::path::Path) -> Result<Vec<PathBuf>, CliError> {
+    let files: Vec<(PathBuf, PathBuf, &str)> = PKI
+        .iter()
+        .map(|(f, cn)| {
+            (
+                dir.join(format!("{f}.crt")),
+                dir.join(format!("{f}.key")),
+                *cn,
+            )
+        })
+        .collect();
+    for (crt, key, _) in &files {
+        for p in [crt, key] {
+            if p.exists() {
+                return Err(CliError::Refused(format!(
+                    "{}: exists; --generate never overwrites keys (choose another directory)",
+                    p.display()
+                )));
+            }
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut certs = Vec::new();
+    for (crt, key_path, cn) in files {
+        let (cert, key) = keys::self_signed(cn)?;
+        let pem = key.private_key_to_pem_pkcs8().map_err(|e| e.to_string())?;
+        create_new(&key_path, &pem, 0o600)?;
+        create_new(&crt, &cert.to_pem().map_err(|e| e.to_string())?, 0o644)?;
+        certs.push(crt);
+    }
+    println!("generated a test PKI in {}", dir.display());
+    Ok(certs)
+}
+
+fn has_pk(vars: &[Variable]) -> bool {
+    vars.iter()
+        .any(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK"))
+}
+
+pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
+    use crate::store_io;
     let owner = crate::parse_guid(&args.owner)?;
+    let io = &args.io;
+    // The store is checked (present, not in use, writable, not enrolled)
+    // before any key file is created.
+    let output = io.output.clone().unwrap_or_else(|| io.store.clone());
+    if !io.create && !io.store.exists() {
+        store_io::read_store(&io.store, false)?;
+    }
+    let _lock = store_io::lock(&io.store)?;
+    let _out_lock = match output != io.store {
+        true => Some(store_io::lock(&output)?),
+        false => None,
+    };
+    store_io::check_writable(&output)?;
     if args.presets.wanted() {
+        // Presets add to an enrolled store unless a new PK is given
+        // (crates/uefi-vars-cli/src/presets.rs).
         let explicit = crate::presets::Explicit {
-            store: &args.store,
+            store: &io.store,
             pk: args.pk.as_deref(),
             kek: &args.kek,
             db: &args.db,
@@ -228,48 +311,184 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
             secure_boot: !args.no_secure_boot,
             generate: args.generate.is_some(),
         };
-        return crate::presets::enroll(&args.presets, &explicit);
+        // A refused signed update exits as a refusal (README "Exit codes").
+        return crate::presets::enroll(&args.presets, &explicit).map_err(|e| {
+            if e.contains("update refused (") {
+                CliError::Refused(e)
+            } else {
+                CliError::Failed(e)
+            }
+        });
     }
+    let loaded = store_io::read_store(&io.store, io.create)?;
+    if has_pk(&loaded.vars) && !args.replace_keys {
+        return Err(CliError::Refused(format!(
+            "{}: already enrolled (it has a PK); pass --replace-keys to replace its PK, KEK and db",
+            io.store.display()
+        )));
+    }
+    let target = store_io::target(
+        &output,
+        io.format.as_deref(),
+        io.template.as_deref(),
+        &io.layout,
+        &loaded,
+        io.in_place,
+    )?;
     let (pk, kek, db) = match &args.generate {
         Some(dir) => {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            let mut paths = Vec::new();
-            for (file, cn) in [
-                ("PK", "uefi-vars test PK"),
-                ("KEK", "uefi-vars test KEK"),
-                ("db", "uefi-vars test db"),
-            ] {
-                let (cert, key) = keys::self_signed(cn)?;
-                let cert_path = dir.join(format!("{file}.crt"));
-                let key_path = dir.join(format!("{file}.key"));
-                std::fs::write(&cert_path, cert.to_pem().map_err(|e| e.to_string())?)
-                    .map_err(|e| format!("{}: {e}", cert_path.display()))?;
-                std::fs::write(
-                    &key_path,
-                    key.private_key_to_pem_pkcs8().map_err(|e| e.to_string())?,
-                )
-                .map_err(|e| format!("{}: {e}", key_path.display()))?;
-                paths.push(cert_path);
+            let paths = generate_pki(dir)?;
+            match paths.as_slice() {
+                [pk, kek, db] => (pk.clone(), vec![kek.clone()], vec![db.clone()]),
+                _ => return Err("key generation produced no PKI".into()),
             }
-            println!("generated a test PKI in {}", dir.display());
-            (
-                paths[0].clone(),
-                vec![paths[1].clone()],
-                vec![paths[2].clone()],
-            )
         }
         None => (
-            args.pk
-                .clone()
-                .ok_or("--pk is required (or --generate, or a preset such as --enroll-redhat)")?,
+            args.pk.clone().ok_or("--pk is required")?,
             args.kek.clone(),
             args.db.clone(),
         ),
     };
+    let mut vars = enrolled_vars(args, loaded.vars, &owner, &pk, &kek, &db)?;
+    add_mok(args, &owner, &mut vars)?;
+    let vars = apply_dbx(args, vars)?;
+    let refs: Vec<&Variable> = vars.iter().collect();
+    store_io::write_store(&target, &refs)?;
+    // A machine reset computes the Secure Boot state exactly as the device will.
+    let mut svc = crate::service_over(&vars)?;
+    svc.reset().map_err(|e| e.to_string())?;
+    let byte = |name: &str| {
+        svc.store()
+            .iter()
+            .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from(name))
+            .and_then(|v| v.data.first().copied())
+            .unwrap_or(0)
+    };
+    println!(
+        "{}: PK, KEK ({}), db ({}), dbx ({}) enrolled; SetupMode={} SecureBoot={}",
+        output.display(),
+        kek.len(),
+        db.len(),
+        args.dbx_cert.len(),
+        byte("SetupMode"),
+        byte("SecureBoot")
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
-    let _lock = crate::lock(&args.store)?;
-    let mut file = JsonFile::with_mode(&args.store, WriteMode::AtomicReplace);
-    let mut vars = file.load().map_err(|e| e.to_string())?;
+fn sha256_list(owner: &Guid, hashes: &[String]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for h in hashes {
+        let bytes = uefi_vars::persist::json::from_hex(&h.trim().to_ascii_lowercase())
+            .ok()
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| format!("{h:?} is not a SHA-256 hash (64 hex digits)"))?;
+        out.extend(siglist::single_entry_list(
+            &guid::CERT_SHA256,
+            owner,
+            &bytes,
+        ));
+    }
+    Ok(out)
+}
+
+/// MokList: shim's own list, a plain NV|BS variable (MokVars.txt).
+fn add_mok(args: &EnrollArgs, owner: &Guid, vars: &mut Vec<Variable>) -> Result<(), String> {
+    let mut add = x509_list(owner, &args.presets.add_mok)?;
+    add.extend(sha256_list(owner, &args.presets.add_mok_hash)?);
+    if add.is_empty() {
+        return Ok(());
+    }
+    let shim = crate::names::parse_guid("shim")?;
+    let name = VarName::from("MokList");
+    let mut data = vars
+        .iter()
+        .find(|v| v.guid == shim && v.name == name)
+        .map(|v| v.data.clone())
+        .unwrap_or_default();
+    data.extend(add);
+    vars.retain(|v| !(v.guid == shim && v.name == name));
+    vars.push(Variable::new(
+        shim,
+        name,
+        attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS,
+        data,
+    ));
+    Ok(())
+}
+
+/// The signed dbx updates, applied through the service: after PK and KEK
+/// are enrolled (verified), or before (setup mode, unverified) when asked.
+fn apply_dbx(args: &EnrollArgs, vars: Vec<Variable>) -> Result<Vec<Variable>, CliError> {
+    let updates: Vec<(&PathBuf, bool)> = args
+        .presets
+        .set_dbx
+        .iter()
+        .map(|p| (p, false))
+        .chain(args.presets.add_dbx.iter().map(|p| (p, true)))
+        .collect();
+    if updates.is_empty() {
+        return Ok(vars);
+    }
+    let is_pk = |v: &Variable| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK");
+    let pk: Vec<Variable> = vars.iter().filter(|v| is_pk(v)).cloned().collect();
+    let start: Vec<Variable> = if args.presets.write_dbx_unverified {
+        vars.into_iter().filter(|v| !is_pk(v)).collect()
+    } else {
+        vars
+    };
+    let mut svc = crate::service_over(&start)?;
+    svc.reset().map_err(|e| e.to_string())?;
+    let limit = u64::from(uefi_vars::service::MAX_BUFFER_SIZE);
+    for (path, append) in updates {
+        let data = crate::store_io::read_bounded(path, limit, "a signed update")?;
+        let mut attributes = attr::SECURE_BOOT_DB;
+        if append {
+            attributes |= attr::APPEND_WRITE;
+        }
+        let before: Vec<Variable> = svc.store().iter().cloned().collect();
+        let status = svc.set_variable(
+            guid::IMAGE_SECURITY_DATABASE,
+            VarName::from("dbx"),
+            attributes,
+            &data,
+        );
+        if status != uefi_vars::EfiStatus::SUCCESS {
+            let why = crate::explain::refusal(
+                &before,
+                guid::IMAGE_SECURITY_DATABASE,
+                "dbx",
+                attributes,
+                &data,
+            )
+            .map(|w| format!(": {w}"))
+            .unwrap_or_default();
+            return Err(CliError::Refused(format!(
+                "{}: dbx update refused: {status}{why}",
+                path.display()
+            )));
+        }
+    }
+    let mut out: Vec<Variable> = svc
+        .store()
+        .iter()
+        .filter(|v| v.is_non_volatile())
+        .cloned()
+        .collect();
+    if args.presets.write_dbx_unverified {
+        out.extend(pk);
+    }
+    Ok(out)
+}
+
+fn enrolled_vars(
+    args: &EnrollArgs,
+    mut vars: Vec<Variable>,
+    owner: &Guid,
+    pk: &PathBuf,
+    kek: &[PathBuf],
+    db: &[PathBuf],
+) -> Result<Vec<Variable>, String> {
     let time = now_time();
     let mut put = |guid: Guid, name: &str, data: Vec<u8>| {
         vars.retain(|v| !(v.guid == guid && v.name == VarName::from(name)));
@@ -279,17 +498,17 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
             vars.push(v);
         }
     };
-    put(guid::IMAGE_SECURITY_DATABASE, "db", x509_list(&owner, &db)?);
-    put(
-        guid::IMAGE_SECURITY_DATABASE,
-        "dbx",
-        x509_list(&owner, &args.dbx_cert)?,
-    );
-    put(guid::GLOBAL_VARIABLE, "KEK", x509_list(&owner, &kek)?);
+    let mut db_data = x509_list(owner, db)?;
+    db_data.extend(sha256_list(owner, &args.presets.add_db_hash)?);
+    put(guid::IMAGE_SECURITY_DATABASE, "db", db_data);
+    let mut dbx_data = x509_list(owner, &args.dbx_cert)?;
+    dbx_data.extend(sha256_list(owner, &args.presets.add_dbx_hash)?);
+    put(guid::IMAGE_SECURITY_DATABASE, "dbx", dbx_data);
+    put(guid::GLOBAL_VARIABLE, "KEK", x509_list(owner, kek)?);
     put(
         guid::GLOBAL_VARIABLE,
         "PK",
-        x509_list(&owner, std::slice::from_ref(&pk))?,
+        x509_list(owner, std::slice::from_ref(pk))?,
     );
     let sbe = VarName::from("SecureBootEnable");
     vars.retain(|v| !(v.guid == guid::SECURE_BOOT_ENABLE_DISABLE && v.name == sbe));
@@ -304,26 +523,98 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, String> {
             siglist::check_format(&v.data, true).map_err(|e| format!("PK: {e:?}"))?;
         }
     }
-    let refs: Vec<&Variable> = vars.iter().collect();
-    file.save(&refs).map_err(|e| e.to_string())?;
-    // A machine reset computes the Secure Boot state exactly as the device will.
-    let svc = Service::new(Config::default(), Box::new(JsonFile::new(&args.store)))
-        .map_err(|e| e.to_string())?;
-    let byte = |name: &str| {
-        svc.store()
-            .iter()
-            .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from(name))
-            .and_then(|v| v.data.first().copied())
-            .unwrap_or(0)
-    };
-    println!(
-        "{}: PK, KEK ({}), db ({}), dbx ({}) enrolled; SetupMode={} SecureBoot={}",
-        args.store.display(),
-        kek.len(),
-        db.len(),
-        args.dbx_cert.len(),
-        byte("SetupMode"),
-        byte("SecureBoot")
+    Ok(vars)
+}
+
+#[derive(clap::Args)]
+pub struct ExportAuthArgs {
+    /// The store to export from (any format).
+    store: PathBuf,
+    /// Directory for the NAME.auth files (created if missing; existing
+    /// files are never overwritten).
+    dir: PathBuf,
+    /// Key that signs PK.auth and KEK.auth (the platform key).
+    #[arg(long)]
+    pk_key: PathBuf,
+    /// Certificate of --pk-key.
+    #[arg(long)]
+    pk_cert: PathBuf,
+    /// Key that signs db, dbx, dbt and dbr updates (default: --pk-key).
+    #[arg(long, requires = "kek_cert")]
+    kek_key: Option<PathBuf>,
+    /// Certificate of --kek-key.
+    #[arg(long, requires = "kek_key")]
+    kek_cert: Option<PathBuf>,
+    /// Timestamp "YYYY-MM-DD HH:MM:SS" (UTC) for every update; default: each
+    /// variable's stored timestamp.
+    #[arg(long)]
+    time: Option<String>,
+}
+
+/// `export-auth`: each Secure Boot database of a store as a signed update
+/// (EFI_VARIABLE_AUTHENTICATION_2 + payload) that `apply` (or a guest)
+/// accepts later; virt-fw-vars --output-auth writes the same files
+/// unsigned.
+pub fn export_auth(args: &ExportAuthArgs) -> Result<ExitCode, CliError> {
+    let vars = crate::store_io::read_store(&args.store, false)?.vars;
+    let pk = (
+        keys::load_cert(&args.pk_cert)?,
+        keys::load_key(&args.pk_key)?,
     );
+    let kek = match (&args.kek_key, &args.kek_cert) {
+        (Some(k), Some(c)) => Some((keys::load_cert(c)?, keys::load_key(k)?)),
+        _ => None,
+    };
+    let fixed = args.time.as_deref().map(parse_time).transpose()?;
+    let wanted = [
+        (guid::GLOBAL_VARIABLE, "PK"),
+        (guid::GLOBAL_VARIABLE, "KEK"),
+        (guid::IMAGE_SECURITY_DATABASE, "db"),
+        (guid::IMAGE_SECURITY_DATABASE, "dbx"),
+        (guid::IMAGE_SECURITY_DATABASE, "dbt"),
+        (guid::IMAGE_SECURITY_DATABASE, "dbr"),
+    ];
+    let found: Vec<(&str, &Variable)> = wanted
+        .iter()
+        .filter_map(|(g, n)| {
+            vars.iter()
+                .find(|v| v.guid == *g && v.name == VarName::from(*n))
+                .map(|v| (*n, v))
+        })
+        .collect();
+    if found.is_empty() {
+        return Err(format!(
+            "{}: no PK, KEK, db, dbx, dbt or dbr to export",
+            args.store.display()
+        )
+        .into());
+    }
+    for (name, _) in &found {
+        let path = args.dir.join(format!("{name}.auth"));
+        if path.exists() {
+            return Err(CliError::Refused(format!(
+                "{}: exists; export-auth never overwrites a file",
+                path.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(&args.dir).map_err(|e| format!("{}: {e}", args.dir.display()))?;
+    for (name, v) in &found {
+        let (cert, key) = match (*name, &kek) {
+            ("PK" | "KEK", _) | (_, None) => (&pk.0, &pk.1),
+            (_, Some((c, k))) => (c, k),
+        };
+        let timestamp = fixed.unwrap_or(v.time);
+        let unsigned = Auth2 {
+            timestamp,
+            pkcs7: &[],
+            payload: &v.data,
+        };
+        let content = signed_content(&v.guid, &v.name, attr::SECURE_BOOT_DB, &unsigned);
+        let p7 = keys::sign_detached(cert, key, &content)?;
+        let path = args.dir.join(format!("{name}.auth"));
+        create_new(&path, &build_auth2(&timestamp, &p7, &v.data), 0o644)?;
+        println!("{}: signed update of {name}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

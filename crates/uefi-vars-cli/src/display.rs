@@ -37,6 +37,11 @@ fn is_signature_database(v: &Variable) -> bool {
         ))
         || (v.guid == guid::IMAGE_SECURITY_DATABASE
             && matches!(name.as_str(), "db" | "dbx" | "dbt" | "dbr"))
+        || (crate::names::name_of(&v.guid) == Some("ShimLock")
+            && matches!(
+                name.as_str(),
+                "MokList" | "MokListX" | "MokListRT" | "MokListXRT" | "MokListTrusted"
+            ))
 }
 
 fn x509_summary(der: &[u8]) -> String {
@@ -88,7 +93,14 @@ pub fn signature_lists(data: &[u8]) -> Option<String> {
                 .map(Guid)
                 .map(|g| g.to_string())
                 .unwrap_or_default();
-            let _ = writeln!(out, "    owner {owner}");
+            let known = <[u8; 16]>::try_from(e.get(..16).unwrap_or_default())
+                .ok()
+                .and_then(|b| crate::names::name_of(&Guid(b)));
+            match known {
+                Some(n) => writeln!(out, "    owner {owner} ({n})"),
+                None => writeln!(out, "    owner {owner}"),
+            }
+            .unwrap_or_default();
             if l.sig_type == guid::CERT_X509 {
                 let _ = writeln!(out, "        {}", x509_summary(body));
             } else {
@@ -118,15 +130,16 @@ pub fn summary_line(v: &Variable) -> String {
             );
         }
     }
+    let value = crate::known::decode(v)
+        .map(|d| d.text)
+        .or_else(|| preview(&v.data));
     format!(
         "{}  {:<14} {:>6}  {}{}",
         v.guid,
         attr::describe(v.attributes),
         v.data.len(),
         v.name,
-        preview(&v.data)
-            .map(|p| format!("  = {p}"))
-            .unwrap_or_default()
+        value.map(|p| format!("  = {p}")).unwrap_or_default()
     )
 }
 
@@ -134,7 +147,11 @@ pub fn summary_line(v: &Variable) -> String {
 pub fn details(v: &Variable) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "name:       {}", v.name);
-    let _ = writeln!(out, "guid:       {}", v.guid);
+    match crate::names::name_of(&v.guid) {
+        Some(n) => writeln!(out, "guid:       {} ({n})", v.guid),
+        None => writeln!(out, "guid:       {}", v.guid),
+    }
+    .unwrap_or_default();
     let _ = writeln!(
         out,
         "attributes: {:#x} ({})",
@@ -162,11 +179,111 @@ pub fn details(v: &Variable) -> String {
             return out;
         }
     }
-    if let Some(p) = preview(&v.data) {
+    if let Some(p) = crate::known::decode(v)
+        .map(|d| d.text)
+        .or_else(|| preview(&v.data))
+    {
         let _ = writeln!(out, "value:      {p}");
     }
     out.push_str(&hexdump(&v.data));
     out
+}
+
+fn time_json(v: &Variable) -> serde_json::Value {
+    let t = &v.time;
+    serde_json::json!(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
+}
+
+fn x509_json(der: &[u8]) -> serde_json::Value {
+    use openssl::hash::MessageDigest;
+    let Ok(c) = openssl::x509::X509::from_der(der) else {
+        return serde_json::json!({ "unparsable": true });
+    };
+    let name = |n: &openssl::x509::X509NameRef| {
+        n.entries()
+            .map(|e| {
+                format!(
+                    "{}={}",
+                    e.object().nid().short_name().unwrap_or("?"),
+                    e.data().to_string().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sha256 = c
+        .digest(MessageDigest::sha256())
+        .map(|d| uefi_vars::persist::json::to_hex(&d))
+        .unwrap_or_default();
+    serde_json::json!({
+        "subject": name(c.subject_name()),
+        "issuer": name(c.issuer_name()),
+        "serial": c.serial_number().to_bn().ok().and_then(|b| b.to_hex_str().ok().map(|s| s.to_string())),
+        "sha256": sha256,
+    })
+}
+
+fn lists_json(data: &[u8]) -> Option<serde_json::Value> {
+    let lists = siglist::parse(data)?;
+    Some(serde_json::Value::Array(
+        lists
+            .iter()
+            .map(|l| {
+                let entries: Vec<serde_json::Value> = l
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        let (owner, body) = e.split_at(siglist::SIGNATURE_OWNER_SIZE.min(e.len()));
+                        let owner = <[u8; 16]>::try_from(owner).map(Guid).unwrap_or_default();
+                        let mut o = serde_json::json!({
+                            "owner": owner.to_string(),
+                            "owner_name": crate::names::name_of(&owner),
+                        });
+                        if l.sig_type == guid::CERT_X509 {
+                            o["certificate"] = x509_json(body);
+                        } else {
+                            o["hash"] = serde_json::json!(uefi_vars::persist::json::to_hex(body));
+                        }
+                        o
+                    })
+                    .collect();
+                serde_json::json!({ "type": sig_type_name(&l.sig_type), "entries": entries })
+            })
+            .collect(),
+    ))
+}
+
+/// The machine-readable form (`--json`).
+pub fn to_json(v: &Variable) -> serde_json::Value {
+    let mut o = serde_json::json!({
+        "name": v.name.to_string(),
+        "guid": v.guid.to_string(),
+        "guid_name": crate::names::name_of(&v.guid),
+        "attributes": v.attributes,
+        "attribute_names": attr::describe(v.attributes),
+        "size": v.data.len(),
+        "data": uefi_vars::persist::json::to_hex(&v.data),
+    });
+    if v.is_time_auth() {
+        o["time"] = time_json(v);
+    }
+    if is_signature_database(v) {
+        if let Some(l) = lists_json(&v.data) {
+            o["signature_lists"] = l;
+        }
+    }
+    if let Some(d) = crate::known::decode(v) {
+        o["value"] = d.json;
+    }
+    o
 }
 
 /// Text for data that is obviously a small integer, a UCS-2 string or ASCII.
@@ -174,6 +291,10 @@ fn preview(data: &[u8]) -> Option<String> {
     match data {
         [] => return None,
         [b] => return Some(format!("{b}")),
+        // Two printable characters are short text ("en"), not a number.
+        [a, b] if [a, b].iter().all(|c| c.is_ascii_alphanumeric()) && !a.is_ascii_digit() => {
+            return Some(format!("{:?}", String::from_utf8_lossy(data)))
+        }
         [a, b] => return Some(format!("{}", u16::from_le_bytes([*a, *b]))),
         _ => {}
     }
@@ -221,4 +342,33 @@ fn hexdump(data: &[u8]) -> String {
         let _ = writeln!(out, "  {:06x}  {:<47}  {}", i * 16, hex.join(" "), ascii);
     }
     out
+}
+
+/// Writes the X.509 certificates of the signature databases among `vars`
+/// as PEM files `NAME-N.pem` in `dir`, refusing to overwrite any file.
+pub fn extract_certs(dir: &std::path::Path, vars: &[Variable]) -> Result<(), String> {
+    use std::io::Write as _;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for v in vars.iter().filter(|v| is_signature_database(v)) {
+        for (n, der) in siglist::x509_certificates(&v.data).into_iter().enumerate() {
+            let path = dir.join(format!("{}-{n}.pem", v.name));
+            let pem = openssl::x509::X509::from_der(der)
+                .and_then(|c| c.to_pem())
+                .map_err(|e| format!("{} certificate {n}: {e}", v.name))?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .map_err(|e| {
+                    format!(
+                        "{}: {e} (existing files are not overwritten)",
+                        path.display()
+                    )
+                })?;
+            f.write_all(&pem)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            eprintln!("{}", path.display());
+        }
+    }
+    Ok(())
 }

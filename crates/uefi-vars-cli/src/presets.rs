@@ -125,7 +125,7 @@ pub struct PresetArgs {
     /// (before PK is written), where edk2 accepts db/dbx writes unverified.
     /// Refused if the store already holds a PK that is kept. This is what
     /// virt-fw-vars --set-dbx/--add-dbx always do.
-    #[arg(long)]
+    #[arg(long, visible_alias = "dbx-in-setup-mode")]
     pub write_dbx_unverified: bool,
 }
 

@@ -62,6 +62,19 @@ fn replay_reports_mismatches_with_offsets_and_fails() {
         out.contains("record 1749 variable QUERY_VARIABLE_INFO: differs at 0x30 0x31"),
         "{out}"
     );
+    // Expected and actual values, and what to do about it.
+    assert!(
+        out.contains("0x28..0x2b: expected 00 00 01, got d8 ff 00"),
+        "{out}"
+    );
+    assert!(
+        out.contains("payload size: expected 65536, got 65496"),
+        "{out}"
+    );
+    assert!(
+        out.contains("run again with --legacy-payload-size"),
+        "{out}"
+    );
     let o = run(&[
         "replay",
         trace.to_str().unwrap(),
@@ -136,9 +149,18 @@ fn set_and_delete_round_trip_and_refusals() {
         "set", "Greeting", "--hex", "0102", "--attr", "nv,bs", "--store", s,
     ]);
     // attributes of an existing variable cannot change
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(3));
     assert!(
         stderr(&o).contains("EFI_INVALID_PARAMETER"),
+        "{}",
+        stderr(&o)
+    );
+    // ... and says why, and what to do.
+    assert!(
+        stderr(&o).contains(
+            "Greeting exists with attributes NV|BS|RT; a write cannot change them to NV|BS \
+             (delete it first, or pass --attr nv,bs,rt)"
+        ),
         "{}",
         stderr(&o)
     );
@@ -149,8 +171,13 @@ fn set_and_delete_round_trip_and_refusals() {
 
     // an authenticated variable cannot be deleted without a signature
     let o = run(&["delete", "VendorKeysNv", "--store", s]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("EFI_WRITE_PROTECTED"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("VendorKeysNv is an authenticated variable (NV|BS|AT)"),
+        "{}",
+        stderr(&o)
+    );
     let o = run(&[
         "set",
         "X",
@@ -161,7 +188,7 @@ fn set_and_delete_round_trip_and_refusals() {
         "--store",
         s,
     ]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(3));
 
     // the file is still a valid store that virt-fw-vars style readers accept
     let vars = uefi_vars::persist::json::decode(&std::fs::read(&store).unwrap()).unwrap();
@@ -215,7 +242,14 @@ fn enroll_sign_apply_with_an_independent_verifier() {
     let pki = d.join("pki");
     let s = store.to_str().unwrap();
 
-    let o = run(&["enroll", "--store", s, "--generate", pki.to_str().unwrap()]);
+    let o = run(&[
+        "enroll",
+        "--create",
+        "--store",
+        s,
+        "--generate",
+        pki.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("SetupMode=0 SecureBoot=1"),
@@ -354,8 +388,14 @@ fn enroll_sign_apply_with_an_independent_verifier() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let o = run(&["apply", "db", "--auth", old.to_str().unwrap(), "--store", s]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("SECURITY_VIOLATION"), "{}", stderr(&o));
+    // ... and the message shows both times.
+    assert!(
+        stderr(&o).contains("timestamp 2029-12-31 23:59:59 is not later than the stored one 2030-"),
+        "{}",
+        stderr(&o)
+    );
     // signed by the wrong key
     let bad = d.join("bad.auth");
     let o = run(&[
@@ -382,6 +422,907 @@ fn enroll_sign_apply_with_an_independent_verifier() {
         s,
     ]);
     assert!(stderr(&o).contains("SECURITY_VIOLATION"), "{}", stderr(&o));
+    // ... naming the signer and who may sign.
+    assert!(
+        stderr(&o).contains(
+            "does not verify against any KEK or PK certificate: signed by CN=uefi-vars test db; \
+             allowed: CN=uefi-vars test KEK; CN=uefi-vars test PK"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // Signed by the right key but without --append: the content differs.
+    let o = run(&[
+        "apply",
+        "db",
+        "--auth",
+        old.to_str().unwrap(),
+        "--append",
+        "--store",
+        s,
+    ]);
+    assert!(
+        stderr(&o).contains("the signed content differs"),
+        "{}",
+        stderr(&o)
+    );
+    // A payload that is not a signature list: where it goes wrong.
+    let junk = d.join("junk.esl");
+    let mut bytes = vec![0u8; 28];
+    bytes[16..20].copy_from_slice(&1000u32.to_le_bytes());
+    std::fs::write(&junk, &bytes).unwrap();
+    let junk_auth = d.join("junk.auth");
+    ok(&run(&[
+        "sign",
+        "db",
+        "--key",
+        pki.join("KEK.key").to_str().unwrap(),
+        "--cert",
+        pki.join("KEK.crt").to_str().unwrap(),
+        "--data",
+        junk.to_str().unwrap(),
+        "--append",
+        "--out",
+        junk_auth.to_str().unwrap(),
+    ]));
+    let o = run(&[
+        "apply",
+        "db",
+        "--auth",
+        p(&junk_auth),
+        "--append",
+        "--store",
+        s,
+    ]);
+    refused(
+        &o,
+        "not a valid signature list: at offset 0x0: ListSize 1000 runs past the end of the payload (28 bytes left)",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Formats (issue 10 item 1) and a CLI that never loses data (item 5).
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "{}{}", stdout(o), stderr(o));
+}
+
+/// Exit status 3: understood, refused, nothing changed.
+fn refused(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(o), stderr(o));
+    assert!(
+        stderr(o).contains(needle),
+        "wanted {needle:?} in {}",
+        stderr(o)
+    );
+}
+
+/// Exit status 2: a file missing, unreadable or invalid.
+fn failed(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(o), stderr(o));
+    assert!(
+        stderr(o).contains(needle),
+        "wanted {needle:?} in {}",
+        stderr(o)
+    );
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn convert_round_trips_through_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let src = data("ovmf-2boots-empty.end.json");
+    let original = std::fs::read_to_string(&src).unwrap();
+    for (ext, format) in [
+        ("fd", "fd"),
+        ("aws", "aws"),
+        ("qcow2", "qcow2"),
+        ("img", "fd"),
+    ] {
+        let mid = d.join(format!("mid.{ext}"));
+        let back = d.join(format!("back-{ext}.json"));
+        let mut args = vec!["convert", p(&src), p(&mid)];
+        if ext == "img" {
+            args.extend(["--format", format, "--layout", "ovmf-2m"]);
+        }
+        ok(&run(&args));
+        ok(&run(&["convert", p(&mid), p(&back)]));
+        assert_eq!(
+            std::fs::read_to_string(&back).unwrap(),
+            original,
+            "via {ext}"
+        );
+        // `list` reads the intermediate format directly.
+        let o = run(&["list", "--store", p(&mid)]);
+        ok(&o);
+        assert!(stdout(&o).contains("BootOrder"), "{ext}: {}", stdout(&o));
+    }
+    let fd = std::fs::read(d.join("mid.fd")).unwrap();
+    assert_eq!(fd.len(), 0x8_4000, "default layout is OVMF_VARS_4M.fd");
+    assert_eq!(std::fs::read(d.join("mid.img")).unwrap().len(), 0x2_0000);
+    assert!(std::fs::read(d.join("mid.qcow2"))
+        .unwrap()
+        .starts_with(b"QFI\xfb"));
+}
+
+#[test]
+fn convert_debian_image_gives_virt_fw_vars_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    for image in ["OVMF_VARS_4M.ms.fd", "OVMF_VARS_4M.fd"] {
+        let src = Path::new("/usr/share/OVMF").join(image);
+        assert!(
+            src.exists(),
+            "{image}: install Debian's ovmf (scripts/test.sh does)"
+        );
+        let ours = dir.path().join(format!("{image}.ours.json"));
+        let theirs = dir.path().join(format!("{image}.vfw.json"));
+        ok(&run(&["convert", p(&src), p(&ours)]));
+        let o = Command::new("virt-fw-vars")
+            .args(["-i", p(&src), "--output-json", p(&theirs)])
+            .output()
+            .expect("virt-fw-vars (pip install virt-firmware)");
+        assert!(o.status.success());
+        let key = |path: &Path| {
+            let mut v: Vec<(String, String, u32, Vec<u8>)> =
+                uefi_vars::persist::json::decode(&std::fs::read(path).unwrap())
+                    .unwrap()
+                    .into_iter()
+                    .map(|v| (v.guid.to_string(), v.name.to_string(), v.attributes, v.data))
+                    .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(key(&ours), key(&theirs), "{image}");
+    }
+}
+
+#[test]
+fn a_store_that_does_not_fit_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    let store = dir.path().join("x.fd");
+    let data = "ab".repeat(30_000);
+    let mut vars = Vec::new();
+    for i in 0..3 {
+        vars.push(format!(
+            r#"{{"name": "Big{i}", "guid": "8be4df61-93ca-11d2-aa0d-00e098032b8c", "attr": 7, "data": "{data}"}}"#
+        ));
+    }
+    std::fs::write(
+        &big,
+        format!(r#"{{"version": 2, "variables": [{}]}}"#, vars.join(",")),
+    )
+    .unwrap();
+    let o = run(&["convert", p(&big), p(&store), "--layout", "ovmf-2m"]);
+    refused(&o, "has room for");
+    assert!(!store.exists());
+    ok(&run(&[
+        "convert",
+        p(&big),
+        p(&store),
+        "--layout",
+        "ovmf-4m",
+    ]));
+}
+
+#[test]
+fn editing_an_fd_store_keeps_its_format_and_output_leaves_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let fd = dir.path().join("vars.fd");
+    std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.ms.fd", &fd).unwrap();
+    let before = std::fs::read(&fd).unwrap();
+    let out = dir.path().join("edited.json");
+    ok(&run(&[
+        "set",
+        "Hello",
+        "--text",
+        "hi",
+        "--store",
+        p(&fd),
+        "--output",
+        p(&out),
+    ]));
+    assert!(
+        std::fs::read(&fd).unwrap() == before,
+        "the input must not change"
+    );
+    assert!(std::fs::read_to_string(&out).unwrap().contains("\"Hello\""));
+    ok(&run(&["set", "Hello", "--text", "hi", "--store", p(&fd)]));
+    let after = std::fs::read(&fd).unwrap();
+    assert_eq!(after.len(), before.len());
+    assert_eq!(
+        after[..0x64],
+        before[..0x64],
+        "volume and store headers kept"
+    );
+    let o = run(&["get", "Hello", "--raw", "--input", p(&fd)]);
+    assert_eq!(stdout(&o).trim(), "6869");
+}
+
+#[test]
+fn edits_refuse_a_store_held_by_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    std::fs::copy(data("fedora-boot-1.json"), &store).unwrap();
+    let before = std::fs::read(&store).unwrap();
+    let socket = dir.path().join("s.sock");
+    let mut child = bin()
+        .args(["serve", "--store", p(&store), "--socket", p(&socket)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "serve did not start");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let set = run(&["set", "X", "--text", "1", "--store", p(&store)]);
+    let del = run(&["delete", "Lang", "--store", p(&store)]);
+    let enroll = run(&[
+        "enroll",
+        "--store",
+        p(&store),
+        "--generate",
+        p(&dir.path().join("pki")),
+    ]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for o in [&set, &del, &enroll] {
+        refused(o, "in use by a running `uefi-vars serve`");
+    }
+    assert!(std::fs::read(&store).unwrap() == before);
+    assert!(
+        !dir.path().join("pki").exists(),
+        "no key files for a refused enroll"
+    );
+    // Once the service is gone the same edit goes through.
+    ok(&run(&["set", "X", "--text", "1", "--store", p(&store)]));
+}
+
+#[test]
+fn a_missing_store_is_an_error_unless_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let nope = dir.path().join("nope.json");
+    failed(&run(&["list", "--store", p(&nope)]), "no such store");
+    failed(&run(&["get", "Lang", "--store", p(&nope)]), "no such store");
+    let auth = dir.path().join("db.auth");
+    std::fs::write(&auth, [0u8; 64]).unwrap();
+    failed(
+        &run(&["apply", "db", "--auth", p(&auth), "--store", p(&nope)]),
+        "pass --create",
+    );
+    failed(
+        &run(&["set", "A", "--text", "1", "--store", p(&nope)]),
+        "pass --create",
+    );
+    assert!(!nope.exists());
+    ok(&run(&[
+        "set",
+        "A",
+        "--text",
+        "1",
+        "--store",
+        p(&nope),
+        "--create",
+    ]));
+    assert!(stdout(&run(&["list", "--store", p(&nope)])).contains(" A "));
+}
+
+#[test]
+fn enroll_generate_never_overwrites_keys_and_writes_private_keys_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    std::fs::create_dir(&pki).unwrap();
+    std::fs::write(pki.join("KEK.key"), "precious").unwrap();
+    let store = dir.path().join("vars.json");
+    let o = run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&store),
+        "--generate",
+        p(&pki),
+    ]);
+    refused(&o, "never overwrites keys");
+    assert_eq!(
+        std::fs::read_to_string(pki.join("KEK.key")).unwrap(),
+        "precious"
+    );
+    assert!(!pki.join("PK.key").exists() && !store.exists());
+
+    let fresh = dir.path().join("fresh");
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&store),
+        "--generate",
+        p(&fresh),
+    ]));
+    for f in ["PK", "KEK", "db"] {
+        let mode = std::fs::metadata(fresh.join(format!("{f}.key")))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}.key");
+        assert!(fresh.join(format!("{f}.crt")).exists());
+    }
+}
+
+#[test]
+fn enroll_refuses_an_enrolled_store_unless_replace_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    let s = p(&store);
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        s,
+        "--generate",
+        p(&dir.path().join("a")),
+    ]));
+    let pk = |s: &str| stdout(&run(&["get", "PK", "--raw", "--store", s]));
+    let first = pk(s);
+    let second_pki = dir.path().join("b");
+    let o = run(&["enroll", "--store", s, "--generate", p(&second_pki)]);
+    refused(&o, "already enrolled");
+    assert_eq!(pk(s), first);
+    assert!(
+        !second_pki.exists(),
+        "key files are created only after the store is checked"
+    );
+    ok(&run(&[
+        "enroll",
+        "--store",
+        s,
+        "--generate",
+        p(&second_pki),
+        "--replace-keys",
+    ]));
+    assert_ne!(pk(s), first);
+}
+
+#[test]
+fn enroll_checks_the_store_before_creating_key_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("bad.json");
+    std::fs::write(&store, "{ not json").unwrap();
+    let pki = dir.path().join("pki");
+    let o = run(&["enroll", "--store", p(&store), "--generate", p(&pki)]);
+    failed(&o, "bad.json");
+    assert!(!pki.exists());
+}
+
+#[test]
+fn a_read_only_store_is_not_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    std::fs::copy(data("fedora-boot-1.json"), &store).unwrap();
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let before = std::fs::read(&store).unwrap();
+    for args in [
+        vec!["set", "X", "--text", "1"],
+        vec!["delete", "Lang"],
+        vec!["set", "X", "--text", "1", "--in-place"],
+    ] {
+        let mut a = args.clone();
+        a.extend(["--store", p(&store)]);
+        refused(&run(&a), "read-only");
+    }
+    assert!(std::fs::read(&store).unwrap() == before);
+    let mode = std::fs::metadata(&store).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o444);
+}
+
+#[test]
+fn sizes_no_guest_can_read_back_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    std::fs::write(&store, "").unwrap();
+    // 65536 - 40 (MM + variable headers) - 36 (ACCESS_VARIABLE) - 4 ("A\0").
+    let max = 65536 - 40 - 36 - 4;
+    let o = run(&[
+        "set",
+        "A",
+        "--hex",
+        &"00".repeat(max + 1),
+        "--store",
+        p(&store),
+    ]);
+    refused(&o, "more than a guest can ever read back");
+    ok(&run(&[
+        "set",
+        "A",
+        "--hex",
+        &"00".repeat(max),
+        "--store",
+        p(&store),
+    ]));
+
+    // A 1 GiB file (sparse) is refused from its size, without reading it.
+    let huge = dir.path().join("huge.bin");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let o = run(&["set", "B", "--file", p(&huge), "--store", p(&store)]);
+    failed(&o, "1073741824 bytes is larger than");
+    let out = dir.path().join("x.auth");
+    let o = run(&[
+        "sign",
+        "db",
+        "--key",
+        "k",
+        "--cert",
+        "c",
+        "--data",
+        p(&huge),
+        "--out",
+        p(&out),
+    ]);
+    failed(&o, "1073741824 bytes is larger than");
+    assert!(!out.exists());
+    let o = run(&["apply", "db", "--auth", p(&huge), "--store", p(&store)]);
+    failed(&o, "1073741824 bytes is larger than");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn exit_statuses_are_distinct_and_documented() {
+    let o = run(&["--help"]);
+    ok(&o);
+    assert!(stdout(&o).contains("3 refused"), "{}", stdout(&o));
+    let o = run(&["set", "--no-such-flag"]);
+    assert_eq!(o.status.code(), Some(64), "usage error: {}", stderr(&o));
+    let o = run(&["list", "--store", "/nonexistent/x.json"]);
+    assert_eq!(o.status.code(), Some(2), "failure");
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("v.json");
+    std::fs::write(&store, "").unwrap();
+    // Refused by the SetVariable rules (attributes of an existing variable
+    // cannot change): exit 3, and the store is unchanged.
+    ok(&run(&["set", "A", "--text", "hi", "--store", p(&store)]));
+    let before = std::fs::read(&store).unwrap();
+    let o = run(&[
+        "set",
+        "A",
+        "--text",
+        "x",
+        "--attr",
+        "nv,bs",
+        "--store",
+        p(&store),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(std::fs::read(&store).unwrap() == before);
+}
+
+#[test]
+fn guids_by_name_and_with_braces_and_short_text_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("v.json");
+    std::fs::write(&store, "").unwrap();
+    let s = p(&store);
+    ok(&run(&[
+        "set",
+        "A",
+        "--text",
+        "hi",
+        "--guid",
+        "{605DAB50-E046-4300-ABB6-3DD810DD8B23}",
+        "--store",
+        s,
+    ]));
+    let o = run(&["get", "A", "--guid", "shim", "--store", s]);
+    ok(&o);
+    assert!(
+        stdout(&o).contains("605dab50-e046-4300-abb6-3dd810dd8b23 (ShimLock)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = run(&["list", "--store", s]);
+    assert!(stdout(&o).contains("A  = \"hi\""), "{}", stdout(&o));
+    let o = run(&["get", "A", "--guid", "EfiGlobalVariable", "--store", s]);
+    failed(&o, "no variable \"A\" in 8be4df61");
+    let o = run(&["get", "A", "--guid", "{bogus}", "--store", s]);
+    failed(&o, "nor a known name");
+}
+
+#[test]
+fn list_and_get_decode_boot_entries_and_speak_json() {
+    let store = data("fedora-boot-1.json");
+    let s = store.to_str().unwrap();
+    let o = run(&["list", "--store", s]);
+    ok(&o);
+    let out = stdout(&o);
+    for want in [
+        "Boot0002  = \"UEFI QEMU QEMU HARDDISK \" PciRoot(0x0)/Pci(0x2,0x2)/Pci(0x0,0x0)/Scsi(0x0,0x0) [active] +16 bytes optional data",
+        "BootOrder  = 0002, 0003, 0004, 0005, 0006, 0000, 0001",
+        "Timeout  = 3 s",
+        "PlatformLang  = \"en-US\"",
+        "ErrOut  = PciRoot(0x0)/Pci(0x1f,0x0)/Serial(0x0)/Uart(115200,8,N,1)/VenMsg(ad15a0d6-8bec-4acf-a073-d01de77e2d88)",
+        "MAC(5254001087ce,0x1)/IPv4(0.0.0.0,0x0,DHCP,0.0.0.0,0.0.0.0,0.0.0.0)",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    // The same titles virt-fw-vars reads from the entries.
+    let vfw = Command::new("virt-fw-vars")
+        .args(["-i", s, "--print"])
+        .output()
+        .expect("virt-fw-vars");
+    let vfw = String::from_utf8_lossy(&vfw.stdout);
+    assert!(vfw.contains("title=\"UEFI QEMU QEMU HARDDISK \""), "{vfw}");
+
+    let o = run(&["list", "--json", "--store", s]);
+    ok(&o);
+    let all: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 28);
+    let boot = all.iter().find(|v| v["name"] == "Boot0002").unwrap();
+    assert_eq!(boot["guid_name"], "EfiGlobalVariable");
+    assert_eq!(boot["value"]["description"], "UEFI QEMU QEMU HARDDISK ");
+    assert_eq!(boot["value"]["flags"], serde_json::json!(["active"]));
+    let order = all.iter().find(|v| v["name"] == "BootOrder").unwrap();
+    assert_eq!(
+        order["value"],
+        serde_json::json!(["0002", "0003", "0004", "0005", "0006", "0000", "0001"])
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let enrolled = dir.path().join("e.json");
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&enrolled),
+        "--generate",
+        p(&dir.path().join("k")),
+    ]));
+    let o = run(&["get", "KEK", "--json", "--store", p(&enrolled)]);
+    ok(&o);
+    let kek: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let cert = &kek["signature_lists"][0]["entries"][0]["certificate"];
+    assert_eq!(cert["subject"], "CN=uefi-vars test KEK");
+    assert_eq!(kek["signature_lists"][0]["type"], "X509");
+    assert_eq!(cert["sha256"].as_str().unwrap().len(), 64);
+    assert!(kek["time"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn replay_reads_any_format_and_shows_what_differs_in_the_final_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = dir.path().join("start.fd");
+    ok(&run(&[
+        "convert",
+        p(&data("fedora-boot-1.json")),
+        p(&start),
+    ]));
+    let end = dir.path().join("end.fd");
+    let o = run(&[
+        "replay",
+        p(&data("fedora-boot-2.pcap.gz")),
+        "--legacy-payload-size",
+        "--store",
+        p(&start),
+        "--out",
+        p(&end),
+        "--expect",
+        p(&data("fedora-boot-2.json")),
+    ]);
+    ok(&o);
+    assert!(
+        stdout(&o).contains("final store: identical"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        std::fs::read(&end).unwrap().len() == 0x8_4000,
+        "an .fd output"
+    );
+
+    // Against the wrong expectation: per variable, what differs.
+    let o = run(&[
+        "replay",
+        p(&data("fedora-boot-2.pcap.gz")),
+        "--legacy-payload-size",
+        "--store",
+        p(&start),
+        "--expect",
+        p(&data("fedora-boot-1.json")),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("final store: DIFFERS"), "{out}");
+    assert!(
+        out.contains("differs: ") && out.contains("data expected "),
+        "{out}"
+    );
+}
+
+#[test]
+fn errors_name_the_users_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    std::fs::write(&store, "").unwrap();
+    let out = dir.path().join("missing-dir").join("out.json");
+    let o = run(&[
+        "set",
+        "A",
+        "--text",
+        "1",
+        "--store",
+        p(&store),
+        "--output",
+        p(&out),
+    ]);
+    failed(&o, &format!("{}: ", out.display()));
+    assert!(!stderr(&o).contains("out.json.tmp"), "{}", stderr(&o));
+    // A corrupt .fd names the file and the offset.
+    let fd = dir.path().join("broken.fd");
+    let mut image = std::fs::read("/usr/share/OVMF/OVMF_VARS.fd").unwrap();
+    image[0x32] ^= 0xff; // Checksum
+    std::fs::write(&fd, &image).unwrap();
+    failed(
+        &run(&["list", "--store", p(&fd)]),
+        &format!(
+            "{}: edk2 image: firmware volume at offset 0x0: header checksum is wrong",
+            fd.display()
+        ),
+    );
+}
+
+#[test]
+fn export_auth_writes_signed_updates_that_apply_reproduces() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = d.join("a.json");
+    let k = d.join("keys");
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&a),
+        "--generate",
+        p(&k),
+    ]));
+    let out = d.join("auth");
+    let key = |n: &str| k.join(n).to_str().unwrap().to_string();
+    let args = [
+        "export-auth".to_string(),
+        p(&a).to_string(),
+        p(&out).to_string(),
+        "--pk-key".into(),
+        key("PK.key"),
+        "--pk-cert".into(),
+        key("PK.crt"),
+        "--kek-key".into(),
+        key("KEK.key"),
+        "--kek-cert".into(),
+        key("KEK.crt"),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(&run(&args));
+    for f in ["PK.auth", "KEK.auth", "db.auth"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // Never overwrites.
+    refused(&run(&args), "never overwrites");
+
+    // A fresh store in setup mode takes db and KEK, then PK (self-signed).
+    let b = d.join("b.json");
+    std::fs::write(&b, "").unwrap();
+    for n in ["db", "KEK", "PK"] {
+        let f = out.join(format!("{n}.auth"));
+        ok(&run(&["apply", n, "--auth", p(&f), "--store", p(&b)]));
+    }
+    for (n, g) in [("PK", "global"), ("KEK", "global"), ("db", "db")] {
+        let get = |s: &Path| stdout(&run(&["get", n, "--guid", g, "--raw", "--store", p(s)]));
+        assert_eq!(get(&a), get(&b), "{n}");
+    }
+    // The same KEK update again is a replay: refused, with both times shown.
+    let o = run(&[
+        "apply",
+        "KEK",
+        "--auth",
+        p(&out.join("KEK.auth")),
+        "--store",
+        p(&b),
+    ]);
+    refused(&o, "not later than the stored one");
+}
+
+#[test]
+fn extract_certs_gives_the_certificates_virt_fw_vars_extracts() {
+    let dir = tempfile::tempdir().unwrap();
+    let ours = dir.path().join("ours");
+    let theirs = dir.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    let image = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd";
+    ok(&run(&[
+        "list",
+        "--store",
+        image,
+        "--extract-certs",
+        p(&ours),
+    ]));
+    let o = Command::new("virt-fw-vars")
+        .args(["-i", image, "--extract-certs"])
+        .current_dir(&theirs)
+        .output()
+        .expect("virt-fw-vars");
+    assert!(o.status.success());
+    let fingerprints = |d: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| openssl_x509_der(&std::fs::read(e.unwrap().path()).unwrap()))
+            .collect();
+        v.sort();
+        v
+    };
+    let a = fingerprints(&ours);
+    assert_eq!(a.len(), 5);
+    assert_eq!(a, fingerprints(&theirs));
+    // Existing files are not overwritten.
+    failed(
+        &run(&["get", "PK", "--store", image, "--extract-certs", p(&ours)]),
+        "not overwritten",
+    );
+}
+
+/// A PEM certificate's DER bytes as hex (through the openssl tool, not our code).
+fn openssl_x509_der(pem: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .args(["x509", "-outform", "DER"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(pem).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    out.stdout.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_clap_definitions() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = run(&["completions", shell]);
+        ok(&o);
+        let out = stdout(&o);
+        assert!(
+            out.contains("convert") && out.contains("extract-certs"),
+            "{shell}"
+        );
+    }
+    let o = run(&["man"]);
+    ok(&o);
+    assert!(stdout(&o).contains(".TH uefi-vars 1"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("export\\-auth"), "{}", stdout(&o));
+    let o = run(&["man", "set"]);
+    ok(&o);
+    assert!(stdout(&o).contains(".TH uefi-vars-set 1"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("\\-\\-create"), "{}", stdout(&o));
+    failed(&run(&["man", "nope"]), "no subcommand \"nope\"");
+}
+
+/// `configure` writes the same boot entries and shim variables as
+/// virt-fw-vars' equivalent options, byte for byte; the one-shot URL entry
+/// takes the first free Boot#### number (virt-fw-vars always overwrites
+/// Boot0099).
+#[test]
+fn enroll_adds_hashes_mok_entries_and_verified_dbx_updates() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let k = d.join("k");
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&d.join("a.json")),
+        "--generate",
+        p(&k),
+    ]));
+    let kp = |n: &str| k.join(n).to_str().unwrap().to_string();
+    let sign_dbx = |key: &str, cert: &str, out: &Path| {
+        ok(&run(&[
+            "sign",
+            "dbx",
+            "--key",
+            &kp(key),
+            "--cert",
+            &kp(cert),
+            "--x509",
+            &kp("db.crt"),
+            "--append",
+            "--out",
+            p(out),
+        ]));
+    };
+    let good = d.join("good.auth");
+    let bad = d.join("bad.auth");
+    sign_dbx("KEK.key", "KEK.crt", &good);
+    sign_dbx("db.key", "db.crt", &bad);
+    let h1 = "11".repeat(32);
+    let h2 = "22".repeat(32);
+    let enroll = |store: &Path, dbx: &Path, extra: &[&str]| {
+        let (pk, kek, db) = (kp("PK.crt"), kp("KEK.crt"), kp("db.crt"));
+        let mut a = vec![
+            "enroll",
+            "--create",
+            "--store",
+            p(store),
+            "--pk",
+            &pk,
+            "--kek",
+            &kek,
+            "--db",
+            &db,
+            "--add-db-hash",
+            &h1,
+            "--add-dbx-hash",
+            &h2,
+            "--add-mok",
+            &db,
+            "--add-mok-hash",
+            &h1,
+            "--add-dbx",
+            p(dbx),
+        ];
+        a.extend(extra);
+        run(&a)
+    };
+    let b = d.join("b.json");
+    ok(&enroll(&b, &good, &[]));
+    let o = run(&["list", "--store", p(&b)]);
+    let out = stdout(&o);
+    for want in [
+        "db  = [1xX509, 1xSHA256]",
+        // The --add-dbx-hash entry joins the SHA-256 list already there
+        // (one list per signature type, as virt-fw-vars builds it; presets.rs).
+        "dbx  = [2xSHA256, 1xX509]",
+        "MokList  = [1xX509, 1xSHA256]",
+    ] {
+        assert!(out.contains(want), "{want} in\n{out}");
+    }
+    let o = run(&["get", "db", "--json", "--store", p(&b)]);
+    let db: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(db["signature_lists"][1]["entries"][0]["hash"], h1.as_str());
+
+    // A dbx update not signed by a KEK is refused, and nothing is written.
+    let c = d.join("c.json");
+    let o = enroll(&c, &bad, &[]);
+    refused(
+        &o,
+        "dbx update refused (EFI_SECURITY_VIOLATION): its signature does not verify",
+    );
+    assert!(!c.exists());
+    // Unless the user asks by name to write it in setup mode.
+    ok(&enroll(&c, &bad, &["--dbx-in-setup-mode"]));
+    assert!(stdout(&run(&["list", "--store", p(&c)])).contains("dbx  = [2xSHA256, 1xX509]"));
+    // A bad hash is a clear error.
+    failed(
+        &run(&[
+            "enroll",
+            "--create",
+            "--store",
+            p(&d.join("x.json")),
+            "--pk",
+            &kp("PK.crt"),
+            "--add-db-hash",
+            "abc",
+        ]),
+        "hash \"abc\": odd number of hex digits",
+    );
 }
 
 /// A store whose latest changes are only in its journal (the writer was
@@ -423,7 +1364,8 @@ fn journal_is_read_by_list_and_folded_by_compact() {
         &["set", "X", "--text", "x", "--store", s][..],
     ] {
         let o = run(args);
-        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        // Exit 3: refused (README "Exit codes").
+        assert_eq!(o.status.code(), Some(3), "{args:?}");
         assert!(stderr(&o).contains("in use"), "{}", stderr(&o));
     }
     drop(lock);

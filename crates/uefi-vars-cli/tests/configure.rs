@@ -186,7 +186,7 @@ fn set_boot_uri_never_overwrites_an_unrelated_boot0099() {
     let option = "01000000 0e00 61000000 04040a00 5c006100 0000 7fff0400";
     for n in ["Boot0099", "Boot0000"] {
         let o = bin()
-            .args(["set", n, "--store", s, "--hex", option])
+            .args(["set", n, "--create", "--store", s, "--hex", option])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", text(&o));

@@ -27,6 +27,7 @@ pub mod auth;
 pub mod codec;
 pub mod crc32c;
 pub mod crypto;
+pub mod devpath;
 pub mod envelope;
 pub mod error;
 pub mod guid;
