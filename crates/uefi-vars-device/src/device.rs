@@ -384,7 +384,7 @@ impl<B: MmBackend, M: DmaMemory> UefiVarsDevice<B, M> {
         self.backend.set_buffer_size(0);
     }
 
-    /// DMA_MM / PIO_MM (device.md §5, §6).
+    /// DMA_MM / PIO_MM (docs/reference/device.md §5, §6).
     fn mm(&mut self, transport: Transport) -> DeviceStatus {
         let layout = self.backend.layout();
         let header_len = layout.mm_header();

@@ -1,5 +1,5 @@
 //! How firmware finds the device: the two flavours of QEMU's device
-//! (device.md §1). The register interface is the same for both.
+//! (docs/reference/device.md §1). The register interface is the same for both.
 
 /// `uefi-vars-x64`: x86_64 `pc` / `q35`, fixed MMIO base, announced in the
 /// fw_cfg file `etc/hardware-info`.

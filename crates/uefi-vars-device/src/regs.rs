@@ -1,5 +1,5 @@
 //! Register map, command and status values of the uefi-vars device
-//! (device.md §2 and §3; QEMU's `include/hw/uefi/var-service-api.h`).
+//! (docs/reference/device.md §2 and §3; QEMU's `include/hw/uefi/var-service-api.h`).
 //!
 //! Every register is little-endian. Offsets are relative to the start of
 //! the device's MMIO region.

@@ -31,7 +31,7 @@ pub enum Step {
 
 /// Whether the device accepts the framing of `request` with a 64 KiB
 /// buffer, i.e. reads it and writes a reply back: header present and
-/// 24 + MessageLength ≤ BUFFER_SIZE (device.md §5).
+/// 24 + MessageLength ≤ BUFFER_SIZE (docs/reference/device.md §5).
 pub fn framing_ok(request: &[u8]) -> bool {
     framing_ok_for(request, BUFFER_SIZE as u32)
 }

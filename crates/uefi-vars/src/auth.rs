@@ -175,7 +175,7 @@ pub fn signed_content(guid: &Guid, name: &VarName, attributes: u32, auth: &Auth2
 /// are edk2's: the certificate that really signed (matched by the
 /// SignerInfo), which edk2's Pkcs7GetSigners also returns as the
 /// "top-level" certificate, never simply the first and last certificates of
-/// the bag (limitations.md §2.6).
+/// the bag (docs/reference/limitations.md §2.6).
 pub fn signer_digest(backend: &dyn Pkcs7Backend, chain: &SignerChain) -> Vec<u8> {
     let mut buf = chain.signer_common_name.clone();
     buf.extend_from_slice(&backend.sha256(&chain.signer));

@@ -333,7 +333,7 @@ impl Auth2Header {
     }
 }
 
-/// A VARIABLE_POLICY_ENTRY as registered by the guest (policy.md §3).
+/// A VARIABLE_POLICY_ENTRY as registered by the guest (docs/reference/policy.md §3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyEntryHeader {
     pub version: u32,
@@ -474,7 +474,7 @@ mod tests {
 }
 
 /// Builders for the requests edk2 sends, laid out as its client does
-/// (mm-protocol.md §11). Test helpers (behind the `testing` feature): used
+/// (docs/reference/mm-protocol.md §11). Test helpers (behind the `testing` feature): used
 /// by the tests, the fuzz targets and the QEMU oracle.
 #[cfg(any(test, feature = "testing"))]
 pub mod request {

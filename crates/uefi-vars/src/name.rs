@@ -47,7 +47,7 @@ impl VarName {
 
     /// Parses the name area of a request: it must hold a NUL, and no surrogate
     /// may come before it. Units after the NUL are ignored. The scan is bounded
-    /// by the area itself (QEMU scans twice as far, limitations.md §2.10).
+    /// by the area itself (QEMU scans twice as far, docs/reference/limitations.md §2.10).
     pub fn parse_wire(area: &[u8]) -> Result<VarName, NameError> {
         if area.is_empty() || area.len() % 2 != 0 {
             return Err(NameError::BadSize);

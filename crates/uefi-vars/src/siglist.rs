@@ -5,7 +5,7 @@
 //! same bytes including the owner GUID) are dropped, and what remains is
 //! appended byte for byte, so every signature type survives. QEMU instead
 //! regenerates the database keeping only X.509 and SHA-256 entries
-//! (limitations.md §3).
+//! (docs/reference/limitations.md §3).
 
 use crate::guid::Guid;
 

@@ -78,7 +78,7 @@ impl fmt::Display for EfiStatus {
 }
 
 /// Status of a whole MM request as the device reports it in CMD_STS
-/// (device.md §3). Only failures of framing or dispatch appear here; the
+/// (docs/reference/device.md §3). Only failures of framing or dispatch appear here; the
 /// outcome of a variable call is an [`EfiStatus`] inside the reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DeviceStatus {

@@ -12,7 +12,7 @@ use std::ops::Bound;
 use crate::variable::{attr, VarKey, Variable};
 
 /// Which variables a caller may see: before ExitBootServices those with BS,
-/// after it those with RT (mm-protocol.md §10).
+/// after it those with RT (docs/reference/mm-protocol.md §10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Visibility {
     BootServices,

@@ -82,7 +82,7 @@ pub struct Variable {
     pub data: Vec<u8>,
     /// Timestamp of the last authenticated write (zero for others).
     pub time: EfiTime,
-    /// Signer identity of a private authenticated variable (auth.md §8).
+    /// Signer identity of a private authenticated variable (docs/reference/auth.md §8).
     pub digest: Option<Vec<u8>>,
 }
 

@@ -500,7 +500,7 @@ const IMAGE_SECURITY: [u8; 16] = [
     0xcb, 0xb2, 0x19, 0xd7, 0x3a, 0x3d, 0x96, 0x45, 0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65, 0x6f,
 ];
 
-/// Splits an EFI_VARIABLE_AUTHENTICATION_2 blob (auth.md §1) into
+/// Splits an EFI_VARIABLE_AUTHENTICATION_2 blob (docs/reference/auth.md §1) into
 /// (timestamp, PKCS#7, payload).
 fn split_auth(auth: &[u8]) -> (&[u8], &[u8], &[u8]) {
     let dw_length = u32::from_le_bytes(auth[16..20].try_into().unwrap()) as usize;
@@ -509,7 +509,7 @@ fn split_auth(auth: &[u8]) -> (&[u8], &[u8], &[u8]) {
     (&auth[..16], &auth[40..end], &auth[end..])
 }
 
-/// The detached content of auth.md §4.
+/// The detached content of docs/reference/auth.md §4.
 fn signed_content(
     name: &str,
     guid: &[u8; 16],

@@ -1,8 +1,8 @@
-//! The VarCheck policy protocol (policy.md) through `Service::communicate`:
+//! The VarCheck policy protocol (docs/reference/policy.md) through `Service::communicate`:
 //! REGISTER framing and validation, IS_ENABLED, DISABLE, LOCK, DUMP,
 //! GET_INFO, and enforcement of every lock type on SetVariable.
 //!
-//! Requests are built byte by byte at the offsets policy.md gives. Expected
+//! Requests are built byte by byte at the offsets docs/reference/policy.md gives. Expected
 //! values come from the spec and QEMU's `hw/uefi/var-service-policy.c`;
 //! where we follow edk2 instead (docs/compat.md) the test is named
 //! `compat_<id>_…` and a comment gives QEMU's answer.
@@ -68,11 +68,11 @@ const LOCK_NOW: u8 = 1;
 const LOCK_ON_CREATE: u8 = 2;
 const LOCK_ON_VAR_STATE: u8 = 3;
 
-/// Absolute offsets (policy.md §1): Result u64 at 36, parameters at 44.
+/// Absolute offsets (docs/reference/policy.md §1): Result u64 at 36, parameters at 44.
 const RESULT_OFF: usize = 36;
 const PARAMS: usize = 44;
 /// edk2's 16 KiB policy buffer minus MM header, policy header and the
-/// 13-byte DUMP parameters (policy.md §2).
+/// 13-byte DUMP parameters (docs/reference/policy.md §2).
 const PAGE: usize = 16384 - 24 - 20 - 13;
 
 fn ucs2(s: &str) -> Vec<u8> {
@@ -131,7 +131,7 @@ fn svc() -> Service {
     common::in_memory(Config::default())
 }
 
-/// A VARIABLE_POLICY_ENTRY (policy.md §3) with optional overrides of the
+/// A VARIABLE_POLICY_ENTRY (docs/reference/policy.md §3) with optional overrides of the
 /// size fields, so malformed entries can be built too.
 #[derive(Clone)]
 struct Entry {
@@ -230,7 +230,7 @@ fn policy_count(svc: &Service) -> usize {
     svc.policies().policies().len()
 }
 
-// Variable protocol helpers (mm-protocol.md §4).
+// Variable protocol helpers (docs/reference/mm-protocol.md §4).
 
 fn set(svc: &mut Service, guid: &Guid, name: &str, attrs: u32, data: &[u8]) -> EfiStatus {
     let n = ucs2(name);
@@ -262,7 +262,7 @@ fn end_of_dxe(svc: &mut Service) {
 }
 
 // ---------------------------------------------------------------------------
-// Framing of the policy header (policy.md §1).
+// Framing of the policy header (docs/reference/policy.md §1).
 
 #[test]
 fn message_shorter_than_the_policy_header_is_device_bad_buffer_size() {
@@ -315,7 +315,7 @@ fn compat_policy_signature_and_revision_are_checked() {
 }
 
 // ---------------------------------------------------------------------------
-// REGISTER (policy.md §4).
+// REGISTER (docs/reference/policy.md §4).
 
 #[test]
 fn register_stores_the_entry_verbatim() {
@@ -555,7 +555,7 @@ fn register_after_lock_is_write_protected() {
 #[test]
 fn compat_policy_lock_at_end_of_dxe() {
     // QEMU leaves the interface open after EndOfDxe (the OS can register
-    // policies at runtime, policy.md §7): SUCCESS there.
+    // policies at runtime, docs/reference/policy.md §7): SUCCESS there.
     let mut s = svc();
     assert_eq!(
         register(&mut s, &Entry::named(vendor(), "A")),
@@ -650,7 +650,7 @@ fn default_policy_limits() {
 }
 
 // ---------------------------------------------------------------------------
-// IS_ENABLED, DISABLE, LOCK (policy.md §2).
+// IS_ENABLED, DISABLE, LOCK (docs/reference/policy.md §2).
 
 #[test]
 fn is_enabled_reports_state() {
@@ -734,7 +734,7 @@ fn compat_policy_disable_when_allowed() {
 }
 
 // ---------------------------------------------------------------------------
-// DUMP (policy.md §2, edk2 VarCheckPolicyLib).
+// DUMP (docs/reference/policy.md §2, edk2 VarCheckPolicyLib).
 
 struct Page {
     result: EfiStatus,
@@ -1023,7 +1023,7 @@ fn compat_policy_get_info_short_requests() {
 }
 
 // ---------------------------------------------------------------------------
-// Enforcement on SetVariable (policy.md §6): only after EndOfDxe.
+// Enforcement on SetVariable (docs/reference/policy.md §6): only after EndOfDxe.
 
 #[test]
 fn no_lock_size_and_attribute_limits() {

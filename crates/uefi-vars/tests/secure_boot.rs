@@ -696,7 +696,7 @@ fn user_mode(pki: &Pki) -> Service {
     svc
 }
 
-/// limitations.md §2.4: APPEND with an older timestamp must not roll the
+/// docs/reference/limitations.md §2.4: APPEND with an older timestamp must not roll the
 /// stored time back (compat: append-time; QEMU 11.1.3 stores the older
 /// time, QEMU 10.0.2 refuses the APPEND with EFI_SECURITY_VIOLATION; edk2
 /// UpdateVariable keeps the later).
@@ -744,7 +744,7 @@ fn compat_append_time() {
     );
 }
 
-/// limitations.md §2.7: payload format of the Secure Boot databases (QEMU
+/// docs/reference/limitations.md §2.7: payload format of the Secure Boot databases (QEMU
 /// stores anything; edk2 CheckSignatureListFormat says INVALID_PARAMETER).
 #[test]
 fn limitation_2_7_payload_format_is_checked() {
@@ -775,7 +775,7 @@ fn limitation_2_7_payload_format_is_checked() {
         .is_none());
 }
 
-/// limitations.md §2.8: trust differences. A KEK update signed by a
+/// docs/reference/limitations.md §2.8: trust differences. A KEK update signed by a
 /// certificate that chains to PK but is not PK is refused (edk2: the signer
 /// must be PK itself; QEMU accepts any chain to PK); db may be signed by PK
 /// (edk2; QEMU: KEK only); dbt follows the db rules (QEMU: first writer owns

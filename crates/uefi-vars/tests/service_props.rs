@@ -3,12 +3,12 @@
 //!
 //! 1. Any buffer gets an answer and never a panic; a reply, when there is
 //!    one, is exactly header + MessageLength bytes with the header as sent
-//!    (mm-protocol.md §2), and a handled variable/policy request carries a
+//!    (docs/reference/mm-protocol.md §2), and a handled variable/policy request carries a
 //!    known EFI status.
 //! 2. After random SetVariable/delete/reset sequences, a GetNextVariableName
 //!    walk through `communicate` sees every stored variable exactly once, in
 //!    store order, and nothing else; after ExitBootServices exactly the RT
-//!    ones. The store itself follows a small model of variables.md §4
+//!    ones. The store itself follows a small model of docs/reference/variables.md §4
 //!    (insertion order, updates move to the end, attribute mismatch refused,
 //!    volatile variables dropped and state variables re-appended at reset).
 
@@ -25,7 +25,7 @@ fn g(text: &str) -> Guid {
     Guid::from_str(text).unwrap()
 }
 
-/// The header GUIDs the device dispatches on (mm-protocol.md §2), and one
+/// The header GUIDs the device dispatches on (docs/reference/mm-protocol.md §2), and one
 /// it does not know.
 fn header_guids() -> [Guid; 6] {
     [

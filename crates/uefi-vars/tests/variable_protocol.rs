@@ -1,5 +1,5 @@
 //! The SMM variable protocol through `Service::communicate`, one error path
-//! at a time (mm-protocol.md §2–§11, variables.md §2–§7, auth.md §2–§7).
+//! at a time (docs/reference/mm-protocol.md §2–§11, docs/reference/variables.md §2–§7, docs/reference/auth.md §2–§7).
 //!
 //! Requests are built here byte by byte at the offsets the spec gives, not
 //! with the library's builders, so a layout mistake in the library cannot
@@ -21,8 +21,8 @@ use uefi_vars::variable::Variable;
 use uefi_vars::{Config, DeviceStatus, EfiStatus, MmResponse, Service};
 
 // ---------------------------------------------------------------------------
-// GUIDs, parsed from the text in the spec (mm-protocol.md §2, variables.md §7,
-// auth.md §1/§6/§9).
+// GUIDs, parsed from the text in the spec (docs/reference/mm-protocol.md §2, docs/reference/variables.md §7,
+// docs/reference/auth.md §1/§6/§9).
 
 fn g(text: &str) -> Guid {
     Guid::from_str(text).unwrap()
@@ -86,7 +86,7 @@ const SB_DB: u32 = NV | BS | RT | AT;
 const JUNK: u64 = 0xafaf_afaf_afaf_afaf;
 
 // ---------------------------------------------------------------------------
-// 64-bit wire layout (mm-protocol.md §2–§5).
+// 64-bit wire layout (docs/reference/mm-protocol.md §2–§5).
 
 const ML_OFF: usize = 16;
 const FUNCTION_OFF: usize = 24;
@@ -219,7 +219,7 @@ fn svc() -> Service {
 fn call(svc: &mut Service, req: &[u8]) -> MmResponse {
     let resp = svc.communicate(req);
     if let Some(r) = &resp.reply {
-        // mm-protocol.md §2: 24 + the original MessageLength, never rewritten.
+        // docs/reference/mm-protocol.md §2: 24 + the original MessageLength, never rewritten.
         assert_eq!(r.len(), 24 + u64_at(req, ML_OFF) as usize, "reply length");
         assert_eq!(&r[..24], &req[..24], "header rewritten");
     }
@@ -324,7 +324,7 @@ fn efi_time(year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> 
     t
 }
 
-/// EFI_VARIABLE_AUTHENTICATION_2 (auth.md §1) followed by the payload.
+/// EFI_VARIABLE_AUTHENTICATION_2 (docs/reference/auth.md §1) followed by the payload.
 fn auth2(time: [u8; 16], cert: &[u8], payload: &[u8]) -> Vec<u8> {
     auth2_raw(
         time,
@@ -356,7 +356,7 @@ fn auth2_raw(
     d
 }
 
-/// One EFI_SIGNATURE_LIST holding one X.509 entry (auth.md §9).
+/// One EFI_SIGNATURE_LIST holding one X.509 entry (docs/reference/auth.md §9).
 fn x509_list(owner: &Guid, cert: &[u8]) -> Vec<u8> {
     let sig_size = 16 + cert.len() as u32;
     let mut l = cert_x509().0.to_vec();
@@ -402,7 +402,7 @@ fn user_mode_service(config: Config) -> Service {
 
 #[test]
 fn status_codes_and_guids_match_the_spec() {
-    // mm-protocol.md §1
+    // docs/reference/mm-protocol.md §1
     let table = [
         (EfiStatus::SUCCESS, 0x0000000000000000u64),
         (EfiStatus::INVALID_PARAMETER, 0x8000000000000002),
@@ -437,7 +437,7 @@ fn status_codes_and_guids_match_the_spec() {
 fn library_request_builders_use_the_spec_layout() {
     let name = ucs2("Boot0001");
     let l = Layout::X64;
-    // GetVariable (mm-protocol.md §11: MessageLength = 16 + 36 + NameSize + DataSize)
+    // GetVariable (docs/reference/mm-protocol.md §11: MessageLength = 16 + 36 + NameSize + DataSize)
     let mut expect = get_req(&vendor(), "Boot0001", 10);
     expect[STATUS_OFF..STATUS_OFF + 8].copy_from_slice(&JUNK.to_le_bytes());
     assert_eq!(request::get_variable(l, &vendor(), &name, 10), expect);
@@ -462,7 +462,7 @@ fn library_request_builders_use_the_spec_layout() {
 }
 
 // ---------------------------------------------------------------------------
-// Framing and dispatch (mm-protocol.md §2, §3).
+// Framing and dispatch (docs/reference/mm-protocol.md §2, §3).
 
 #[test]
 fn framing_beyond_the_buffer_is_bad_buffer_size_without_reply() {
@@ -598,7 +598,7 @@ fn unknown_and_unimplemented_functions_are_unsupported() {
 }
 
 // ---------------------------------------------------------------------------
-// GET_VARIABLE (mm-protocol.md §4).
+// GET_VARIABLE (docs/reference/mm-protocol.md §4).
 
 #[test]
 fn get_variable_short_message_is_bad_buffer_size() {
@@ -696,7 +696,7 @@ fn compat_name_scan_bound_unterminated_name_with_nul_in_data() {
 
 #[test]
 fn compat_name_scan_bound_odd_name_size() {
-    // QEMU does not reject odd NameSize (variables.md §3); we do.
+    // QEMU does not reject odd NameSize (docs/reference/variables.md §3); we do.
     let mut s = svc();
     assert_eq!(
         set(&mut s, &vendor(), "A", NV_BS_RT, b"x"),
@@ -751,7 +751,7 @@ fn get_variable_lookup_is_by_guid_and_exact_name() {
 
 #[test]
 fn compat_get_inaccessible_bs_only_after_exit_boot_services() {
-    // QEMU: EFI_ACCESS_DENIED (mm-protocol.md §4 step 6); edk2 and we: NOT_FOUND.
+    // QEMU: EFI_ACCESS_DENIED (docs/reference/mm-protocol.md §4 step 6); edk2 and we: NOT_FOUND.
     let mut s = svc();
     assert_eq!(
         set(&mut s, &vendor(), "BsOnly", NV | BS, b"secret"),
@@ -772,7 +772,7 @@ fn compat_get_inaccessible_bs_only_after_exit_boot_services() {
 #[test]
 fn compat_get_inaccessible_rt_only_before_exit_boot_services() {
     // QEMU: EFI_ACCESS_DENIED; we: NOT_FOUND. An NV|RT variable can only be
-    // created after EBS (mm-protocol.md §10) and is invisible before it.
+    // created after EBS (docs/reference/mm-protocol.md §10) and is invisible before it.
     let mut s = svc();
     exit_boot_services(&mut s);
     assert_eq!(
@@ -903,7 +903,7 @@ fn return_status_overwrites_caller_junk() {
 }
 
 // ---------------------------------------------------------------------------
-// GET_NEXT_VARIABLE_NAME (mm-protocol.md §5).
+// GET_NEXT_VARIABLE_NAME (docs/reference/mm-protocol.md §5).
 
 #[test]
 fn get_next_short_message_is_bad_buffer_size() {
@@ -1001,7 +1001,7 @@ fn get_next_past_the_last_variable_is_not_found() {
 
 #[test]
 fn compat_read_only_state_variables_cannot_be_written() {
-    // QEMU has no read-only variables (limitations.md §2.3): these writes
+    // QEMU has no read-only variables (docs/reference/limitations.md §2.3): these writes
     // and deletes are EFI_SUCCESS there until the next regeneration. edk2
     // (AuthVariableLib/VarCheckUefiLib) and we: EFI_WRITE_PROTECTED.
     let mut s = svc();
@@ -1066,7 +1066,7 @@ fn get_next_small_name_buffer_is_buffer_too_small_with_required_size() {
 
 #[test]
 fn get_next_name_that_does_not_fit_the_buffer_is_bad_buffer_size() {
-    // buf check on 16 + 24 + the variable's NameSize (mm-protocol.md §5)
+    // buf check on 16 + 24 + the variable's NameSize (docs/reference/mm-protocol.md §5)
     let mut s = svc();
     s.set_buffer_size(24 + 16 + 24 + 4);
     let resp = call(&mut s, &next_req(&Guid::default(), "", 4));
@@ -1168,7 +1168,7 @@ fn get_next_walk_crosses_namespaces_in_store_order() {
 fn compat_empty_name_is_invalid_parameter() {
     // QEMU accepts SetVariable of "" (NameSize 2), and GetNextVariableName
     // then loops: "" is also the "start from the first" request
-    // (limitations.md §2.11).
+    // (docs/reference/limitations.md §2.11).
     let mut s = svc();
     assert_eq!(
         set(&mut s, &vendor(), "", NV_BS_RT, b"x"),
@@ -1209,7 +1209,7 @@ fn compat_name_canonical_trailing_bytes_are_not_stored() {
 }
 
 // ---------------------------------------------------------------------------
-// SET_VARIABLE (mm-protocol.md §4, variables.md §2–§4).
+// SET_VARIABLE (docs/reference/mm-protocol.md §4, docs/reference/variables.md §2–§4).
 
 #[test]
 fn set_variable_framing_errors() {
@@ -1364,7 +1364,7 @@ fn set_variable_append_outside_the_secure_boot_databases() {
     );
     assert_eq!(get(&mut s, &vendor(), "V").1, NV_BS_RT);
     // APPEND onto an existing ordinary variable: attributes match (APPEND
-    // ignored), then the append step refuses it (variables.md §4 step 5)
+    // ignored), then the append step refuses it (docs/reference/variables.md §4 step 5)
     assert_eq!(
         set(&mut s, &vendor(), "V", NV_BS_RT | AP, b"two"),
         EfiStatus::UNSUPPORTED
@@ -1426,7 +1426,7 @@ fn set_variable_secure_boot_databases_need_attributes_0x27() {
         set(&mut s, &vendor(), "KEK", NV_BS_RT, b"x"),
         EfiStatus::SUCCESS
     );
-    // dbt is not subject to the 0x27 rule (variables.md §7)
+    // dbt is not subject to the 0x27 rule (docs/reference/variables.md §7)
     assert_eq!(
         set(&mut s, &image_security(), "dbt", NV_BS_RT, b"x"),
         EfiStatus::SUCCESS
@@ -1491,7 +1491,7 @@ fn set_variable_update_moves_the_variable_to_the_end() {
     assert!(names(&walk(&mut s)).ends_with(&["B", "C", "A"]));
 }
 
-/// 96 + NameSize + DataSize of the six start-up variables (variables.md §5,
+/// 96 + NameSize + DataSize of the six start-up variables (docs/reference/variables.md §5,
 /// §7): SetupMode 96+20+1, SignatureSupport 96+34+80, SecureBoot 96+22+1,
 /// CustomMode 96+22+1, VendorKeysNv 96+26+1, VendorKeys 96+22+1.
 const START_UP_USAGE: u64 = 117 + 210 + 119 + 119 + 123 + 119;
@@ -1503,7 +1503,7 @@ fn query(s: &mut Service, attrs: u32) -> (u64, u64, u64) {
     let resp = call(s, &var_request(4, &p));
     let r = reply(&resp);
     assert_eq!(status(&resp), EfiStatus::SUCCESS);
-    // the attribute field is overwritten with 0 (mm-protocol.md §6)
+    // the attribute field is overwritten with 0 (docs/reference/mm-protocol.md §6)
     assert_eq!(u32_at(r, 64), 0);
     // QEMU writes 28 bytes; edk2's padding stays as sent
     assert_eq!(&r[68..72], &[0xa5; 4]);
@@ -1585,7 +1585,7 @@ fn reset_drops_volatile_variables_and_keeps_non_volatile_ones() {
 }
 
 // ---------------------------------------------------------------------------
-// QUERY_VARIABLE_INFO (mm-protocol.md §6) and GET_PAYLOAD_SIZE (§7).
+// QUERY_VARIABLE_INFO (docs/reference/mm-protocol.md §6) and GET_PAYLOAD_SIZE (§7).
 
 #[test]
 fn query_variable_info_values() {
@@ -1762,7 +1762,7 @@ fn compat_ready_to_boot_ends_dxe() {
 }
 
 // ---------------------------------------------------------------------------
-// LOCK_VARIABLE (mm-protocol.md §9).
+// LOCK_VARIABLE (docs/reference/mm-protocol.md §9).
 
 #[test]
 fn lock_variable_before_end_of_dxe_takes_effect_at_end_of_dxe() {
@@ -1778,7 +1778,7 @@ fn lock_variable_before_end_of_dxe_takes_effect_at_end_of_dxe() {
         &reply(&resp)[40..],
         &lock_req(&vendor(), &ucs2("Locked"))[40..]
     );
-    // a LOCK_NOW policy, as QEMU builds it (mm-protocol.md §9)
+    // a LOCK_NOW policy, as QEMU builds it (docs/reference/mm-protocol.md §9)
     assert_eq!(
         status(&call(&mut s, &lock_req(&vendor(), &ucs2("Fresh")))),
         EfiStatus::SUCCESS
@@ -1849,7 +1849,7 @@ fn lock_variable_framing() {
 #[test]
 fn compat_lock_variable_phase_after_end_of_dxe_is_access_denied() {
     // QEMU: EFI_SUCCESS at any time, and the lock then applies (the OS can
-    // lock BootOrder at runtime, limitations.md §2.9).
+    // lock BootOrder at runtime, docs/reference/limitations.md §2.9).
     let mut s = svc();
     end_of_dxe(&mut s);
     assert_eq!(
@@ -1916,7 +1916,7 @@ fn compat_lock_variable_phase_after_policy_lock() {
 }
 
 // ---------------------------------------------------------------------------
-// Secure Boot start-up variables (variables.md §7).
+// Secure Boot start-up variables (docs/reference/variables.md §7).
 
 #[test]
 fn secure_boot_start_up_variables_on_an_empty_store() {
@@ -2068,7 +2068,7 @@ fn disable_custom_mode_refuses_custom_mode_writes() {
 }
 
 // ---------------------------------------------------------------------------
-// Time-based authenticated writes (auth.md §2–§8).
+// Time-based authenticated writes (docs/reference/auth.md §2–§8).
 
 #[test]
 fn setup_mode_kek_write_stores_payload_and_timestamp() {
@@ -2249,7 +2249,7 @@ fn older_timestamp_on_update_is_security_violation() {
 
 #[test]
 fn compat_replay_equal_timestamp_is_security_violation() {
-    // QEMU rejects only old > new (auth.md §3), so replaying the same
+    // QEMU rejects only old > new (docs/reference/auth.md §3), so replaying the same
     // signed blob is EFI_SUCCESS there; edk2 and we want a strictly later
     // time.
     let mut s = svc();
@@ -2352,7 +2352,7 @@ fn malformed_descriptor_sizes_are_security_violation() {
 #[test]
 fn compat_auth_descriptor_bad_header_is_security_violation() {
     // QEMU: EFI_UNSUPPORTED for a wrong wRevision, wCertificateType or
-    // CertType GUID (auth.md §2 step 4); edk2 and we: SECURITY_VIOLATION.
+    // CertType GUID (docs/reference/auth.md §2 step 4); edk2 and we: SECURITY_VIOLATION.
     let mut s = svc();
     let t = efi_time(2025, 1, 1, 0, 0, 0);
     let kek = x509_list(&vendor(), b"kek");
@@ -2593,7 +2593,7 @@ fn custom_mode_allows_unsigned_secure_boot_writes_and_pk_enrolment_resets_it() {
 fn compat_pk_delete_mode_switches_back_to_setup_mode_at_once() {
     // QEMU reruns the state initialisation only when PK is written, not when
     // it is deleted: SetupMode stays 0 and SecureBoot 1 until the next reset
-    // (auth.md §6). edk2 and we switch to setup mode immediately.
+    // (docs/reference/auth.md §6). edk2 and we switch to setup mode immediately.
     let mut s = user_mode_service(Config::default());
     assert_eq!(get_data(&mut s, &global(), "SecureBoot"), Some(vec![1]));
     // custom mode: an unsigned authenticated delete of PK

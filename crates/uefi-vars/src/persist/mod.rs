@@ -1,7 +1,7 @@
 //! Persistence: the storage trait and its backends.
 //!
 //! The service writes through a [`Storage`]: [`JsonFile`] for QEMU's JSON
-//! store on disk (persistence.md §1), [`MemoryStorage`] when there is no file
+//! store on disk (docs/reference/persistence.md §1), [`MemoryStorage`] when there is no file
 //! (and in tests). Both use the codec in [`json`].
 
 // Test helpers (house rule: behind the `testing` feature).

@@ -11,7 +11,7 @@ use crate::status::EfiStatus;
 use crate::variable::{VarKey, Variable};
 
 /// Variables the guest may never write: AuthVariableLib and VarCheckUefiLib
-/// mark them read-only (QEMU lets the guest overwrite them, limitations §2.3).
+/// mark them read-only (QEMU lets the guest overwrite them, docs/reference/limitations.md §2.3).
 const READ_ONLY_GLOBAL: [&str; 12] = [
     "SetupMode",
     "SecureBoot",

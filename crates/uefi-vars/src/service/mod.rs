@@ -30,7 +30,7 @@ use crate::store::{VarStore, Visibility};
 use crate::variable::Variable;
 pub use observer::{Event, ServiceObserver};
 
-/// Largest communication buffer the device accepts (device.md §2).
+/// Largest communication buffer the device accepts (docs/reference/device.md §2).
 pub const MAX_BUFFER_SIZE: u32 = 64 * 1024;
 
 /// Host-side errors kept for [`Service::take_errors`]; older ones are

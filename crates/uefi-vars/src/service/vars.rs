@@ -261,7 +261,7 @@ impl Service {
         Outcome::err(status, f.hv)
     }
 
-    /// SetVariable decision procedure (variables.md §4 with the compat fixes).
+    /// SetVariable decision procedure (docs/reference/variables.md §4 with the compat fixes).
     pub(super) fn set(
         &mut self,
         guid: crate::guid::Guid,
