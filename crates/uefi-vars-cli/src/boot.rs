@@ -6,14 +6,16 @@
 //! `efi/devpath.py`), each written through the service's SetVariable as a
 //! guest write would be, so the library's checks apply.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
-use uefi_vars::persist::{JsonFile, Storage, WriteMode};
 use uefi_vars::variable::{attr, Variable};
 use uefi_vars::{EfiStatus, Service};
+
+use crate::store_io::StoreArgs;
+use crate::CliError;
 
 const NV_BS: u32 = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS;
 const NV_BS_RT: u32 = NV_BS | attr::RUNTIME_ACCESS;
@@ -26,9 +28,8 @@ const NETBOOT_NUMBER: u16 = 0x0099;
 
 #[derive(clap::Args)]
 pub struct ConfigureArgs {
-    /// The store (QEMU `uefi-vars` JSON file) to edit.
-    #[arg(long, short)]
-    store: PathBuf,
+    #[command(flatten)]
+    io: StoreArgs,
     /// Set variable VAR to true (one byte 1), creating it (NV+BS, in its
     /// well-known namespace or the global one) if missing (repeatable).
     /// Replaces virt-fw-vars --set-true.
@@ -71,14 +72,12 @@ pub struct ConfigureArgs {
     /// "sbat,1,2021030218\n"). Replaces virt-fw-vars --set-sbat-level.
     #[arg(long, value_name = "FILE")]
     set_sbat_level: Option<PathBuf>,
-    /// Copy every variable of another JSON store into this one, replacing
-    /// variables of the same name and GUID (imported as stored, without
-    /// signature checks). Replaces virt-fw-vars --set-json.
+    /// Copy every variable of another store (QEMU JSON, or any format
+    /// `list` reads) into this one, replacing variables of the same name
+    /// and GUID (imported as stored, without signature checks). Replaces
+    /// virt-fw-vars --set-json.
     #[arg(long, value_name = "FILE")]
     set_json: Option<PathBuf>,
-    /// Keep the store file's inode (write in place instead of replacing).
-    #[arg(long)]
-    in_place: bool,
 }
 
 /// `set-true NAME` / `set-false NAME`.
@@ -87,12 +86,8 @@ pub struct BoolArgs {
     /// The variable; created (NV+BS, in its well-known namespace, or the
     /// global one) if missing.
     name: String,
-    /// The store (QEMU `uefi-vars` JSON file).
-    #[arg(long, short)]
-    store: PathBuf,
-    /// Keep the store file's inode (write in place instead of replacing).
-    #[arg(long)]
-    in_place: bool,
+    #[command(flatten)]
+    io: StoreArgs,
 }
 
 /// Namespace and attributes a variable is created with when missing
@@ -129,12 +124,12 @@ fn by_name<'a>(svc: &'a Service, name: &str) -> Result<Option<&'a Variable>, Str
 
 /// Writes `data` into variable `name`, keeping the namespace and attributes
 /// of an existing one (as virt-fw-vars does), through SetVariable.
-fn set_named(svc: &mut Service, name: &str, data: &[u8]) -> Result<(), String> {
+fn set_named(svc: &mut Service, name: &str, data: &[u8]) -> Result<(), CliError> {
     let (g, attributes) = match by_name(svc, name)? {
         Some(v) if v.is_time_auth() || v.attributes & attr::AUTHENTICATED_WRITE_ACCESS != 0 => {
-            return Err(format!(
+            return Err(CliError::Refused(format!(
                 "{name} is an authenticated variable: it changes only by a signed update (`apply`)"
-            ))
+            )))
         }
         Some(v) => (v.guid, v.attributes),
         None => defaults(name),
@@ -142,18 +137,31 @@ fn set_named(svc: &mut Service, name: &str, data: &[u8]) -> Result<(), String> {
     set(svc, g, name, attributes, data)
 }
 
-fn set(svc: &mut Service, g: Guid, name: &str, attributes: u32, data: &[u8]) -> Result<(), String> {
+fn set(
+    svc: &mut Service,
+    g: Guid,
+    name: &str,
+    attributes: u32,
+    data: &[u8],
+) -> Result<(), CliError> {
+    let before: Vec<Variable> = svc.store().iter().cloned().collect();
     let status = svc.set_variable(g, VarName::from(name), attributes, data);
     if let Some(e) = svc.take_errors().first() {
-        return Err(format!("writing {name} failed: {e}"));
+        return Err(CliError::Failed(format!("writing {name} failed: {e}")));
     }
     if status != EfiStatus::SUCCESS {
-        return Err(format!(
-            "writing {name} ({g}, attributes {}) refused: {status}",
+        let why = crate::explain::plain_refusal(&before, g, name, attributes, status)
+            .map(|w| format!(": {w}"))
+            .unwrap_or_default();
+        return Err(CliError::Refused(format!(
+            "writing {name} ({g}, attributes {}) refused: {status}{why}",
             attr::describe(attributes)
-        ));
+        )));
     }
-    Ok(())
+    crate::check_readable_size(
+        &uefi_vars::variable::VarKey::new(g, VarName::from(name)),
+        data.len() as u64,
+    )
 }
 
 /// UCS-2 with the terminating NUL, as UEFI stores text.
@@ -205,7 +213,7 @@ fn description_starts(v: &Variable, prefix: &str) -> bool {
 /// the URL's bytes) and BootNext. edk2 boots such a short-form URI path
 /// (MdeModulePkg/Library/UefiBootManagerLib/BmBoot.c
 /// `BmExpandUriDevicePath`).
-fn set_boot_uri(svc: &mut Service, url: &str) -> Result<String, String> {
+fn set_boot_uri(svc: &mut Service, url: &str) -> Result<String, CliError> {
     let title = format!("netboot {}", url.rsplit('/').next().unwrap_or(url));
     let path = device_path(0x03, 0x18, url.as_bytes())?;
     let option = load_option(&title, &path, &[])?;
@@ -247,7 +255,7 @@ fn free_boot_number(svc: &Service) -> Result<u16, String> {
 /// `--append-boot-filepath`: MEDIA_FILEPATH_DP (type 4 subtype 4, UCS-2
 /// path) and BootOrder. edk2 searches every file system for such a
 /// short-form path (BmBoot.c `BmExpandFileDevicePath`).
-fn append_boot_filepath(svc: &mut Service, arg: &str) -> Result<String, String> {
+fn append_boot_filepath(svc: &mut Service, arg: &str) -> Result<String, CliError> {
     let arg = arg.replace('/', "\\");
     let (file, args) = match arg.split_once(' ') {
         Some((f, a)) => (f, Some(a)),
@@ -286,90 +294,103 @@ fn shim_switches(a: &ConfigureArgs) -> Vec<&'static str> {
     .collect()
 }
 
-/// Reads at most `limit` bytes of a file, refusing a larger one before
-/// reading it whole.
-fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if meta.len() > limit {
-        return Err(format!(
-            "{}: {} bytes, more than the {limit} a variable store can hold",
-            path.display(),
-            meta.len()
-        ));
-    }
-    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Largest input file read: far above any variable a guest can read back
-/// (the MM buffer is 64 KiB), small enough to never exhaust memory.
+/// Largest SbatLevel file read: far above what a guest can read back (the
+/// MM buffer is 64 KiB), so the size check names the real limit.
 const FILE_LIMIT: u64 = 16 << 20;
 
-/// The variables of a JSON store given to `--set-json`.
-fn read_json(file: &Path) -> Result<Vec<Variable>, String> {
-    let text = read_bounded(file, FILE_LIMIT)?;
-    uefi_vars::persist::json::decode(&text)
-        .map_err(|e| format!("{}: not a QEMU JSON variable store: {e}", file.display()))
+/// Merges `import` into `vars` (an import, as stored: no checks beyond the
+/// decoder's, as virt-fw-vars --set-json).
+fn merge(vars: &mut Vec<Variable>, import: Vec<Variable>) -> String {
+    vars.retain(|o| !import.iter().any(|v| v.guid == o.guid && v.name == o.name));
+    let count = import.len();
+    vars.extend(import);
+    format!("{count} variables imported")
 }
 
-/// Merges `vars` into the store file (an import, as stored: no checks
-/// beyond the JSON codec's).
-fn import(store: &Path, mode: WriteMode, vars: Vec<Variable>) -> Result<String, String> {
-    let mut file = JsonFile::with_mode(store, mode);
-    let mut all = file
-        .load()
-        .map_err(|e| format!("{}: {e}", store.display()))?;
-    all.retain(|o| !vars.iter().any(|v| v.guid == o.guid && v.name == o.name));
-    let count = vars.len();
-    all.extend(vars);
-    let refs: Vec<&Variable> = all.iter().collect();
-    file.save(&refs)
-        .map_err(|e| format!("{}: {e}", store.display()))?;
-    Ok(format!("{count} variables imported"))
+fn anything_to_do(a: &ConfigureArgs) -> bool {
+    !(a.set_true.is_empty()
+        && a.set_false.is_empty()
+        && a.set_boot_uri.is_none()
+        && a.append_boot_filepath.is_empty()
+        && shim_switches(a).is_empty()
+        && a.set_sbat_level.is_none()
+        && a.set_json.is_none())
 }
 
-/// `configure`, in virt-fw-vars' order of operations (vars.py `main`).
-pub fn configure(a: &ConfigureArgs) -> Result<ExitCode, String> {
-    let json = a.set_json.as_deref().map(read_json).transpose()?;
-    let (mut svc, _lock) = crate::open_edit(&a.store, a.in_place)?;
+/// The edits of `configure`, in virt-fw-vars' order of operations
+/// (vars.py `main`), each a SetVariable on `svc`.
+fn configure_edits(
+    a: &ConfigureArgs,
+    svc: &mut Service,
+    sbat: Option<&[u8]>,
+) -> Result<Vec<String>, CliError> {
     let mut done = Vec::new();
     for (names, value) in [(&a.set_true, 1u8), (&a.set_false, 0u8)] {
         for n in names {
-            set_named(&mut svc, n, &[value])?;
+            set_named(svc, n, &[value])?;
             done.push(format!("{n} = {value}"));
         }
     }
     if let Some(url) = &a.set_boot_uri {
-        done.push(set_boot_uri(&mut svc, url)?);
+        done.push(set_boot_uri(svc, url)?);
     }
     for p in &a.append_boot_filepath {
-        done.push(append_boot_filepath(&mut svc, p)?);
+        done.push(append_boot_filepath(svc, p)?);
     }
     for n in shim_switches(a) {
-        set_named(&mut svc, n, &1u32.to_le_bytes())?;
+        set_named(svc, n, &1u32.to_le_bytes())?;
         done.push(format!("{n} = 1"));
     }
-    if let Some(f) = &a.set_sbat_level {
-        set_named(&mut svc, "SbatLevel", &read_bounded(f, FILE_LIMIT)?)?;
+    if let (Some(f), Some(bytes)) = (&a.set_sbat_level, sbat) {
+        set_named(svc, "SbatLevel", bytes)?;
         done.push(format!("SbatLevel from {}", f.display()));
     }
-    // Last, as in virt-fw-vars, but read before anything is written.
-    if let Some(vars) = json {
-        drop(svc);
-        done.push(import(&a.store, crate::mode(a.in_place), vars)?);
-    }
-    if done.is_empty() {
+    Ok(done)
+}
+
+/// `configure`: every input file is read and the store checked before
+/// anything is written; the result goes to `--output` (any format) or back
+/// into the store in its own format.
+pub fn configure(a: &ConfigureArgs) -> Result<ExitCode, CliError> {
+    if !anything_to_do(a) {
         return Err("nothing to do: give at least one option (see --help)".into());
     }
+    let import = match &a.set_json {
+        Some(f) => Some(crate::store_io::read_store(f, false)?.vars),
+        None => None,
+    };
+    let sbat = match &a.set_sbat_level {
+        Some(f) => Some(crate::store_io::read_bounded(
+            f,
+            FILE_LIMIT,
+            "an SbatLevel file",
+        )?),
+        None => None,
+    };
+    let mut done = Vec::new();
+    crate::edit_vars(&a.io, |svc| {
+        done = configure_edits(a, svc, sbat.as_deref())?;
+        let mut vars = crate::non_volatile(svc);
+        // Last, as in virt-fw-vars.
+        if let Some(import) = import {
+            done.push(merge(&mut vars, import));
+        }
+        Ok(vars)
+    })?;
+    let out = a.io.output.as_ref().unwrap_or(&a.io.store);
     for d in done {
-        println!("{}: {d}", a.store.display());
+        println!("{}: {d}", out.display());
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// `set-true` / `set-false`.
-pub fn set_bool(a: &BoolArgs, value: bool) -> Result<ExitCode, String> {
-    let (mut svc, _lock) = crate::open_edit(&a.store, a.in_place)?;
-    set_named(&mut svc, &a.name, &[u8::from(value)])?;
-    println!("{}: {} = {}", a.store.display(), a.name, u8::from(value));
+pub fn set_bool(a: &BoolArgs, value: bool) -> Result<ExitCode, CliError> {
+    crate::edit_vars(&a.io, |svc| {
+        set_named(svc, &a.name, &[u8::from(value)])?;
+        Ok(crate::non_volatile(svc))
+    })?;
+    let out = a.io.output.as_ref().unwrap_or(&a.io.store);
+    println!("{}: {} = {}", out.display(), a.name, u8::from(value));
     Ok(ExitCode::SUCCESS)
 }

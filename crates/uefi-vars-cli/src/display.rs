@@ -112,7 +112,17 @@ pub fn signature_lists(data: &[u8]) -> Option<String> {
     Some(out)
 }
 
-/// One line per variable: GUID, attributes, size, name, short value.
+/// The vendor GUID as `list` shows it: its well-known name (which every
+/// `--guid` accepts), padded to a GUID's width, else the GUID.
+fn vendor_column(v: &Variable) -> String {
+    match crate::names::name_of(&v.guid) {
+        Some(n) => format!("{n:<36}"),
+        None => v.guid.to_string(),
+    }
+}
+
+/// One line per variable for `list`: vendor, attributes, size, name,
+/// short value.
 pub fn summary_line(v: &Variable) -> String {
     if is_signature_database(v) {
         if let Some(lists) = siglist::parse(&v.data) {
@@ -122,7 +132,7 @@ pub fn summary_line(v: &Variable) -> String {
                 .collect();
             return format!(
                 "{}  {:<14} {:>6}  {}  = [{}]",
-                v.guid,
+                vendor_column(v),
                 attr::describe(v.attributes),
                 v.data.len(),
                 v.name,
@@ -135,7 +145,7 @@ pub fn summary_line(v: &Variable) -> String {
         .or_else(|| preview(&v.data));
     format!(
         "{}  {:<14} {:>6}  {}{}",
-        v.guid,
+        vendor_column(v),
         attr::describe(v.attributes),
         v.data.len(),
         v.name,

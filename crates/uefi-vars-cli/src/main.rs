@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
-use uefi_vars::persist::{json, JsonFile, MemoryStorage, Storage, SyncMode, WriteMode};
+use uefi_vars::persist::{json, JsonFile, MemoryStorage, Storage, WriteMode};
 use uefi_vars::variable::{attr, VarKey, Variable};
 use uefi_vars::{Config, EfiStatus, Service};
 
@@ -292,13 +292,14 @@ fn run(cmd: Command) -> CliResult {
             if json {
                 let all: Vec<serde_json::Value> =
                     loaded.vars.iter().map(display::to_json).collect();
-                println!("{}", serde_json::Value::Array(all));
-                return Ok(ExitCode::SUCCESS);
+                return print_bytes(format!("{}\n", serde_json::Value::Array(all)).as_bytes());
             }
+            let mut out = String::new();
             for v in &loaded.vars {
-                println!("{}", display::summary_line(v));
+                out.push_str(&display::summary_line(v));
+                out.push('\n');
             }
-            Ok(ExitCode::SUCCESS)
+            print_bytes(out.as_bytes())
         }
         Command::Get {
             name,
@@ -313,14 +314,14 @@ fn run(cmd: Command) -> CliResult {
             if let Some(dir) = &extract_certs {
                 display::extract_certs(dir, std::slice::from_ref(var))?;
             }
-            if json {
-                println!("{}", display::to_json(var));
+            let text = if json {
+                format!("{}\n", display::to_json(var))
             } else if raw {
-                println!("{}", json::to_hex(&var.data));
+                format!("{}\n", json::to_hex(&var.data))
             } else {
-                print!("{}", display::details(var));
-            }
-            Ok(ExitCode::SUCCESS)
+                display::details(var)
+            };
+            print_bytes(text.as_bytes())
         }
         Command::Set {
             name,
@@ -369,9 +370,9 @@ fn run(cmd: Command) -> CliResult {
             })
         }
         Command::Convert(args) => convert(&args),
-        Command::Configure(args) => Ok(boot::configure(&args)?),
-        Command::SetTrue(args) => Ok(boot::set_bool(&args, true)?),
-        Command::SetFalse(args) => Ok(boot::set_bool(&args, false)?),
+        Command::Configure(args) => boot::configure(&args),
+        Command::SetTrue(args) => boot::set_bool(&args, true),
+        Command::SetFalse(args) => boot::set_bool(&args, false),
         Command::Compact { store, in_place } => compact(&store, in_place),
         Command::Replay(args) => Ok(replay_cmd::run(&args)?),
         Command::Enroll(args) => auth_cmds::enroll(&args),
@@ -496,14 +497,42 @@ fn check_readable_size(key: &VarKey, data_len: u64) -> Result<(), CliError> {
 /// resulting size must stay readable.
 type EditOutcome = (EfiStatus, Option<VarKey>);
 
-/// Reads the store, runs `op` on a service holding its variables (the same
-/// SetVariable rules as a guest write), and writes the result, refusing
-/// first a store held by `uefi-vars serve`, a read-only output and a
-/// missing store without --create.
+/// [`edit_vars`] for one SetVariable: refused unless it succeeded, and
+/// refused when the variable it leaves is larger than a guest can read.
 pub(crate) fn edit(
     io: &StoreArgs,
     what: &str,
     op: impl FnOnce(&mut Service) -> Result<EditOutcome, CliError>,
+) -> CliResult {
+    edit_vars(io, |svc| {
+        let (status, key) = op(svc)?;
+        finish(svc, status, what)?;
+        if let Some(key) = key {
+            if let Some(v) = svc.store().iter().find(|v| v.key() == key) {
+                check_readable_size(&key, v.data.len() as u64)?;
+            }
+        }
+        Ok(non_volatile(svc))
+    })
+}
+
+/// The variables of the service that persist.
+pub(crate) fn non_volatile(svc: &Service) -> Vec<Variable> {
+    svc.store()
+        .iter()
+        .filter(|v| v.is_non_volatile())
+        .cloned()
+        .collect()
+}
+
+/// Reads the store (any format), runs `op` on a service holding its
+/// variables (the same SetVariable rules as a guest write), and writes the
+/// variables `op` returns to the output (any format), refusing first a
+/// store held by `uefi-vars serve`, a read-only output and a missing store
+/// without --create. Nothing is written when `op` fails.
+pub(crate) fn edit_vars(
+    io: &StoreArgs,
+    op: impl FnOnce(&mut Service) -> Result<Vec<Variable>, CliError>,
 ) -> CliResult {
     let output = io.output.clone().unwrap_or_else(|| io.store.clone());
     if !io.create && !io.store.exists() {
@@ -525,15 +554,9 @@ pub(crate) fn edit(
         io.in_place,
     )?;
     let mut svc = service_over(&loaded.vars)?;
-    let (status, key) = op(&mut svc)?;
-    finish(&mut svc, status, what)?;
-    if let Some(key) = key {
-        if let Some(v) = svc.store().iter().find(|v| v.key() == key) {
-            check_readable_size(&key, v.data.len() as u64)?;
-        }
-    }
-    let vars: Vec<&Variable> = svc.store().iter().filter(|v| v.is_non_volatile()).collect();
-    store_io::write_store(&target, &vars)?;
+    let vars = op(&mut svc)?;
+    let refs: Vec<&Variable> = vars.iter().collect();
+    store_io::write_store(&target, &refs)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -672,23 +695,6 @@ fn mode(in_place: bool) -> WriteMode {
     } else {
         WriteMode::AtomicReplace
     }
-}
-
-fn warn(errors: Vec<uefi_vars::Error>) {
-    for e in errors {
-        eprintln!("uefi-vars: warning: {e}");
-    }
-}
-
-/// Opens a JSON store to change it: locked (no `serve` on it meanwhile),
-/// and every change written into the JSON file itself (a one-shot edit
-/// leaves it complete).
-fn open_edit(path: &std::path::Path, in_place: bool) -> Result<(Service, std::fs::File), String> {
-    let lock = store_io::lock(path).map_err(|e| e.to_string())?;
-    let file = JsonFile::with_mode(path, mode(in_place)).with_sync(SyncMode::FullRewrite);
-    let mut svc = Service::open(Config::default(), Box::new(file)).map_err(|e| e.to_string())?;
-    warn(svc.take_errors());
-    Ok((svc, lock))
 }
 
 fn compact(path: &std::path::Path, in_place: bool) -> CliResult {

@@ -63,6 +63,13 @@ const TABLE: &[(&str, &[&str], &str)] = &[
         "4b47d616-a8d6-4552-9d44-ccad2e0f4cf9",
     ),
     (
+        // The vendor of iSCSI's "Attempt N" variables (edk2
+        // NetworkPkg/IScsiDxe: EFI_ISCSI_INITIATOR_NAME_PROTOCOL_GUID).
+        "IScsiInitiatorName",
+        &["iscsi-initiator-name"],
+        "59324945-ec44-4c0d-b1cd-9db139df070c",
+    ),
+    (
         "SystemdBootLoader",
         &["systemd-boot", "loader"],
         "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f",

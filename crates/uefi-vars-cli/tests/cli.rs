@@ -115,7 +115,7 @@ fn list_and_get_decode_variables() {
     assert!(o.status.success());
     assert_eq!(out.lines().count(), 28);
     assert!(
-        out.contains("8be4df61-93ca-11d2-aa0d-00e098032b8c  NV|BS|AT"),
+        out.contains("EfiGlobalVariable                     NV|BS|AT"),
         "{out}"
     );
     assert!(out.lines().any(|l| l.contains("BootOrder")));

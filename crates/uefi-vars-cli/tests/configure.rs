@@ -63,6 +63,7 @@ fn virt_fw_vars(dir: &Path, args: &[&str]) -> Vars {
 fn configure(store: &Path, args: &[&str]) -> Output {
     bin()
         .arg("configure")
+        .arg("--create")
         .arg("--store")
         .arg(store)
         .args(args)
@@ -214,7 +215,7 @@ fn set_true_and_set_false_subcommands() {
     let s = store.to_str().unwrap();
     for (cmd, byte) in [("set-true", "01"), ("set-false", "00")] {
         let o = bin()
-            .args([cmd, "SecureBootEnable", "--store", s])
+            .args([cmd, "SecureBootEnable", "--create", "--store", s])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", text(&o));
@@ -237,7 +238,7 @@ fn set_true_and_set_false_subcommands() {
         .args(["set-true", "PK", "--store", s])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(3), "a refusal: {}", text(&o));
     assert!(text(&o).contains("authenticated variable"), "{}", text(&o));
     assert_eq!(std::fs::read(&store).unwrap(), before);
 }
