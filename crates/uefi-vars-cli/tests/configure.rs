@@ -306,3 +306,141 @@ fn help_entry(help: &str, flag: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// Equal maps, or a panic naming the variables that differ (and how).
+/// An all-zero "time" (which virt-fw-vars leaves out) is no timestamp.
+fn same(a: &Vars, b: &Vars, what: &str) {
+    let zero_time = "0".repeat(32);
+    let norm = |m: &Vars| -> Vars {
+        let mut m = m.clone();
+        for v in m.values_mut() {
+            if v["time"] == zero_time.as_str() {
+                v.as_object_mut().unwrap().remove("time");
+            }
+        }
+        m
+    };
+    let (a, b) = (&norm(a), &norm(b));
+    let keys: std::collections::BTreeSet<_> = a.keys().chain(b.keys()).collect();
+    let differ: Vec<String> = keys
+        .into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            let short = |v: Option<&Value>| {
+                v.map(|v| {
+                    let t = v.to_string();
+                    t.chars().take(200).collect::<String>()
+                })
+            };
+            format!("{k:?}: {:?} / {:?}", short(a.get(k)), short(b.get(k)))
+        })
+        .collect();
+    assert!(differ.is_empty(), "{what}: {differ:#?}");
+}
+
+/// The variables of a store in any format, read by virt-fw-vars.
+fn virt_fw_vars_reads(dir: &Path, store: &Path) -> Vars {
+    virt_fw_vars(dir, &["-i", store.to_str().unwrap()])
+}
+
+/// `configure`, `set-true` and `set-false` take any store format and write
+/// any format (issue 10 item 1: `--input/--output` on the editing
+/// commands), with the same result as virt-fw-vars on the same image.
+#[test]
+fn configure_edits_any_format_as_virt_fw_vars_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let fd = d.join("vars.fd");
+    std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.ms.fd", &fd).unwrap();
+    let original = std::fs::read(&fd).unwrap();
+    let args = [
+        "--set-boot-uri",
+        "http://192.0.2.1/boot/disk.iso",
+        "--append-boot-filepath",
+        "/EFI/debian/shimx64.efi",
+        "--set-shim-verbose",
+        "--set-true",
+        "Foo",
+    ];
+    // Into a JSON output: the image itself is left alone.
+    let json = d.join("ours.json");
+    let o = bin()
+        .args(["configure", "--store", fd.to_str().unwrap(), "--output"])
+        .arg(&json)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read(&fd).unwrap() == original, "input changed");
+    let theirs = virt_fw_vars(d, &[&["-i", fd.to_str().unwrap()][..], &args].concat());
+    same(&load(&json), &theirs, "JSON output / virt-fw-vars");
+    // In place: the image stays an edk2 image of the same size.
+    let o = bin()
+        .args(["configure", "--store", fd.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(std::fs::read(&fd).unwrap().len(), original.len());
+    same(&virt_fw_vars_reads(d, &fd), &theirs, "edited .fd");
+    // qcow2 in, qcow2 out; then set-false from qcow2 into an AWS blob.
+    let qcow2 = d.join("vars.qcow2");
+    let o = bin()
+        .args(["set-true", "Bar", "--store", fd.to_str().unwrap(), "-o"])
+        .arg(&qcow2)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read(&qcow2).unwrap().starts_with(b"QFI\xfb"));
+    let aws = d.join("vars.aws");
+    let o = bin()
+        .args(["set-false", "Foo", "--input", qcow2.to_str().unwrap()])
+        .arg("--output")
+        .arg(&aws)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let blob = virt_fw_vars_reads(d, &aws);
+    let key = |n: &str| (n.to_string(), GLOBAL.to_string());
+    assert_eq!(blob[&key("Foo")]["data"], "00");
+    assert_eq!(blob[&key("Bar")]["data"], "01");
+    assert_eq!(virt_fw_vars_reads(d, &qcow2)[&key("Foo")]["data"], "01");
+    let mut rest = blob.clone();
+    let mut want = theirs.clone();
+    for m in [&mut rest, &mut want] {
+        m.remove(&key("Foo"));
+        m.remove(&key("Bar"));
+    }
+    same(&rest, &want, "AWS output keeps every other variable");
+}
+
+/// A missing store is an error for `configure` and `set-true` too, unless
+/// --create is given (issue 10 item 5).
+#[test]
+fn configure_needs_create_for_a_missing_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("nope.fd");
+    for args in [
+        &["configure", "--set-true", "A"][..],
+        &["set-true", "A"][..],
+        &["set-false", "A"][..],
+    ] {
+        let o = bin()
+            .args(args)
+            .arg("--store")
+            .arg(&store)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(text(&o).contains("pass --create"), "{}", text(&o));
+        assert!(!store.exists());
+    }
+    let o = bin()
+        .args(["set-true", "A", "--create", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // A new .fd is an OVMF_VARS_4M.fd layout image.
+    assert_eq!(std::fs::read(&store).unwrap().len(), 0x8_4000);
+}
