@@ -21,28 +21,39 @@ pub struct EnrollArgs {
     /// it such a store is refused: its keys would be lost).
     #[arg(long)]
     replace_keys: bool,
-    /// Platform key certificate (PEM or DER). Required unless --generate or
-    /// a preset (--enroll-redhat, --enroll-microsoft, ...) is given.
+    /// Platform key certificate (PEM or DER), owner --owner. Required unless
+    /// --generate or a preset (--enroll-redhat, --enroll-microsoft, ...) is
+    /// given. Replaces virt-fw-vars --set-pk; `--pk F --kek F --owner
+    /// a0baa8a3-041d-48a8-bc87-c36d121b5e3d --microsoft-kek all --profile
+    /// all` replaces virt-fw-vars --enroll-cert F.
     #[arg(long)]
     pk: Option<PathBuf>,
-    /// Key exchange key certificates.
+    /// Key exchange key certificates (repeatable; owner --owner). Replaces
+    /// virt-fw-vars --add-kek.
     #[arg(long)]
     kek: Vec<PathBuf>,
-    /// Signature database certificates.
+    /// Signature database certificates (repeatable; owner --owner).
+    /// Replaces virt-fw-vars --add-db.
     #[arg(long)]
     db: Vec<PathBuf>,
-    /// Forbidden signature database: certificates.
+    /// Forbidden signature database: certificates (repeatable; owner
+    /// --owner). Replaces virt-fw-vars --add-dbx-cert.
     #[arg(long)]
     dbx_cert: Vec<PathBuf>,
     /// Generate a throw-away test PKI (PK, KEK, db certificates and keys)
-    /// into this directory and enroll it. Existing files there are never
-    /// overwritten; private keys are written with mode 0600.
+    /// into this directory and enroll it (with --microsoft-kek/--profile,
+    /// Microsoft's keys too). Existing files there are never overwritten;
+    /// private keys are written with mode 0600; nothing is created when the
+    /// store is refused. Replaces virt-fw-vars --enroll-generate.
     #[arg(long, conflicts_with = "pk")]
     generate: Option<PathBuf>,
-    /// Owner GUID written into the signature lists.
+    /// Owner GUID written into the signature lists (the GUID argument of
+    /// virt-fw-vars --set-pk, --add-kek, --add-db, ...; a well-known name
+    /// or braces are accepted).
     #[arg(long, default_value = "26dc4851-195f-4ae1-9a19-fbf883bbb35e")]
     owner: String,
-    /// Leave Secure Boot disabled (SecureBootEnable = 0).
+    /// Leave Secure Boot disabled (SecureBootEnable = 0). Without it Secure
+    /// Boot is enabled, as virt-fw-vars --sb/--secure-boot enables it.
     #[arg(long)]
     no_secure_boot: bool,
     #[command(flatten)]
@@ -282,12 +293,26 @@ fn has_pk(vars: &[Variable]) -> bool {
         .any(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK"))
 }
 
+/// Whether `enroll` brings a new platform key (and so replaces PK, KEK
+/// and db rather than extending them).
+fn new_platform(args: &EnrollArgs) -> bool {
+    args.pk.is_some() || args.generate.is_some() || args.presets.platform_preset()
+}
+
+/// `enroll`: the store is checked (present, not in use, writable, not
+/// already enrolled, decodable) and the output resolved before any key
+/// file is created; the store is written once, after everything passed.
 pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
     use crate::store_io;
     let owner = crate::parse_guid(&args.owner)?;
     let io = &args.io;
-    // The store is checked (present, not in use, writable, not enrolled)
-    // before any key file is created.
+    if !new_platform(args) && !args.presets.wanted() {
+        return Err(
+            "give the keys: --pk CERT (with --kek, --db), --generate DIR, or a preset \
+                    (--enroll-redhat, --enroll-microsoft, --distro-keys, ...)"
+                .into(),
+        );
+    }
     let output = io.output.clone().unwrap_or_else(|| io.store.clone());
     if !io.create && !io.store.exists() {
         store_io::read_store(&io.store, false)?;
@@ -298,30 +323,8 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
         false => None,
     };
     store_io::check_writable(&output)?;
-    if args.presets.wanted() {
-        // Presets add to an enrolled store unless a new PK is given
-        // (crates/uefi-vars-cli/src/presets.rs).
-        let explicit = crate::presets::Explicit {
-            store: &io.store,
-            pk: args.pk.as_deref(),
-            kek: &args.kek,
-            db: &args.db,
-            dbx_cert: &args.dbx_cert,
-            owner,
-            secure_boot: !args.no_secure_boot,
-            generate: args.generate.is_some(),
-        };
-        // A refused signed update exits as a refusal (README "Exit codes").
-        return crate::presets::enroll(&args.presets, &explicit).map_err(|e| {
-            if e.contains("update refused (") {
-                CliError::Refused(e)
-            } else {
-                CliError::Failed(e)
-            }
-        });
-    }
     let loaded = store_io::read_store(&io.store, io.create)?;
-    if has_pk(&loaded.vars) && !args.replace_keys {
+    if has_pk(&loaded.vars) && new_platform(args) && !args.replace_keys {
         return Err(CliError::Refused(format!(
             "{}: already enrolled (it has a PK); pass --replace-keys to replace its PK, KEK and db",
             io.store.display()
@@ -336,149 +339,45 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
         io.in_place,
     )?;
     let (pk, kek, db) = match &args.generate {
-        Some(dir) => {
-            let paths = generate_pki(dir)?;
-            match paths.as_slice() {
-                [pk, kek, db] => (pk.clone(), vec![kek.clone()], vec![db.clone()]),
-                _ => return Err("key generation produced no PKI".into()),
-            }
-        }
-        None => (
-            args.pk.clone().ok_or("--pk is required")?,
-            args.kek.clone(),
-            args.db.clone(),
-        ),
+        Some(dir) => match generate_pki(dir)?.as_slice() {
+            [pk, kek, db] => (
+                Some(pk.clone()),
+                [std::slice::from_ref(kek), &args.kek].concat(),
+                [std::slice::from_ref(db), &args.db].concat(),
+            ),
+            _ => return Err("key generation produced no PKI".into()),
+        },
+        None => (args.pk.clone(), args.kek.clone(), args.db.clone()),
     };
-    let mut vars = enrolled_vars(args, loaded.vars, &owner, &pk, &kek, &db)?;
-    add_mok(args, &owner, &mut vars)?;
-    let vars = apply_dbx(args, vars)?;
+    let (vars, fresh) = if args.presets.wanted() {
+        let explicit = crate::presets::Explicit {
+            store: &io.store,
+            pk: pk.as_deref(),
+            kek: &kek,
+            db: &db,
+            dbx_cert: &args.dbx_cert,
+            owner,
+            secure_boot: !args.no_secure_boot,
+        };
+        // A refused signed update exits as a refusal (README "Exit codes").
+        crate::presets::enroll(&args.presets, &explicit, loaded.vars).map_err(|e| {
+            if e.contains("update refused (") {
+                CliError::Refused(e)
+            } else {
+                CliError::Failed(e)
+            }
+        })?
+    } else {
+        let pk = pk.ok_or("--pk is required")?;
+        (
+            enrolled_vars(args, loaded.vars, &owner, &pk, &kek, &db)?,
+            true,
+        )
+    };
     let refs: Vec<&Variable> = vars.iter().collect();
     store_io::write_store(&target, &refs)?;
-    // A machine reset computes the Secure Boot state exactly as the device will.
-    let mut svc = crate::service_over(&vars)?;
-    svc.reset().map_err(|e| e.to_string())?;
-    let byte = |name: &str| {
-        svc.store()
-            .iter()
-            .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from(name))
-            .and_then(|v| v.data.first().copied())
-            .unwrap_or(0)
-    };
-    println!(
-        "{}: PK, KEK ({}), db ({}), dbx ({}) enrolled; SetupMode={} SecureBoot={}",
-        output.display(),
-        kek.len(),
-        db.len(),
-        args.dbx_cert.len(),
-        byte("SetupMode"),
-        byte("SecureBoot")
-    );
+    crate::presets::report(&output, fresh, &vars)?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn sha256_list(owner: &Guid, hashes: &[String]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for h in hashes {
-        let bytes = uefi_vars::persist::json::from_hex(&h.trim().to_ascii_lowercase())
-            .ok()
-            .filter(|b| b.len() == 32)
-            .ok_or_else(|| format!("{h:?} is not a SHA-256 hash (64 hex digits)"))?;
-        out.extend(siglist::single_entry_list(
-            &guid::CERT_SHA256,
-            owner,
-            &bytes,
-        ));
-    }
-    Ok(out)
-}
-
-/// MokList: shim's own list, a plain NV|BS variable (MokVars.txt).
-fn add_mok(args: &EnrollArgs, owner: &Guid, vars: &mut Vec<Variable>) -> Result<(), String> {
-    let mut add = x509_list(owner, &args.presets.add_mok)?;
-    add.extend(sha256_list(owner, &args.presets.add_mok_hash)?);
-    if add.is_empty() {
-        return Ok(());
-    }
-    let shim = crate::names::parse_guid("shim")?;
-    let name = VarName::from("MokList");
-    let mut data = vars
-        .iter()
-        .find(|v| v.guid == shim && v.name == name)
-        .map(|v| v.data.clone())
-        .unwrap_or_default();
-    data.extend(add);
-    vars.retain(|v| !(v.guid == shim && v.name == name));
-    vars.push(Variable::new(
-        shim,
-        name,
-        attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS,
-        data,
-    ));
-    Ok(())
-}
-
-/// The signed dbx updates, applied through the service: after PK and KEK
-/// are enrolled (verified), or before (setup mode, unverified) when asked.
-fn apply_dbx(args: &EnrollArgs, vars: Vec<Variable>) -> Result<Vec<Variable>, CliError> {
-    let updates: Vec<(&PathBuf, bool)> = args
-        .presets
-        .set_dbx
-        .iter()
-        .map(|p| (p, false))
-        .chain(args.presets.add_dbx.iter().map(|p| (p, true)))
-        .collect();
-    if updates.is_empty() {
-        return Ok(vars);
-    }
-    let is_pk = |v: &Variable| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK");
-    let pk: Vec<Variable> = vars.iter().filter(|v| is_pk(v)).cloned().collect();
-    let start: Vec<Variable> = if args.presets.write_dbx_unverified {
-        vars.into_iter().filter(|v| !is_pk(v)).collect()
-    } else {
-        vars
-    };
-    let mut svc = crate::service_over(&start)?;
-    svc.reset().map_err(|e| e.to_string())?;
-    let limit = u64::from(uefi_vars::service::MAX_BUFFER_SIZE);
-    for (path, append) in updates {
-        let data = crate::store_io::read_bounded(path, limit, "a signed update")?;
-        let mut attributes = attr::SECURE_BOOT_DB;
-        if append {
-            attributes |= attr::APPEND_WRITE;
-        }
-        let before: Vec<Variable> = svc.store().iter().cloned().collect();
-        let status = svc.set_variable(
-            guid::IMAGE_SECURITY_DATABASE,
-            VarName::from("dbx"),
-            attributes,
-            &data,
-        );
-        if status != uefi_vars::EfiStatus::SUCCESS {
-            let why = crate::explain::refusal(
-                &before,
-                guid::IMAGE_SECURITY_DATABASE,
-                "dbx",
-                attributes,
-                &data,
-            )
-            .map(|w| format!(": {w}"))
-            .unwrap_or_default();
-            return Err(CliError::Refused(format!(
-                "{}: dbx update refused: {status}{why}",
-                path.display()
-            )));
-        }
-    }
-    let mut out: Vec<Variable> = svc
-        .store()
-        .iter()
-        .filter(|v| v.is_non_volatile())
-        .cloned()
-        .collect();
-    if args.presets.write_dbx_unverified {
-        out.extend(pk);
-    }
-    Ok(out)
 }
 
 fn enrolled_vars(
@@ -498,12 +397,12 @@ fn enrolled_vars(
             vars.push(v);
         }
     };
-    let mut db_data = x509_list(owner, db)?;
-    db_data.extend(sha256_list(owner, &args.presets.add_db_hash)?);
-    put(guid::IMAGE_SECURITY_DATABASE, "db", db_data);
-    let mut dbx_data = x509_list(owner, &args.dbx_cert)?;
-    dbx_data.extend(sha256_list(owner, &args.presets.add_dbx_hash)?);
-    put(guid::IMAGE_SECURITY_DATABASE, "dbx", dbx_data);
+    put(guid::IMAGE_SECURITY_DATABASE, "db", x509_list(owner, db)?);
+    put(
+        guid::IMAGE_SECURITY_DATABASE,
+        "dbx",
+        x509_list(owner, &args.dbx_cert)?,
+    );
     put(guid::GLOBAL_VARIABLE, "KEK", x509_list(owner, kek)?);
     put(
         guid::GLOBAL_VARIABLE,

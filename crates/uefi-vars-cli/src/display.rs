@@ -64,11 +64,16 @@ fn x509_summary(der: &[u8]) -> String {
                 .to_bn()
                 .and_then(|b| b.to_hex_str().map(|s| s.to_string()))
                 .unwrap_or_default();
+            let sha256 = c
+                .digest(openssl::hash::MessageDigest::sha256())
+                .map(|d| uefi_vars::persist::json::to_hex(&d))
+                .unwrap_or_default();
             format!(
-                "subject: {}\n        issuer:  {}\n        serial:  {}",
+                "subject: {}\n        issuer:  {}\n        serial:  {}\n        sha256:  {}",
                 name(c.subject_name()),
                 name(c.issuer_name()),
-                serial
+                serial,
+                sha256
             )
         }
         Err(_) => format!("unparsable certificate ({} bytes)", der.len()),

@@ -56,12 +56,15 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         extract_certs: Option<PathBuf>,
     },
-    /// Show one variable.
+    /// Show one variable: attributes, timestamp, decoded value (signature
+    /// lists with each certificate's subject, issuer, serial and SHA-256;
+    /// hashes) and a hex dump (virt-fw-vars --verbose, --hashes,
+    /// --hexdump).
     Get {
         /// Variable name.
         name: String,
-        /// Vendor GUID, or an alias: global, db (image security database),
-        /// secureboot, custommode. Without it the name must be unique.
+        /// Vendor GUID (braces allowed) or a well-known name (global, db,
+        /// shim, EfiGlobalVariable, ...). Without it the name must be unique.
         #[arg(long, short)]
         guid: Option<String>,
         /// The store, in any format `list` reads.
@@ -81,7 +84,8 @@ enum Command {
     Set {
         /// Variable name.
         name: String,
-        /// Vendor GUID, or an alias (global, db, secureboot, custommode).
+        /// Vendor GUID (braces allowed) or a well-known name (global, db,
+        /// shim, secureboot, EfiGlobalVariable, ...).
         #[arg(long, short, default_value = "global")]
         guid: String,
         #[command(flatten)]
@@ -92,7 +96,8 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
     },
-    /// Delete a (non-authenticated) variable.
+    /// Delete a (non-authenticated) variable, through the same SetVariable
+    /// rules as a guest (virt-fw-vars -d/--delete).
     Delete {
         /// Variable name.
         name: String,

@@ -80,6 +80,14 @@ const TABLE: &[(&str, &[&str], &str)] = &[
         "77fa9abd-0359-4d32-bd60-28f4e78f784b",
     ),
     (
+        // The owner virt-fw-vars writes for the keys it enrolls that are not
+        // Microsoft's, and for its placeholder dbx entry (virt-firmware
+        // efi/guids.py; crates/uefi-vars/src/guid.rs).
+        "OvmfEnrollDefaultKeys",
+        &["ovmf-enroll-default-keys"],
+        "a0baa8a3-041d-48a8-bc87-c36d121b5e3d",
+    ),
+    (
         "EfiCertX509",
         &["x509"],
         "a5c059a1-94e4-4aa7-87b5-ab155c2bf072",

@@ -5,13 +5,12 @@
 //! `add_microsoft_kek_keys`, `add_distro_keys`).
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::builder::PossibleValuesParser;
 use clap::ValueEnum;
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
-use uefi_vars::persist::{JsonFile, MemoryStorage, Storage, WriteMode};
+use uefi_vars::persist::MemoryStorage;
 use uefi_vars::time::EfiTime;
 use uefi_vars::variable::{attr, Variable};
 use uefi_vars::{Config, EfiStatus, Service};
@@ -73,6 +72,17 @@ pub struct PresetArgs {
     /// --enroll-microsoft.
     #[arg(long, conflicts_with_all = ["pk", "generate"])]
     pub enroll_microsoft: bool,
+    /// A platform managed from outside the firmware: PK holds an
+    /// EFI_CERT_EXTERNAL_MANAGEMENT entry instead of a certificate (so no
+    /// PK-signed update can verify), with Microsoft's KEKs
+    /// (--microsoft-kek, default all), db certificates (--profile, default
+    /// all) and a placeholder dbx. Replaces virt-fw-vars --enroll-mgmt.
+    #[arg(
+        long,
+        visible_alias = "enroll-mgmt",
+        conflicts_with_all = ["enroll_redhat", "enroll_microsoft", "pk", "generate"]
+    )]
+    pub external_management: bool,
     /// Microsoft KEK certificates to enroll (KEK CA 2011, KEK 2K CA 2023).
     /// Default: all with --enroll-redhat/--enroll-microsoft, none
     /// otherwise. Replaces virt-fw-vars --microsoft-kek.
@@ -142,6 +152,7 @@ impl PresetArgs {
     pub fn wanted(&self) -> bool {
         self.enroll_redhat
             || self.enroll_microsoft
+            || self.external_management
             || self.microsoft_kek.is_some()
             || self.profile.is_some()
             || self.no_microsoft
@@ -155,8 +166,9 @@ impl PresetArgs {
             || self.write_dbx_unverified
     }
 
-    fn platform_preset(&self) -> bool {
-        self.enroll_redhat || self.enroll_microsoft
+    /// Whether a preset brings its own platform key.
+    pub fn platform_preset(&self) -> bool {
+        self.enroll_redhat || self.enroll_microsoft || self.external_management
     }
 
     fn ms_kek(&self) -> MsKek {
@@ -179,8 +191,10 @@ impl PresetArgs {
     }
 }
 
-/// What `enroll` itself was given besides the presets.
+/// What `enroll` itself was given besides the presets (a generated test
+/// PKI comes in as `pk`, `kek` and `db`).
 pub struct Explicit<'a> {
+    /// The store, for messages.
     pub store: &'a Path,
     pub pk: Option<&'a Path>,
     pub kek: &'a [PathBuf],
@@ -188,7 +202,6 @@ pub struct Explicit<'a> {
     pub dbx_cert: &'a [PathBuf],
     pub owner: Guid,
     pub secure_boot: bool,
-    pub generate: bool,
 }
 
 /// The Microsoft KEK certificates of `--microsoft-kek` (virt-firmware
@@ -283,7 +296,7 @@ fn platform(p: &PresetArgs, x: &Explicit<'_>) -> Result<Option<(Cert, Guid, bool
 
 fn plan(p: &PresetArgs, x: &Explicit<'_>, vars: &[Variable]) -> Result<Plan, String> {
     let platform = platform(p, x)?;
-    let fresh = platform.is_some();
+    let fresh = platform.is_some() || p.external_management;
     let existing =
         |g: Guid, n: &str| -> Option<&Variable> { (!fresh).then(|| find(vars, g, n)).flatten() };
     let mut kek = SigDb::from_existing(existing(guid::GLOBAL_VARIABLE, "KEK"));
@@ -291,6 +304,11 @@ fn plan(p: &PresetArgs, x: &Explicit<'_>, vars: &[Variable]) -> Result<Plan, Str
     let mut dbx = SigDb::from_existing(existing(guid::IMAGE_SECURITY_DATABASE, "dbx"));
     let mut mok = SigDb::from_existing(find(vars, guid::SHIM_LOCK, "MokList"));
     let mut pk = None;
+    if p.external_management {
+        let mut one = SigDb::default();
+        one.add_external_management(guid::OVMF_ENROLL_DEFAULT_KEYS);
+        pk = Some(one);
+    }
     if let Some((cert, owner, in_kek)) = platform {
         if in_kek {
             kek.add_cert(owner, &cert);
@@ -387,19 +405,6 @@ fn put_db(vars: &mut Vec<Variable>, g: Guid, name: &str, db: &SigDb, fresh: bool
     put(vars, g, name, attr::SECURE_BOOT_DB, db.bytes(), time);
 }
 
-fn load_vars(path: &Path) -> Result<Vec<Variable>, String> {
-    JsonFile::with_mode(path, WriteMode::AtomicReplace)
-        .load()
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn save_vars(path: &Path, vars: &[Variable]) -> Result<(), String> {
-    let refs: Vec<&Variable> = vars.iter().collect();
-    JsonFile::with_mode(path, WriteMode::AtomicReplace)
-        .save(&refs)
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
 /// Applies the plan to `vars`: every database but PK (written last, so
 /// signed dbx updates can be applied in setup mode when asked to).
 fn write_plan(vars: &mut Vec<Variable>, plan: &Plan, secure_boot: bool) {
@@ -470,8 +475,11 @@ fn apply_dbx_updates(vars: Vec<Variable>, p: &PresetArgs) -> Result<Vec<Variable
         .iter()
         .map(|f| (f, false))
         .chain(p.add_dbx.iter().map(|f| (f, true)));
+    // No guest can send an update larger than the MM buffer.
+    let limit = u64::from(uefi_vars::service::MAX_BUFFER_SIZE);
     for (file, append) in updates {
-        let data = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let data = crate::store_io::read_bounded(file, limit, "a signed update")?;
+        let before: Vec<Variable> = svc.store().iter().cloned().collect();
         let mut write = |attributes: u32| {
             svc.set_variable(
                 guid::IMAGE_SECURITY_DATABASE,
@@ -483,21 +491,38 @@ fn apply_dbx_updates(vars: Vec<Variable>, p: &PresetArgs) -> Result<Vec<Variable
         // The signature covers the attributes, so an update verifies only
         // as the write it was signed for. --set-dbx starts from no dbx,
         // where an APPEND_WRITE creates the variable: both kinds work.
-        let mut status = write(attr::SECURE_BOOT_DB | attr::APPEND_WRITE);
+        let mut attributes = attr::SECURE_BOOT_DB | attr::APPEND_WRITE;
+        let mut status = write(attributes);
         if !append && status == EfiStatus::SECURITY_VIOLATION {
-            status = write(attr::SECURE_BOOT_DB);
+            attributes = attr::SECURE_BOOT_DB;
+            status = write(attributes);
         }
         if let Some(e) = svc.take_errors().first() {
             return Err(format!("{}: writing dbx failed: {e}", file.display()));
         }
         if status != EfiStatus::SUCCESS {
-            return Err(dbx_refusal(file, status, p.write_dbx_unverified));
+            let why = crate::explain::refusal(
+                &before,
+                guid::IMAGE_SECURITY_DATABASE,
+                "dbx",
+                attributes,
+                &data,
+            );
+            return Err(dbx_refusal(file, status, p.write_dbx_unverified, why));
         }
     }
     Ok(svc.store().iter().cloned().collect())
 }
 
-fn dbx_refusal(file: &Path, status: EfiStatus, unverified: bool) -> String {
+/// Why a dbx update was refused: the reason the verifier gives (signer,
+/// timestamps, where the payload is malformed), else the likely causes.
+fn dbx_refusal(file: &Path, status: EfiStatus, unverified: bool, why: Option<String>) -> String {
+    if let Some(why) = why {
+        return format!(
+            "{}: dbx update refused ({status}): {why}; nothing was written",
+            file.display()
+        );
+    }
     let why = if status == EfiStatus::SECURITY_VIOLATION && !unverified {
         "its signature does not verify against any enrolled KEK or PK certificate \
          (Microsoft's dbx updates need the Microsoft KEK: --microsoft-kek), \
@@ -514,17 +539,18 @@ fn dbx_refusal(file: &Path, status: EfiStatus, unverified: bool) -> String {
     )
 }
 
-/// `enroll` with presets: plan, apply signed dbx updates, write once,
-/// report.
-pub fn enroll(p: &PresetArgs, x: &Explicit<'_>) -> Result<ExitCode, String> {
-    if x.generate {
-        return Err("--generate cannot be combined with the preset options".into());
-    }
+/// `enroll` with presets: the store's variables with the plan applied and
+/// the signed dbx updates written (verified unless asked otherwise), and
+/// whether PK, KEK, db and dbx were rebuilt. Nothing is written here.
+pub fn enroll(
+    p: &PresetArgs,
+    x: &Explicit<'_>,
+    mut vars: Vec<Variable>,
+) -> Result<(Vec<Variable>, bool), String> {
     let has_updates = p.set_dbx.is_some() || !p.add_dbx.is_empty();
     if p.write_dbx_unverified && !has_updates {
         return Err("--write-dbx-unverified needs --set-dbx or --add-dbx".into());
     }
-    let mut vars = load_vars(x.store)?;
     let plan = plan(p, x, &vars)?;
     write_plan(&mut vars, &plan, x.secure_boot);
     if p.set_dbx.is_some() {
@@ -547,8 +573,7 @@ pub fn enroll(p: &PresetArgs, x: &Explicit<'_>) -> Result<ExitCode, String> {
     if has_updates && !p.write_dbx_unverified {
         vars = apply_dbx_updates(vars, p)?;
     }
-    save_vars(x.store, &vars)?;
-    report(x.store, &plan)
+    Ok((vars, plan.fresh))
 }
 
 /// Setup mode (no PK) while the updates are written, so the service
@@ -575,10 +600,11 @@ fn unverified_updates(
     apply_dbx_updates(vars, p)
 }
 
-fn report(store: &Path, plan: &Plan) -> Result<ExitCode, String> {
-    // A machine reset computes the Secure Boot state as the device will.
-    let svc = Service::new(Config::default(), Box::new(JsonFile::new(store)))
-        .map_err(|e| format!("{}: {e}", store.display()))?;
+/// Prints what the store now holds and the Secure Boot state a machine
+/// reset computes from it, as the device will.
+pub fn report(out: &Path, fresh: bool, vars: &[Variable]) -> Result<(), String> {
+    let mut svc = crate::service_over(vars)?;
+    svc.reset().map_err(|e| format!("{}: {e}", out.display()))?;
     let var = |g: Guid, n: &str| {
         svc.store()
             .iter()
@@ -590,8 +616,8 @@ fn report(store: &Path, plan: &Plan) -> Result<ExitCode, String> {
     let byte = |n: &str| var(guid::GLOBAL_VARIABLE, n).first().copied().unwrap_or(0);
     println!(
         "{}: {}PK ({}), KEK ({}), db ({}), dbx ({}), MokList ({}); SetupMode={} SecureBoot={}",
-        store.display(),
-        if plan.fresh { "enrolled " } else { "updated " },
+        out.display(),
+        if fresh { "enrolled " } else { "updated " },
         count(guid::GLOBAL_VARIABLE, "PK"),
         count(guid::GLOBAL_VARIABLE, "KEK"),
         count(guid::IMAGE_SECURITY_DATABASE, "db"),
@@ -600,5 +626,5 @@ fn report(store: &Path, plan: &Plan) -> Result<ExitCode, String> {
         byte("SetupMode"),
         byte("SecureBoot")
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -18,9 +18,20 @@ const SHA256_EMPTY: [u8; 32] = [
     0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55,
 ];
 
+/// EFI_CERT_EXTERNAL_MANAGEMENT_GUID (edk2 MdePkg/Include/Guid/
+/// ImageAuthentication.h): a PK entry saying the platform is managed from
+/// outside the firmware (virt-firmware efi/guids.py `EfiCertExternalMgmt`).
+const CERT_EXTERNAL_MANAGEMENT: Guid = Guid::from_fields(
+    0x452e_8ced,
+    0xdfff,
+    0x4b8c,
+    [0xae, 0x01, 0x51, 0x18, 0x86, 0x2e, 0x68, 0x2c],
+);
+
 enum NewList {
     X509 { owner: Guid, der: Vec<u8> },
     Sha256(Vec<(Guid, [u8; 32])>),
+    ExternalManagement(Guid),
 }
 
 /// A database: the bytes already stored (kept as they are) and the lists
@@ -59,7 +70,7 @@ impl SigDb {
         stored
             || self.lists.iter().any(|l| match l {
                 NewList::Sha256(v) => v.iter().any(|(_, h)| h == hash),
-                NewList::X509 { .. } => false,
+                NewList::X509 { .. } | NewList::ExternalManagement(_) => false,
             })
     }
 
@@ -102,6 +113,12 @@ impl SigDb {
             .insert(0, NewList::Sha256(vec![(owner, SHA256_EMPTY)]));
     }
 
+    /// The external-management entry (one zero byte, as virt-fw-vars
+    /// writes it: efi/siglist.py `add_external_mgmt`).
+    pub fn add_external_management(&mut self, owner: Guid) {
+        self.lists.push(NewList::ExternalManagement(owner));
+    }
+
     pub fn changed(&self) -> bool {
         !self.lists.is_empty()
     }
@@ -119,6 +136,11 @@ impl SigDb {
                     out.extend(siglist::single_entry_list(&guid::CERT_X509, owner, der));
                 }
                 NewList::Sha256(v) => out.extend(sha256_list(v)),
+                NewList::ExternalManagement(owner) => out.extend(siglist::single_entry_list(
+                    &CERT_EXTERNAL_MANAGEMENT,
+                    owner,
+                    &[0],
+                )),
             }
         }
         out

@@ -1303,7 +1303,8 @@ fn enroll_adds_hashes_mok_entries_and_verified_dbx_updates() {
     let o = enroll(&c, &bad, &[]);
     refused(
         &o,
-        "dbx update refused (EFI_SECURITY_VIOLATION): its signature does not verify",
+        "dbx update refused (EFI_SECURITY_VIOLATION): the signature does not verify against \
+         any KEK or PK certificate: signed by CN=uefi-vars test db; allowed: CN=uefi-vars test KEK",
     );
     assert!(!c.exists());
     // Unless the user asks by name to write it in setup mode.
@@ -1379,4 +1380,78 @@ fn journal_is_read_by_list_and_folded_by_compact() {
     assert_eq!(vars, JsonFile::new(&store).load().unwrap());
     let o = run(&["compact", "--store", s]);
     assert!(stdout(&o).contains("no journal"), "{}", stdout(&o));
+}
+
+/// Every option the installed virt-fw-vars offers (read from its own
+/// `--help`) is named, as "virt-fw-vars OPTION", in the help paragraph of
+/// the uefi-vars argument or subcommand that replaces it (issue 10: "`--help`
+/// says which virt-fw-vars option it replaces"). Only -h/--help and
+/// --loglevel (uefi-vars has no log levels) have no counterpart.
+#[test]
+fn every_virt_fw_vars_option_has_a_counterpart_named_in_help() {
+    let o = Command::new("virt-fw-vars")
+        .arg("--help")
+        .output()
+        .expect("virt-fw-vars (pip install virt-firmware)");
+    ok(&o);
+    let theirs = stdout(&o);
+    // Each option line of their help starts with its spellings.
+    let mut options: Vec<String> = Vec::new();
+    for line in theirs.lines() {
+        let t = line.trim_start();
+        if !t.starts_with('-') || !line.starts_with("  -") {
+            continue;
+        }
+        let long = t
+            .split([' ', ','])
+            .find(|w| w.starts_with("--"))
+            .map(str::to_string);
+        options.extend(long);
+    }
+    assert!(options.len() > 40, "parsed {options:?} from\n{theirs}");
+    // Our help: every subcommand's about and arguments, one paragraph each.
+    let ours = run(&["--help"]);
+    let mut paragraphs: Vec<String> = help_paragraphs(&stdout(&ours));
+    let subcommands: Vec<String> = stdout(&ours)
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|s| s != "help")
+        .collect();
+    assert!(subcommands.len() > 10, "{subcommands:?}");
+    for sub in &subcommands {
+        let o = run(&[sub, "--help"]);
+        ok(&o);
+        paragraphs.extend(help_paragraphs(&stdout(&o)));
+    }
+    let named = |opt: &str| {
+        paragraphs.iter().any(|p| {
+            p.contains("virt-fw-vars")
+                && p.match_indices(opt).any(|(i, _)| {
+                    p[i + opt.len()..]
+                        .chars()
+                        .next()
+                        .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '-'))
+                })
+        })
+    };
+    let missing: Vec<&String> = options
+        .iter()
+        .filter(|o| !matches!(o.as_str(), "--help" | "--loglevel"))
+        .filter(|o| !named(o))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "virt-fw-vars options no uefi-vars help names: {missing:?}"
+    );
+}
+
+/// Help text split into paragraphs (blank-line separated), whitespace
+/// collapsed.
+fn help_paragraphs(help: &str) -> Vec<String> {
+    help.split("\n\n")
+        .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
 }

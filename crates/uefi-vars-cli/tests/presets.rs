@@ -163,6 +163,23 @@ fn enroll_redhat_profile_all_has_the_certificates_of_virt_fw_vars() {
 fn equivalent_option_sets() -> Vec<(Vec<&'static str>, Vec<&'static str>)> {
     let mut v: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (vec!["--enroll-microsoft"], vec!["--enroll-microsoft"]),
+        (vec!["--enroll-mgmt"], vec!["--enroll-mgmt"]),
+        (
+            vec![
+                "--enroll-mgmt",
+                "--microsoft-kek",
+                "2023",
+                "--profile",
+                "uefi23",
+            ],
+            vec![
+                "--external-management",
+                "--microsoft-kek",
+                "2023",
+                "--profile",
+                "uefi23",
+            ],
+        ),
         (
             vec!["--enroll-redhat", "--no-microsoft"],
             vec!["--enroll-redhat", "--no-microsoft"],
@@ -550,6 +567,7 @@ fn every_preset_flag_says_which_virt_fw_vars_option_it_replaces() {
     for (flag, theirs) in [
         ("--enroll-redhat", "--enroll-redhat"),
         ("--enroll-microsoft", "--enroll-microsoft"),
+        ("--external-management", "--enroll-mgmt"),
         ("--microsoft-kek", "--microsoft-kek"),
         ("--profile", "--microsoft-db and --profile"),
         ("--no-microsoft", "--no-microsoft"),
@@ -583,4 +601,103 @@ fn help_entry(help: &str, flag: &str) -> String {
         .flat_map(|l| l.split_whitespace())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Every variable of an image, as virt-fw-vars reads it (by name).
+fn image_vars(dir: &Path, image: &Path) -> BTreeMap<String, Value> {
+    virt_fw_vars(dir, &["-i", image.to_str().unwrap()])
+}
+
+/// The everyday task: enroll the Red Hat and Microsoft keys into Debian's
+/// blank OVMF and AAVMF images. The image we write, read back by
+/// virt-fw-vars, holds what virt-fw-vars' own --enroll-redhat writes,
+/// variable for variable; a qcow2 output the same.
+#[test]
+fn enroll_presets_into_debian_images_as_virt_fw_vars_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for template in [
+        "/usr/share/OVMF/OVMF_VARS_4M.fd",
+        "/usr/share/OVMF/OVMF_VARS.fd",
+        "/usr/share/AAVMF/AAVMF_VARS.fd",
+    ] {
+        let copy = d.join("ours.fd");
+        std::fs::copy(template, &copy).unwrap();
+        let o = bin()
+            .args(["enroll", "--enroll-redhat", "--store"])
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{template}: {}", text(&o));
+        // Debian's blank images hold no variables (AAVMF_VARS.fd is all
+        // zeroes, which virt-fw-vars cannot read, so it gets no -i).
+        let theirs = virt_fw_vars(d, &["--enroll-redhat", "--secure-boot"]);
+        assert!(theirs.contains_key("PK"), "{template}");
+        assert_eq!(image_vars(d, &copy), theirs, "{template}");
+        assert_eq!(
+            std::fs::metadata(&copy).unwrap().len(),
+            std::fs::metadata(template).unwrap().len()
+        );
+        let qcow2 = d.join("ours.qcow2");
+        let o = bin()
+            .args(["enroll", "--enroll-redhat", "--store", template, "--output"])
+            .arg(&qcow2)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{template}: {}", text(&o));
+        assert_eq!(image_vars(d, &qcow2), theirs, "{template} as qcow2");
+    }
+}
+
+/// issue 10 item 5: `enroll` on an enrolled store (Debian's
+/// OVMF_VARS_4M.ms.fd) does not replace its keys silently, with a preset
+/// or a generated PKI, and creates no key file when it refuses.
+#[test]
+fn enroll_refuses_an_enrolled_image_and_creates_no_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ms = d.join("ms.fd");
+    std::fs::copy("/usr/share/OVMF/OVMF_VARS_4M.ms.fd", &ms).unwrap();
+    let before = std::fs::read(&ms).unwrap();
+    let pki = d.join("pki");
+    for extra in [
+        &["--enroll-redhat"][..],
+        &["--enroll-microsoft"][..],
+        &["--enroll-mgmt"][..],
+        &["--generate", pki.to_str().unwrap(), "--profile", "all"][..],
+    ] {
+        let o = bin()
+            .args(["enroll", "--store"])
+            .arg(&ms)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{extra:?}: {}", text(&o));
+        assert!(
+            text(&o).contains("already enrolled (it has a PK); pass --replace-keys"),
+            "{}",
+            text(&o)
+        );
+        assert!(std::fs::read(&ms).unwrap() == before, "{extra:?}");
+        assert!(!pki.exists(), "{extra:?} created key files");
+    }
+    // Adding to its databases keeps its PK and needs no flag.
+    let o = bin()
+        .args(["enroll", "--distro-keys", "debian", "--store"])
+        .arg(&ms)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let after = image_vars(d, &ms);
+    let original = image_vars(d, Path::new("/usr/share/OVMF/OVMF_VARS_4M.ms.fd"));
+    assert_eq!(after["PK"], original["PK"]);
+    assert_eq!(after["KEK"], original["KEK"]);
+    // Asked by name, the keys are replaced.
+    let o = bin()
+        .args(["enroll", "--enroll-redhat", "--replace-keys", "--store"])
+        .arg(&ms)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(image_vars(d, &ms)["PK"], original["PK"]);
 }
