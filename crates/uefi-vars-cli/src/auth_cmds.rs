@@ -349,6 +349,7 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
         },
         None => (args.pk.clone(), args.kek.clone(), args.db.clone()),
     };
+    let before = loaded.vars.clone();
     let (vars, fresh) = if args.presets.wanted() {
         let explicit = crate::presets::Explicit {
             store: &io.store,
@@ -359,14 +360,7 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
             owner,
             secure_boot: !args.no_secure_boot,
         };
-        // A refused signed update exits as a refusal (README "Exit codes").
-        crate::presets::enroll(&args.presets, &explicit, loaded.vars).map_err(|e| {
-            if e.contains("update refused (") {
-                CliError::Refused(e)
-            } else {
-                CliError::Failed(e)
-            }
-        })?
+        crate::presets::enroll(&args.presets, &explicit, loaded.vars)?
     } else {
         let pk = pk.ok_or("--pk is required")?;
         (
@@ -374,6 +368,7 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
             true,
         )
     };
+    crate::check_changed_readable(&before, &vars)?;
     let refs: Vec<&Variable> = vars.iter().collect();
     store_io::write_store(&target, &refs)?;
     crate::presets::report(&output, fresh, &vars)?;

@@ -43,7 +43,8 @@ enum Command {
     /// List the variables of a store (virt-fw-vars --print).
     List {
         /// The store: QEMU JSON, edk2 flash image (.fd), AWS uefi-data blob
-        /// or qcow2-wrapped image, detected from its content (virt-fw-vars -i).
+        /// or qcow2-wrapped image (through qemu-img, Debian qemu-utils),
+        /// detected from its content (virt-fw-vars -i).
         #[arg(long, short, visible_alias = "input", short_alias = 'i')]
         store: PathBuf,
         /// Print a JSON array, one object per variable (decoded values,
@@ -182,8 +183,9 @@ struct ConvertArgs {
     input: PathBuf,
     /// The file to write (replaced atomically).
     output: PathBuf,
-    /// Output format: json, fd, aws or qcow2. Default: from OUTPUT's
-    /// extension (.json, .fd, .aws, .qcow2), else OUTPUT's current format.
+    /// Output format: json, fd, aws or qcow2 (qcow2 through qemu-img,
+    /// Debian qemu-utils). Default: OUTPUT's current format when it exists,
+    /// else from its extension (.json, .fd, .aws, .qcow2), else INPUT's.
     #[arg(long)]
     format: Option<String>,
     /// edk2 image whose layout an .fd or qcow2 output takes (default: INPUT
@@ -498,6 +500,24 @@ fn check_readable_size(key: &VarKey, data_len: u64) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Refuses a result holding a new or changed variable larger than a guest
+/// can read back ([`check_readable_size`]); variables the store already
+/// held unchanged are kept as they are.
+pub(crate) fn check_changed_readable(
+    before: &[Variable],
+    after: &[Variable],
+) -> Result<(), CliError> {
+    for v in after {
+        let unchanged = before
+            .iter()
+            .any(|b| b.guid == v.guid && b.name == v.name && b.data == v.data);
+        if !unchanged {
+            check_readable_size(&v.key(), v.data.len() as u64)?;
+        }
+    }
+    Ok(())
+}
+
 /// What an edit did: the status of its SetVariable and the variable whose
 /// resulting size must stay readable.
 type EditOutcome = (EfiStatus, Option<VarKey>);
@@ -560,6 +580,7 @@ pub(crate) fn edit_vars(
     )?;
     let mut svc = service_over(&loaded.vars)?;
     let vars = op(&mut svc)?;
+    check_changed_readable(&loaded.vars, &vars)?;
     let refs: Vec<&Variable> = vars.iter().collect();
     store_io::write_store(&target, &refs)?;
     Ok(ExitCode::SUCCESS)
@@ -674,10 +695,11 @@ fn parse_attributes(text: &str) -> Result<u32, String> {
         .try_fold(0u32, |acc, bit| bit.map(|b| acc | b))
 }
 
-fn data_bytes(d: &DataArgs) -> Result<Vec<u8>, String> {
+fn data_bytes(d: &DataArgs) -> Result<Vec<u8>, CliError> {
     if let Some(h) = &d.hex {
         let clean: String = h.chars().filter(|c| !c.is_whitespace()).collect();
-        return json::from_hex(&clean.to_ascii_lowercase()).map_err(|e| format!("--hex: {e}"));
+        return json::from_hex(&clean.to_ascii_lowercase())
+            .map_err(|e| format!("--hex: {e}").into());
     }
     if let Some(f) = &d.file {
         // Refused before reading when larger than the MM buffer, which no
@@ -691,7 +713,7 @@ fn data_bytes(d: &DataArgs) -> Result<Vec<u8>, String> {
     if let Some(s) = &d.text {
         return Ok(s.as_bytes().to_vec());
     }
-    Err("no data given".into())
+    Err(CliError::Failed("no data given".into()))
 }
 
 fn mode(in_place: bool) -> WriteMode {

@@ -17,6 +17,7 @@ use uefi_vars::{Config, EfiStatus, Service};
 
 use crate::builtin_certs::{self as bc, BuiltinCert, Cert};
 use crate::sigdb::SigDb;
+use crate::CliError;
 
 /// Which Microsoft KEK certificates to enroll.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -465,7 +466,7 @@ fn write_pk(vars: &mut Vec<Variable>, pk: &SigDb) {
 /// Applies the signed dbx updates to `vars` through the service's
 /// SetVariable, exactly as a guest write (the path `apply` takes), on an
 /// in-memory copy: the store file is written once, after everything passed.
-fn apply_dbx_updates(vars: Vec<Variable>, p: &PresetArgs) -> Result<Vec<Variable>, String> {
+fn apply_dbx_updates(vars: Vec<Variable>, p: &PresetArgs) -> Result<Vec<Variable>, CliError> {
     let refs: Vec<&Variable> = vars.iter().collect();
     let text = uefi_vars::persist::json::encode(&refs).map_err(|e| e.to_string())?;
     let mut svc = Service::open(Config::default(), Box::new(MemoryStorage::from_text(text)))
@@ -498,7 +499,7 @@ fn apply_dbx_updates(vars: Vec<Variable>, p: &PresetArgs) -> Result<Vec<Variable
             status = write(attributes);
         }
         if let Some(e) = svc.take_errors().first() {
-            return Err(format!("{}: writing dbx failed: {e}", file.display()));
+            return Err(format!("{}: writing dbx failed: {e}", file.display()).into());
         }
         if status != EfiStatus::SUCCESS {
             let why = crate::explain::refusal(
@@ -508,7 +509,12 @@ fn apply_dbx_updates(vars: Vec<Variable>, p: &PresetArgs) -> Result<Vec<Variable
                 attributes,
                 &data,
             );
-            return Err(dbx_refusal(file, status, p.write_dbx_unverified, why));
+            return Err(CliError::Refused(dbx_refusal(
+                file,
+                status,
+                p.write_dbx_unverified,
+                why,
+            )));
         }
     }
     Ok(svc.store().iter().cloned().collect())
@@ -546,10 +552,12 @@ pub fn enroll(
     p: &PresetArgs,
     x: &Explicit<'_>,
     mut vars: Vec<Variable>,
-) -> Result<(Vec<Variable>, bool), String> {
+) -> Result<(Vec<Variable>, bool), CliError> {
     let has_updates = p.set_dbx.is_some() || !p.add_dbx.is_empty();
     if p.write_dbx_unverified && !has_updates {
-        return Err("--write-dbx-unverified needs --set-dbx or --add-dbx".into());
+        return Err(CliError::Failed(
+            "--write-dbx-unverified needs --set-dbx or --add-dbx".into(),
+        ));
     }
     let plan = plan(p, x, &vars)?;
     write_plan(&mut vars, &plan, x.secure_boot);
@@ -584,17 +592,17 @@ fn unverified_updates(
     x: &Explicit<'_>,
     plan: &Plan,
     mut vars: Vec<Variable>,
-) -> Result<Vec<Variable>, String> {
+) -> Result<Vec<Variable>, CliError> {
     let pk = VarName::from("PK");
     let has_pk = vars
         .iter()
         .any(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == pk);
     if plan.pk.is_none() && has_pk {
-        return Err(format!(
+        return Err(CliError::Refused(format!(
             "{}: --write-dbx-unverified: the store has a PK (it is not in setup mode), \
              so a dbx update must verify; drop the flag or enroll a new platform key",
             x.store.display()
-        ));
+        )));
     }
     vars.retain(|v| !(v.guid == guid::GLOBAL_VARIABLE && v.name == pk));
     apply_dbx_updates(vars, p)

@@ -20,7 +20,8 @@ const MAX_STORE_FILE: u64 = 256 << 20;
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArgs {
     /// The store to read and update: QEMU JSON, edk2 flash image (.fd),
-    /// AWS uefi-data blob or qcow2-wrapped image, detected from its content
+    /// AWS uefi-data blob or qcow2-wrapped image (through qemu-img, Debian
+    /// package qemu-utils, which qcow2 needs), detected from its content
     /// (virt-fw-vars -i / --inplace).
     #[arg(long, short, visible_alias = "input", short_alias = 'i')]
     pub store: PathBuf,
@@ -28,8 +29,9 @@ pub struct StoreArgs {
     /// stays unchanged (virt-fw-vars -o, --output-json, --output-aws).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Format of the output: json, fd, aws or qcow2. Default: the output
-    /// file's current format, else its extension, else the store's format.
+    /// Format of the output: json, fd, aws or qcow2 (qcow2 needs qemu-img,
+    /// Debian qemu-utils). Default: the output file's current format, else
+    /// its extension, else the store's format.
     #[arg(long)]
     pub format: Option<String>,
     /// edk2 image (.fd or qcow2) whose layout an .fd or qcow2 output takes.
@@ -64,16 +66,16 @@ fn at(path: &Path, e: impl std::fmt::Display) -> String {
     format!("{}: {e}", path.display())
 }
 
-/// Reads at most `limit` bytes of `path`, refusing a larger file before
-/// reading it.
-pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, String> {
+/// Reads at most `limit` bytes of `path`, refusing a larger file (exit
+/// status "refused") from its size, before reading it.
+pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, CliError> {
     let file = File::open(path).map_err(|e| at(path, e))?;
     let len = file.metadata().map_err(|e| at(path, e))?.len();
     if len > limit {
-        return Err(at(
+        return Err(CliError::Refused(at(
             path,
             format!("{len} bytes is larger than {what} can be ({limit} bytes at most)"),
-        ));
+        )));
     }
     let mut bytes = Vec::new();
     // A file that grows while it is read is still cut at the limit.
@@ -81,10 +83,10 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, Stri
         .read_to_end(&mut bytes)
         .map_err(|e| at(path, e))?;
     if bytes.len() as u64 > limit {
-        return Err(at(
+        return Err(CliError::Refused(at(
             path,
             format!("larger than {what} can be ({limit} bytes at most)"),
-        ));
+        )));
     }
     Ok(bytes)
 }
@@ -109,7 +111,8 @@ pub fn read_store(path: &Path, create: bool) -> Result<Loaded, String> {
         Ok(m) if m.is_dir() => return Err(at(path, "is a directory, not a store file")),
         Ok(_) => {}
     }
-    let bytes = read_bounded(path, MAX_STORE_FILE, "a variable store")?;
+    let bytes =
+        read_bounded(path, MAX_STORE_FILE, "a variable store").map_err(|e| e.to_string())?;
     decode_file(path, &bytes)
 }
 
@@ -218,7 +221,7 @@ pub fn target(
     let existing = match std::fs::metadata(output) {
         Ok(m) if m.is_file() => Some(decode_file(
             output,
-            &read_bounded(output, MAX_STORE_FILE, "a variable store")?,
+            &read_bounded(output, MAX_STORE_FILE, "a variable store").map_err(|e| e.to_string())?,
         )),
         _ => None,
     };

@@ -855,7 +855,7 @@ fn sizes_no_guest_can_read_back_are_refused() {
         .unwrap();
     let started = std::time::Instant::now();
     let o = run(&["set", "B", "--file", p(&huge), "--store", p(&store)]);
-    failed(&o, "1073741824 bytes is larger than");
+    refused(&o, "1073741824 bytes is larger than");
     let out = dir.path().join("x.auth");
     let o = run(&[
         "sign",
@@ -869,11 +869,56 @@ fn sizes_no_guest_can_read_back_are_refused() {
         "--out",
         p(&out),
     ]);
-    failed(&o, "1073741824 bytes is larger than");
+    refused(&o, "1073741824 bytes is larger than");
     assert!(!out.exists());
     let o = run(&["apply", "db", "--auth", p(&huge), "--store", p(&store)]);
-    failed(&o, "1073741824 bytes is larger than");
+    refused(&o, "1073741824 bytes is larger than");
+    let o = run(&[
+        "configure",
+        "--set-sbat-level",
+        p(&huge),
+        "--store",
+        p(&store),
+    ]);
+    refused(&o, "1073741824 bytes is larger than");
+    let o = run(&[
+        "enroll",
+        "--enroll-redhat",
+        "--add-dbx",
+        p(&huge),
+        "--store",
+        p(&store),
+    ]);
+    refused(&o, "1073741824 bytes is larger than");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // A value that fits the read limit but not a GetVariable reply.
+    let sbat = dir.path().join("sbat.csv");
+    std::fs::write(&sbat, vec![b'x'; 65_500]).unwrap();
+    let before = std::fs::read(&store).unwrap();
+    let o = run(&[
+        "configure",
+        "--set-sbat-level",
+        p(&sbat),
+        "--store",
+        p(&store),
+    ]);
+    refused(&o, "more than a guest can ever read back");
+    // A JSON store imported with --set-json is held to the same limit.
+    let big = dir.path().join("big.json");
+    std::fs::write(
+        &big,
+        format!(
+            r#"{{"version": 2, "variables": [{{"name": "Big", "guid": "8be4df61-93ca-11d2-aa0d-00e098032b8c", "attr": 7, "data": "{}"}}]}}"#,
+            "ab".repeat(70_000)
+        ),
+    )
+    .unwrap();
+    let o = run(&["configure", "--set-json", p(&big), "--store", p(&store)]);
+    refused(
+        &o,
+        "Big: 70000 data bytes is more than a guest can ever read back",
+    );
+    assert!(std::fs::read(&store).unwrap() == before);
 }
 
 #[test]
@@ -1454,4 +1499,41 @@ fn help_paragraphs(help: &str) -> Vec<String> {
     help.split("\n\n")
         .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect()
+}
+
+/// qcow2 goes through qemu-img: without it (a PATH that lacks it) reading
+/// or writing qcow2 fails with a message saying what to install, nothing is
+/// written, and `--help` says so up front.
+#[test]
+fn qcow2_without_qemu_img_says_what_to_install() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let qcow2 = d.join("vars.qcow2");
+    ok(&run(&[
+        "convert",
+        "/usr/share/OVMF/OVMF_VARS_4M.ms.fd",
+        p(&qcow2),
+    ]));
+    let empty_path = d.join("bin");
+    std::fs::create_dir(&empty_path).unwrap();
+    let without = |args: &[&str]| bin().args(args).env("PATH", &empty_path).output().unwrap();
+    let want =
+        "qcow2 images need qemu-img, which is not installed (Debian: apt-get install qemu-utils)";
+    let o = without(&["list", "--store", p(&qcow2)]);
+    failed(&o, want);
+    assert!(stderr(&o).contains(p(&qcow2)), "{}", stderr(&o));
+    let out = d.join("new.qcow2");
+    failed(
+        &without(&["convert", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd", p(&out)]),
+        want,
+    );
+    assert!(!out.exists());
+    for sub in ["list", "set", "convert"] {
+        let o = run(&[sub, "--help"]);
+        assert!(
+            stdout(&o).contains("qemu-img, Debian") || stdout(&o).contains("qemu-img, Debian"),
+            "{sub}: {}",
+            stdout(&o)
+        );
+    }
 }
