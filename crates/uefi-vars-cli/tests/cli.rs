@@ -670,9 +670,21 @@ fn edits_refuse_a_store_held_by_serve() {
         "--generate",
         p(&dir.path().join("pki")),
     ]);
+    let auth = dir.path().join("db.auth");
+    std::fs::write(&auth, [0u8; 64]).unwrap();
+    let others = [
+        run(&["apply", "db", "--auth", p(&auth), "--store", p(&store)]),
+        run(&["enroll", "--enroll-redhat", "--store", p(&store)]),
+        run(&["configure", "--set-shim-verbose", "--store", p(&store)]),
+        run(&["set-true", "X", "--store", p(&store)]),
+        run(&["set-false", "X", "--store", p(&store)]),
+        run(&["compact", "--store", p(&store)]),
+        // Converting onto the store is a write too.
+        run(&["convert", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd", p(&store)]),
+    ];
     child.kill().unwrap();
     child.wait().unwrap();
-    for o in [&set, &del, &enroll] {
+    for o in [&set, &del, &enroll].into_iter().chain(&others) {
         refused(o, "in use by a running `uefi-vars serve`");
     }
     assert!(std::fs::read(&store).unwrap() == before);
@@ -808,18 +820,35 @@ fn a_read_only_store_is_not_replaced() {
     std::fs::copy(data("fedora-boot-1.json"), &store).unwrap();
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o444)).unwrap();
     let before = std::fs::read(&store).unwrap();
+    let auth = dir.path().join("db.auth");
+    std::fs::write(&auth, [0u8; 64]).unwrap();
+    let pki = dir.path().join("pki");
     for args in [
         vec!["set", "X", "--text", "1"],
         vec!["delete", "Lang"],
         vec!["set", "X", "--text", "1", "--in-place"],
+        vec!["apply", "db", "--auth", p(&auth)],
+        vec!["enroll", "--generate", p(&pki)],
+        vec!["enroll", "--distro-keys", "debian"],
+        vec!["configure", "--set-boot-uri", "http://192.0.2.1/x.iso"],
+        vec!["set-true", "X"],
     ] {
         let mut a = args.clone();
         a.extend(["--store", p(&store)]);
         refused(&run(&a), "read-only");
     }
     assert!(std::fs::read(&store).unwrap() == before);
+    assert!(!pki.exists(), "no key files for a refused enroll");
     let mode = std::fs::metadata(&store).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o444);
+    // A read-only output file is protected the same way.
+    let out = dir.path().join("out.json");
+    std::fs::write(&out, "").unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o444)).unwrap();
+    refused(&run(&["convert", p(&store), p(&out)]), "read-only");
+    let o = run(&["set", "X", "--text", "1", "--store", p(&store), "-o", p(&out)]);
+    refused(&o, "read-only");
+    assert_eq!(std::fs::read(&out).unwrap(), b"");
 }
 
 #[test]
