@@ -846,7 +846,16 @@ fn a_read_only_store_is_not_replaced() {
     std::fs::write(&out, "").unwrap();
     std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o444)).unwrap();
     refused(&run(&["convert", p(&store), p(&out)]), "read-only");
-    let o = run(&["set", "X", "--text", "1", "--store", p(&store), "-o", p(&out)]);
+    let o = run(&[
+        "set",
+        "X",
+        "--text",
+        "1",
+        "--store",
+        p(&store),
+        "-o",
+        p(&out),
+    ]);
     refused(&o, "read-only");
     assert_eq!(std::fs::read(&out).unwrap(), b"");
 }

@@ -83,6 +83,9 @@ fn node_text(ty: u8, sub: u8, body: &[u8]) -> Option<String> {
             format!("MAC({},0x{if_type:x})", hex(mac.get(..len)?))
         }
         (3, 12) => ipv4_node(&mut r, body.len())?,
+        (3, 13) => ipv6_node(&mut r, body.len())?,
+        (3, 15) => usb_class(&mut r)?,
+        (3, 17) => format!("Unit(0x{:x})", r.u8("lun").ok()?),
         (3, 14) => uart(&mut r)?,
         (3, 18) => format!(
             "Sata(0x{:x},0x{:x},0x{:x})",
@@ -150,17 +153,94 @@ fn acpi(hid: u32, uid: u32) -> String {
     }
 }
 
+/// CatIPv6Address: eight groups of four hex digits, nothing shortened.
+fn ipv6(b: &[u8]) -> String {
+    b.chunks(2).map(hex).collect::<Vec<_>>().join(":")
+}
+
+/// CatNetworkProtocol.
+fn protocol_text(protocol: u16) -> String {
+    match protocol {
+        6 => "TCP".to_string(),
+        17 => "UDP".to_string(),
+        p => format!("0x{p:x}"),
+    }
+}
+
+/// DevPathToTextIPv6: remote, protocol, address origin, local, and for the
+/// full node (60 bytes with its header) prefix length and gateway.
+fn ipv6_node(r: &mut BodyReader<'_>, len: usize) -> Option<String> {
+    let local = r.take(16, "local").ok()?;
+    let remote = r.take(16, "remote").ok()?;
+    r.take(4, "ports").ok()?;
+    let protocol = r.u16("protocol").ok()?;
+    let origin = match r.u8("origin").ok()? {
+        0 => "Static",
+        1 => "StatelessAutoConfigure",
+        _ => "StatefulAutoConfigure",
+    };
+    let mut s = format!(
+        "IPv6({},{},{origin},{}",
+        ipv6(remote),
+        protocol_text(protocol),
+        ipv6(local)
+    );
+    if len == 56 {
+        let prefix = r.u8("prefix").ok()?;
+        let gw = r.take(16, "gateway").ok()?;
+        let _ = write!(s, ",0x{prefix:x},{}", ipv6(gw));
+    }
+    s.push(')');
+    Some(s)
+}
+
+/// DevPathToTextUsbClass: the named classes (MdePkg Usb.h USB_CLASS_*),
+/// the reserved class's three named subclasses, else UsbClass(..).
+fn usb_class(r: &mut BodyReader<'_>) -> Option<String> {
+    let vendor = r.u16("vendor").ok()?;
+    let product = r.u16("product").ok()?;
+    let class = r.u8("class").ok()?;
+    let sub = r.u8("subclass").ok()?;
+    let proto = r.u8("protocol").ok()?;
+    let named = match class {
+        1 => Some("UsbAudio"),
+        2 => Some("UsbCDCControl"),
+        3 => Some("UsbHID"),
+        6 => Some("UsbImage"),
+        7 => Some("UsbPrinter"),
+        8 => Some("UsbMassStorage"),
+        9 => Some("UsbHub"),
+        10 => Some("UsbCDCData"),
+        11 => Some("UsbSmartCard"),
+        14 => Some("UsbVideo"),
+        0xdc => Some("UsbDiagnostic"),
+        0xe0 => Some("UsbWireless"),
+        _ => None,
+    };
+    if let Some(n) = named {
+        return Some(format!(
+            "{n}(0x{vendor:x},0x{product:x},0x{sub:x},0x{proto:x})"
+        ));
+    }
+    let reserved = match (class, sub) {
+        (0xfe, 1) => Some("UsbDeviceFirmwareUpdate"),
+        (0xfe, 2) => Some("UsbIrdaBridge"),
+        (0xfe, 3) => Some("UsbTestAndMeasurement"),
+        _ => None,
+    };
+    Some(match reserved {
+        Some(n) => format!("{n}(0x{vendor:x},0x{product:x},0x{proto:x})"),
+        None => format!("UsbClass(0x{vendor:x},0x{product:x},0x{class:x},0x{sub:x},0x{proto:x})"),
+    })
+}
+
 fn ipv4_node(r: &mut BodyReader<'_>, len: usize) -> Option<String> {
     let local = r.take(4, "local").ok()?;
     let remote = r.take(4, "remote").ok()?;
     r.take(4, "ports").ok()?;
     let protocol = r.u16("protocol").ok()?;
     let static_ip = r.u8("static").ok()? != 0;
-    let proto = match protocol {
-        6 => "TCP".to_string(),
-        17 => "UDP".to_string(),
-        p => format!("0x{p:x}"),
-    };
+    let proto = protocol_text(protocol);
     let mut s = format!(
         "IPv4({},{proto},{},{}",
         ipv4(remote),
@@ -434,6 +514,50 @@ mod tests {
         two.extend([0x7f, 0x01, 4, 0]);
         two.extend(node(1, 5, &[2, 0, 0, 0]));
         assert_eq!(to_text(&two), "Ctrl(0x1),/Ctrl(0x2)");
+    }
+
+    /// OVMF's USB keyboard ConIn entry and its HTTP/PXE over IPv6 boot
+    /// options (nodes from Debian's OVMF_VARS_4M.ms.fd and the Fedora
+    /// capture's store), as DevPathToTextUsbClass, DevPathToTextIPv6 and
+    /// DevPathToTextLogicalUnit print them.
+    #[test]
+    fn usb_class_ipv6_and_unit_nodes() {
+        let usb = [0xff, 0xff, 0xff, 0xff, 3, 1, 1];
+        assert_eq!(to_text(&node(3, 15, &usb)), "UsbHID(0xffff,0xffff,0x1,0x1)");
+        let storage = [0x46, 0x04, 0x01, 0x00, 8, 6, 0x50];
+        assert_eq!(
+            to_text(&node(3, 15, &storage)),
+            "UsbMassStorage(0x446,0x1,0x6,0x50)"
+        );
+        let dfu = [1, 0, 2, 0, 0xfe, 1, 2];
+        assert_eq!(
+            to_text(&node(3, 15, &dfu)),
+            "UsbDeviceFirmwareUpdate(0x1,0x2,0x2)"
+        );
+        let other = [1, 0, 2, 0, 0xef, 2, 1];
+        assert_eq!(
+            to_text(&node(3, 15, &other)),
+            "UsbClass(0x1,0x2,0xef,0x2,0x1)"
+        );
+        let mut v6 = vec![0u8; 16];
+        let mut remote = vec![0x20, 0x01, 0x0d, 0xb8];
+        remote.resize(15, 0);
+        remote.push(1);
+        v6.extend(&remote);
+        v6.extend([0, 0, 0, 0, 6, 0, 1, 64]);
+        v6.extend([0u8; 16]);
+        assert_eq!(
+            to_text(&node(3, 13, &v6)),
+            "IPv6(2001:0db8:0000:0000:0000:0000:0000:0001,TCP,StatelessAutoConfigure,\
+             0000:0000:0000:0000:0000:0000:0000:0000,0x40,0000:0000:0000:0000:0000:0000:0000:0000)"
+        );
+        // The short (pre-UEFI 2.3) node has no prefix or gateway.
+        assert_eq!(
+            to_text(&node(3, 13, &v6[..39])),
+            "IPv6(2001:0db8:0000:0000:0000:0000:0000:0001,TCP,StatelessAutoConfigure,\
+             0000:0000:0000:0000:0000:0000:0000:0000)"
+        );
+        assert_eq!(to_text(&node(3, 17, &[2])), "Unit(0x2)");
     }
 
     #[test]
