@@ -1575,3 +1575,85 @@ fn qcow2_without_qemu_img_says_what_to_install() {
         );
     }
 }
+
+/// issue 10 item 2: the well-known variables `list` decodes, each written
+/// here with `set` (a load option copied from Debian's OVMF image), and
+/// their JSON form.
+#[test]
+fn list_decodes_every_well_known_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("v.json");
+    let s = p(&s);
+    let o = run(&[
+        "get",
+        "Boot0000",
+        "--raw",
+        "--store",
+        "/usr/share/OVMF/OVMF_VARS_4M.ms.fd",
+    ]);
+    ok(&o);
+    let option = stdout(&o).trim().to_string();
+    let set = |name: &str, guid: &str, how: &str, value: &str| {
+        ok(&run(&[
+            "set", name, "--guid", guid, how, value, "--create", "--store", s,
+        ]));
+    };
+    for n in ["Driver0001", "SysPrep0002", "PlatformRecovery0003"] {
+        set(n, "global", "--hex", &option);
+    }
+    set("DriverOrder", "global", "--hex", "01000200");
+    set("BootCurrent", "global", "--hex", "0300");
+    set(
+        "PlatformLangCodes",
+        "global",
+        "--hex",
+        "656e2d55533b66722d465200",
+    );
+    set(
+        "OsIndicationsSupported",
+        "global",
+        "--hex",
+        "4b00000000000000",
+    );
+    set("OsIndications", "global", "--hex", "0100000000000000");
+    set("MokSBState", "shim", "--hex", "01");
+    set("SbatLevel", "shim", "--text", "sbat,1,2022052400\ngrub,2\n");
+    let o = run(&["list", "--store", s]);
+    ok(&o);
+    let out = stdout(&o);
+    for want in [
+        "Driver0001  = \"UiApp\" Fv(7cb8bdc9-f8eb-4f34-aaea-3ee4af6516a1)/FvFile(462caa21-7614-4503-836e-8ab6f4662331) [active,hidden,app]",
+        "SysPrep0002  = \"UiApp\" Fv(",
+        "PlatformRecovery0003  = \"UiApp\" Fv(",
+        "DriverOrder  = 0001, 0002",
+        "BootCurrent  = Boot0003",
+        "PlatformLangCodes  = \"en-US;fr-FR\"",
+        "OsIndicationsSupported  = 0x4b (BOOT_TO_FW_UI|TIMESTAMP_REVOCATION|FMP_CAPSULE_SUPPORTED|START_PLATFORM_RECOVERY)",
+        "OsIndications  = 0x1 (BOOT_TO_FW_UI)",
+        "MokSBState  = 1 (shim validation disabled)",
+        "SbatLevel  = \"sbat,1,2022052400\\ngrub,2\"",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+    assert!(out.contains("ShimLock"), "vendor shown by name:\n{out}");
+    let o = run(&["list", "--json", "--store", s]);
+    let all: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let by = |n: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        by("DriverOrder")["value"],
+        serde_json::json!(["0001", "0002"])
+    );
+    assert_eq!(
+        by("OsIndications")["value"]["flags"],
+        serde_json::json!(["BOOT_TO_FW_UI"])
+    );
+    assert_eq!(by("MokSBState")["guid_name"], "ShimLock");
+    assert_eq!(by("SysPrep0002")["value"]["description"], "UiApp");
+}
