@@ -133,7 +133,11 @@ fn decode_file(path: &Path, bytes: &[u8]) -> Result<Loaded, String> {
         // The JSON file with the journal `serve` appends beside it replayed
         // (README "Durable writes"): the same merged state every reader sees.
         let mut file = JsonFile::new(path);
-        let vars = file.load().map_err(|e| at(path, e))?;
+        // The error names its file (the store or its journal) itself.
+        let vars = file.load().map_err(|e| match e.path() {
+            Some(_) => e.to_string(),
+            None => at(path, e),
+        })?;
         while let Some(w) = file.take_warning() {
             eprintln!("uefi-vars: warning: {w}");
         }

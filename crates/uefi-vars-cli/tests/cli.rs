@@ -1149,6 +1149,26 @@ fn errors_name_the_users_file() {
     ]);
     failed(&o, &format!("{}: ", out.display()));
     assert!(!stderr(&o).contains("out.json.tmp"), "{}", stderr(&o));
+    // A corrupt JSON store is named once, with where it goes wrong.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, r#"{"version": 2, "variables": [{"name": "x"}]}"#).unwrap();
+    for cmd in [
+        &["list", "--store"][..],
+        &["set", "A", "--text", "1", "--store"][..],
+        &["configure", "--set-true", "A", "--store"][..],
+        &["enroll", "--enroll-redhat", "--store"][..],
+    ] {
+        let mut a = cmd.to_vec();
+        a.push(p(&bad));
+        let o = run(&a);
+        failed(
+            &o,
+            &format!(
+                "uefi-vars: {}: variables[0] (name \"x\"), key \"guid\": missing",
+                bad.display()
+            ),
+        );
+    }
     // A corrupt .fd names the file and the offset.
     let fd = dir.path().join("broken.fd");
     let mut image = std::fs::read("/usr/share/OVMF/OVMF_VARS.fd").unwrap();
