@@ -1677,3 +1677,112 @@ fn list_decodes_every_well_known_variable() {
     assert_eq!(by("MokSBState")["guid_name"], "ShimLock");
     assert_eq!(by("SysPrep0002")["value"]["description"], "UiApp");
 }
+
+/// (GUID, name, attributes, data, timestamp or None) of every variable.
+type Essence = std::collections::BTreeSet<(String, String, u64, String, Option<String>)>;
+
+/// A QEMU JSON store's variables; an all-zero timestamp is no timestamp,
+/// and `with_time` false drops timestamps (uefivars writes none).
+fn essence_of(path: &Path, with_time: bool) -> Essence {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    v["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let time = x["time"]
+                .as_str()
+                .filter(|t| with_time && t.chars().any(|c| c != '0'))
+                .map(str::to_string);
+            (
+                x["guid"].as_str().unwrap().to_string(),
+                x["name"].as_str().unwrap().to_string(),
+                x["attr"].as_u64().unwrap(),
+                x["data"].as_str().unwrap().to_string(),
+                time,
+            )
+        })
+        .collect()
+}
+
+fn tool_json(tool: &str, args: &[&str], out: &Path) {
+    let o = Command::new(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{tool}: {e} (pip install virt-firmware uefivars)"));
+    assert!(o.status.success(), "{tool} {args:?}: {}", stderr(&o));
+    assert!(out.exists(), "{tool} {args:?} wrote nothing");
+}
+
+/// issue 10 "Proof it works": the .fd, AWS blob and JSON that `uefi-vars
+/// convert` writes from Debian's enrolled OVMF and AAVMF images are read
+/// back by virt-fw-vars and uefivars with the variables virt-fw-vars reads
+/// from the original image (uefivars keeps no timestamps and skips
+/// certdb in images; it cannot read ArmVirt images at all).
+#[test]
+fn our_outputs_are_read_back_by_virt_fw_vars_and_uefivars() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for src in [
+        "/usr/share/OVMF/OVMF_VARS_4M.ms.fd",
+        "/usr/share/AAVMF/AAVMF_VARS.ms.fd",
+    ] {
+        let reference = d.join("reference.json");
+        tool_json(
+            "virt-fw-vars",
+            &["-i", src, "--output-json", p(&reference)],
+            &reference,
+        );
+        let want = essence_of(&reference, true);
+        assert!(want.len() > 5, "{src}");
+        let (json, fd, aws) = (d.join("ours.json"), d.join("ours.fd"), d.join("ours.aws"));
+        for out in [&json, &fd, &aws] {
+            ok(&run(&["convert", src, p(out)]));
+        }
+        assert_eq!(
+            std::fs::metadata(&fd).unwrap().len(),
+            std::fs::metadata(src).unwrap().len(),
+            "{src}: the image keeps its layout"
+        );
+        let back = d.join("back.json");
+        for (what, args) in [
+            ("fd", vec!["-i", p(&fd)]),
+            ("aws", vec!["-i", p(&aws)]),
+            ("json", vec!["--set-json", p(&json)]),
+        ] {
+            let _ = std::fs::remove_file(&back);
+            let mut a = args.clone();
+            a.extend(["--output-json", p(&back)]);
+            tool_json("virt-fw-vars", &a, &back);
+            assert_eq!(
+                essence_of(&back, true),
+                want,
+                "{src}: our {what} read by virt-fw-vars"
+            );
+        }
+        let untimed = |e: &Essence, drop_certdb: bool| -> Essence {
+            e.iter()
+                .filter(|v| !(drop_certdb && v.1 == "certdb"))
+                .map(|v| (v.0.clone(), v.1.clone(), v.2, v.3.clone(), None))
+                .collect()
+        };
+        let mut inputs = vec![("json", &json), ("aws", &aws)];
+        if src.contains("OVMF") {
+            inputs.push(("edk2", &fd));
+        }
+        for (format, file) in inputs {
+            let _ = std::fs::remove_file(&back);
+            tool_json(
+                "uefivars",
+                &["-i", format, "-I", p(file), "-o", "json", "-O", p(&back)],
+                &back,
+            );
+            let drop = format == "edk2";
+            assert_eq!(
+                untimed(&essence_of(&back, false), drop),
+                untimed(&want, drop),
+                "{src}: our {format} read by uefivars"
+            );
+        }
+    }
+}
