@@ -276,7 +276,25 @@ pub fn plain_refusal(
             ));
         }
     }
+    let unsupported = attributes & !attr::SUPPORTED;
+    let secure_boot_db = matches!(name, "PK" | "KEK") && vendor == guid::GLOBAL_VARIABLE
+        || matches!(name, "db" | "dbx" | "dbt" | "dbr") && vendor == guid::IMAGE_SECURITY_DATABASE;
     match status {
+        EfiStatus::UNSUPPORTED if unsupported != 0 => Some(format!(
+            "attribute bits {unsupported:#x} are not supported (NV, BS, RT, HR, AT and APPEND \
+             are; the deprecated AUTHENTICATED_WRITE_ACCESS 0x10 and \
+             ENHANCED_AUTHENTICATED_ACCESS 0x80 are refused, as edk2 refuses them)"
+        )),
+        EfiStatus::ACCESS_DENIED
+            if attributes & attr::RUNTIME_ACCESS != 0
+                && attributes & attr::BOOTSERVICE_ACCESS == 0 =>
+        {
+            Some("runtime access (RT) needs boot-service access (BS) too".to_string())
+        }
+        EfiStatus::INVALID_PARAMETER if secure_boot_db => Some(format!(
+            "{name} is a Secure Boot database: it is written only as a time-based \
+             authenticated variable (`uefi-vars enroll`, or `sign` then `apply`)"
+        )),
         EfiStatus::WRITE_PROTECTED => Some(format!(
             "{name} is read-only (a Secure Boot state variable, or locked by a variable policy)"
         )),

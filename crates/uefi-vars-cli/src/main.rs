@@ -441,6 +441,12 @@ fn set(name: &str, guid: &str, io: &StoreArgs, attr_text: &str, data: &DataArgs)
                 .into(),
         ));
     }
+    if attributes & attr::NON_VOLATILE == 0 {
+        return Err(CliError::Refused(format!(
+            "{name} would be volatile (no NV in --attr {attr_text}): a store holds only \
+             non-volatile variables, so it would be lost; add nv"
+        )));
+    }
     let key = VarKey::new(guid, VarName::from(name));
     let data = data_bytes(data)?;
     if data.is_empty() {

@@ -1786,3 +1786,36 @@ fn our_outputs_are_read_back_by_virt_fw_vars_and_uefivars() {
         }
     }
 }
+
+/// issue 10 item 6: a refused `set`/`delete` says why, beyond the EFI
+/// status name, and changes nothing.
+#[test]
+fn plain_refusals_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("v.json");
+    ok(&run(&[
+        "set",
+        "A",
+        "--text",
+        "hi",
+        "--create",
+        "--store",
+        p(&store),
+    ]));
+    let before = std::fs::read(&store).unwrap();
+    let cases: [(&[&str], &str); 7] = [
+        (&["set", "B", "--text", "x", "--attr", "nv,rt"], "runtime access (RT) needs boot-service access (BS) too"),
+        (&["set", "C", "--text", "x", "--attr", "bs"], "would be volatile (no NV in --attr bs)"),
+        (&["set", "E", "--text", "x", "--attr", "0x83"], "attribute bits 0x80 are not supported"),
+        (&["set", "PK", "--text", "x"], "PK is a Secure Boot database: it is written only as a time-based authenticated variable"),
+        (&["set", "A", "--text", "x", "--attr", "nv,bs"], "A exists with attributes NV|BS|RT; a write cannot change them to NV|BS"),
+        (&["set", "SecureBoot", "--hex", "01"], "SecureBoot is read-only"),
+        (&["set", "A", "--hex", ""], "empty data would delete the variable; use `delete`"),
+    ];
+    for (args, why) in cases {
+        let mut a = args.to_vec();
+        a.extend(["--store", p(&store)]);
+        refused(&run(&a), why);
+        assert!(std::fs::read(&store).unwrap() == before, "{args:?}");
+    }
+}
