@@ -1274,6 +1274,40 @@ fn extract_certs_gives_the_certificates_virt_fw_vars_extracts() {
     let a = fingerprints(&ours);
     assert_eq!(a.len(), 5);
     assert_eq!(a, fingerprints(&theirs));
+    // `get` shows each certificate's SHA-256 fingerprint, as openssl
+    // computes it from the certificate virt-fw-vars extracted.
+    let details = stdout(&run(&["get", "db", "--store", image]));
+    let mut checked = 0;
+    for e in std::fs::read_dir(&theirs).unwrap() {
+        let path = e.unwrap().path();
+        if !path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("db-")
+        {
+            continue;
+        }
+        let o = Command::new("openssl")
+            .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let fp = String::from_utf8_lossy(&o.stdout);
+        let hex: String = fp
+            .split('=')
+            .nth(1)
+            .unwrap()
+            .trim()
+            .replace(':', "")
+            .to_ascii_lowercase();
+        assert!(
+            details.contains(&format!("sha256:  {hex}")),
+            "{hex} in\n{details}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 2, "Debian's db holds two certificates");
     // Existing files are not overwritten.
     failed(
         &run(&["get", "PK", "--store", image, "--extract-certs", p(&ours)]),
