@@ -494,7 +494,8 @@ fn write_dbx_unverified_refused_when_the_store_keeps_its_pk() {
         &store,
         &["--add-dbx", upd.to_str().unwrap(), "--write-dbx-unverified"],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Understood and refused (README "Exit status"): 3.
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("not in setup mode"), "{}", text(&o));
     assert_eq!(std::fs::read(&store).unwrap(), before);
     // Without the flag the update is verified against the enrolled KEK.
