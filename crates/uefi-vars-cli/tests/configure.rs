@@ -444,3 +444,38 @@ fn configure_needs_create_for_a_missing_store() {
     // A new .fd is an OVMF_VARS_4M.fd layout image.
     assert_eq!(std::fs::read(&store).unwrap().len(), 0x8_4000);
 }
+
+/// A qcow2 image virt-fw-vars wrote is read and edited in place (it stays
+/// qcow2, and virt-fw-vars reads our edit back).
+#[test]
+fn virt_fw_vars_qcow2_is_read_and_edited_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let raw_qcow2 = d.join("in.qcow2");
+    let o = Command::new("qemu-img")
+        .args(["convert", "-f", "raw", "-O", "qcow2"])
+        .arg("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")
+        .arg(&raw_qcow2)
+        .output()
+        .expect("qemu-img (Debian qemu-utils)");
+    assert!(o.status.success(), "{}", text(&o));
+    let theirs = d.join("theirs.qcow2");
+    let o = Command::new("virt-fw-vars")
+        .arg("-i")
+        .arg(&raw_qcow2)
+        .args(["--set-true", "Foo", "-o"])
+        .arg(&theirs)
+        .output()
+        .expect("virt-fw-vars");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = bin()
+        .args(["set-false", "Foo", "--store"])
+        .arg(&theirs)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read(&theirs).unwrap().starts_with(b"QFI\xfb"));
+    let back = virt_fw_vars_reads(d, &theirs);
+    assert_eq!(back[&("Foo".to_string(), GLOBAL.to_string())]["data"], "00");
+    assert!(back.len() > 20, "the image's other variables are kept");
+}
