@@ -1,5 +1,6 @@
-//! `uefi-vars`: inspect and edit QEMU JSON variable stores, and replay
-//! firmware captures through the service.
+//! `uefi-vars`: inspect, convert and edit variable stores (QEMU JSON, edk2
+//! images, AWS blobs, qcow2), enroll Secure Boot keys, serve and replay
+//! firmware captures.
 
 mod auth_cmds;
 mod boot;
