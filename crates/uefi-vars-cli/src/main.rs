@@ -110,7 +110,9 @@ enum Command {
         io: StoreArgs,
     },
     /// Create or update a store with PK, KEK, db (and dbx) enrolled and
-    /// Secure Boot enabled.
+    /// Secure Boot enabled: the Microsoft and distribution keys, hashes,
+    /// MokList, signed dbx updates (virt-fw-vars' "Secure boot" options;
+    /// docs/presets.md).
     Enroll(auth_cmds::EnrollArgs),
     /// Produce a signed update (.auth) for an authenticated variable.
     Sign(auth_cmds::SignArgs),
