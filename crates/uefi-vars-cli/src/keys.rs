@@ -13,9 +13,18 @@ use openssl::stack::Stack;
 use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectKeyIdentifier};
 use openssl::x509::{X509NameBuilder, X509};
 
+/// Largest certificate or key file read: a certificate enrolled in a
+/// database must fit the 64 KiB MM buffer with room to spare, and no key
+/// file is near that; a larger file is refused from its size, unread.
+const KEY_FILE_LIMIT: u64 = 64 << 10;
+
+fn read_key_file(path: &Path, what: &str) -> Result<Vec<u8>, String> {
+    crate::store_io::read_bounded(path, KEY_FILE_LIMIT, what).map_err(|e| e.to_string())
+}
+
 /// A certificate from a PEM or DER file.
 pub fn load_cert(path: &Path) -> Result<X509, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = read_key_file(path, "a certificate file")?;
     X509::from_pem(&bytes)
         .or_else(|_| X509::from_der(&bytes))
         .map_err(|e| format!("{}: not a PEM or DER certificate: {e}", path.display()))
@@ -23,7 +32,7 @@ pub fn load_cert(path: &Path) -> Result<X509, String> {
 
 /// A private key from a PEM or DER file.
 pub fn load_key(path: &Path) -> Result<PKey<Private>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bytes = read_key_file(path, "a private key file")?;
     PKey::private_key_from_pem(&bytes)
         .or_else(|_| PKey::private_key_from_der(&bytes))
         .map_err(|e| format!("{}: not a PEM or DER private key: {e}", path.display()))

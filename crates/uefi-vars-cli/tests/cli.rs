@@ -928,6 +928,24 @@ fn sizes_no_guest_can_read_back_are_refused() {
         p(&store),
     ]);
     refused(&o, "1073741824 bytes is larger than");
+    // Certificate and key files too (an unreadable certificate: exit 2).
+    let o = run(&["enroll", "--pk", p(&huge), "--store", p(&store)]);
+    failed(
+        &o,
+        "1073741824 bytes is larger than a certificate file can be",
+    );
+    let o = run(&[
+        "sign",
+        "db",
+        "--key",
+        p(&huge),
+        "--cert",
+        p(&huge),
+        "--delete",
+        "--out",
+        p(&out),
+    ]);
+    failed(&o, "1073741824 bytes is larger than a");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     // A value that fits the read limit but not a GetVariable reply.
     let sbat = dir.path().join("sbat.csv");
