@@ -307,37 +307,19 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
     let owner = crate::parse_guid(&args.owner)?;
     let io = &args.io;
     if !new_platform(args) && !args.presets.wanted() {
-        return Err(
+        return Err(CliError::Failed(
             "give the keys: --pk CERT (with --kek, --db), --generate DIR, or a preset \
-                    (--enroll-redhat, --enroll-microsoft, --distro-keys, ...)"
+             (--enroll-redhat, --enroll-microsoft, --distro-keys, ...)"
                 .into(),
-        );
+        ));
     }
-    let output = io.output.clone().unwrap_or_else(|| io.store.clone());
-    if !io.create && !io.store.exists() {
-        store_io::read_store(&io.store, false)?;
-    }
-    let _lock = store_io::lock(&io.store)?;
-    let _out_lock = match output != io.store {
-        true => Some(store_io::lock(&output)?),
-        false => None,
-    };
-    store_io::check_writable(&output)?;
-    let loaded = store_io::read_store(&io.store, io.create)?;
-    if has_pk(&loaded.vars) && new_platform(args) && !args.replace_keys {
+    let opened = crate::open_for_edit(io)?;
+    if has_pk(&opened.loaded.vars) && new_platform(args) && !args.replace_keys {
         return Err(CliError::Refused(format!(
             "{}: already enrolled (it has a PK); pass --replace-keys to replace its PK, KEK and db",
             io.store.display()
         )));
     }
-    let target = store_io::target(
-        &output,
-        io.format.as_deref(),
-        io.template.as_deref(),
-        &io.layout,
-        &loaded,
-        io.in_place,
-    )?;
     let (pk, kek, db) = match &args.generate {
         Some(dir) => match generate_pki(dir)?.as_slice() {
             [pk, kek, db] => (
@@ -349,7 +331,7 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
         },
         None => (args.pk.clone(), args.kek.clone(), args.db.clone()),
     };
-    let before = loaded.vars.clone();
+    let before = opened.loaded.vars.clone();
     let (vars, fresh) = if args.presets.wanted() {
         let explicit = crate::presets::Explicit {
             store: &io.store,
@@ -360,18 +342,18 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
             owner,
             secure_boot: !args.no_secure_boot,
         };
-        crate::presets::enroll(&args.presets, &explicit, loaded.vars)?
+        crate::presets::enroll(&args.presets, &explicit, before.clone())?
     } else {
         let pk = pk.ok_or("--pk is required")?;
         (
-            enrolled_vars(args, loaded.vars, &owner, &pk, &kek, &db)?,
+            enrolled_vars(args, before.clone(), &owner, &pk, &kek, &db)?,
             true,
         )
     };
     crate::check_changed_readable(&before, &vars)?;
     let refs: Vec<&Variable> = vars.iter().collect();
-    store_io::write_store(&target, &refs)?;
-    crate::presets::report(&output, fresh, &vars)?;
+    store_io::write_store(&opened.target, &refs)?;
+    crate::presets::report(&opened.target.path, fresh, &vars)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -568,15 +568,35 @@ pub(crate) fn edit_vars(
     io: &StoreArgs,
     op: impl FnOnce(&mut Service) -> Result<Vec<Variable>, CliError>,
 ) -> CliResult {
+    let opened = open_for_edit(io)?;
+    let mut svc = service_over(&opened.loaded.vars)?;
+    let vars = op(&mut svc)?;
+    check_changed_readable(&opened.loaded.vars, &vars)?;
+    let refs: Vec<&Variable> = vars.iter().collect();
+    store_io::write_store(&opened.target, &refs)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A store opened for an edit: locked (and its output), checked, read, and
+/// its output resolved.
+pub(crate) struct Opened {
+    pub loaded: store_io::Loaded,
+    pub target: store_io::Target,
+    _locks: Vec<std::fs::File>,
+}
+
+/// Refuses, before anything is read or created: a missing store without
+/// --create, a store or output held by `uefi-vars serve`, a read-only
+/// output; then reads the store and resolves the output.
+pub(crate) fn open_for_edit(io: &StoreArgs) -> Result<Opened, CliError> {
     let output = io.output.clone().unwrap_or_else(|| io.store.clone());
     if !io.create && !io.store.exists() {
         store_io::read_store(&io.store, false)?;
     }
-    let _lock = store_io::lock(&io.store)?;
-    let _out_lock = match output != io.store {
-        true => Some(store_io::lock(&output)?),
-        false => None,
-    };
+    let mut locks = vec![store_io::lock(&io.store)?];
+    if output != io.store {
+        locks.push(store_io::lock(&output)?);
+    }
     store_io::check_writable(&output)?;
     let loaded = store_io::read_store(&io.store, io.create)?;
     let target = store_io::target(
@@ -587,12 +607,11 @@ pub(crate) fn edit_vars(
         &loaded,
         io.in_place,
     )?;
-    let mut svc = service_over(&loaded.vars)?;
-    let vars = op(&mut svc)?;
-    check_changed_readable(&loaded.vars, &vars)?;
-    let refs: Vec<&Variable> = vars.iter().collect();
-    store_io::write_store(&target, &refs)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(Opened {
+        loaded,
+        target,
+        _locks: locks,
+    })
 }
 
 /// A service whose non-volatile store is `vars`.
