@@ -199,7 +199,9 @@ pub fn sign(args: &SignArgs) -> Result<ExitCode, CliError> {
     } else if !args.x509.is_empty() {
         x509_list(&owner, &args.x509)?
     } else {
-        return Err("give the payload: --x509 CERT..., --data FILE or --delete".into());
+        return Err(CliError::Usage(
+            "give the payload: --x509 CERT..., --data FILE or --delete".into(),
+        ));
     };
     let timestamp = match &args.time {
         Some(t) => parse_time(t)?,
@@ -307,7 +309,7 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
     let owner = crate::parse_guid(&args.owner)?;
     let io = &args.io;
     if !new_platform(args) && !args.presets.wanted() {
-        return Err(CliError::Failed(
+        return Err(CliError::Usage(
             "give the keys: --pk CERT (with --kek, --db), --generate DIR, or a preset \
              (--enroll-redhat, --enroll-microsoft, --distro-keys, ...)"
                 .into(),

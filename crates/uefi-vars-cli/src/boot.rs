@@ -353,7 +353,9 @@ fn configure_edits(
 /// into the store in its own format.
 pub fn configure(a: &ConfigureArgs) -> Result<ExitCode, CliError> {
     if !anything_to_do(a) {
-        return Err("nothing to do: give at least one option (see --help)".into());
+        return Err(CliError::Usage(
+            "nothing to do: give at least one option (see --help)".into(),
+        ));
     }
     let import = match &a.set_json {
         Some(f) => Some(crate::store_io::read_store(f, false)?.vars),

@@ -233,13 +233,18 @@ pub(crate) mod exit {
 }
 
 const EXIT_HELP: &str = "Exit status: 0 success, 1 replay mismatch, 2 failure (a file missing, \
-unreadable or invalid), 3 refused (nothing was changed), 64 usage error.";
+unreadable or invalid), 3 refused (nothing was changed), 64 usage error (an option missing or \
+malformed).";
 
 /// Why a command did not succeed.
 #[derive(Debug)]
 pub(crate) enum CliError {
     Failed(String),
     Refused(String),
+    /// The command line asks for something that cannot be (an option
+    /// missing, a value that does not parse): exit status 64 as clap's own
+    /// usage errors.
+    Usage(String),
 }
 
 impl From<String> for CliError {
@@ -257,7 +262,7 @@ impl From<&str> for CliError {
 impl std::fmt::Display for CliError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            CliError::Failed(m) | CliError::Refused(m) => f.write_str(m),
+            CliError::Failed(m) | CliError::Refused(m) | CliError::Usage(m) => f.write_str(m),
         }
     }
 }
@@ -281,6 +286,7 @@ fn main() -> ExitCode {
             ExitCode::from(match e {
                 CliError::Failed(_) => exit::FAILED,
                 CliError::Refused(_) => exit::REFUSED,
+                CliError::Usage(_) => exit::USAGE,
             })
         }
     }
@@ -689,11 +695,11 @@ fn find_in(svc: &Service, name: &str, guid: Option<&str>) -> Result<Variable, St
 }
 
 /// The namespace a well-known authenticated variable lives in.
-pub(crate) fn default_guid(name: &str) -> Result<Guid, String> {
+pub(crate) fn default_guid(name: &str) -> Result<Guid, CliError> {
     match name {
         "PK" | "KEK" => Ok(guid::GLOBAL_VARIABLE),
         "db" | "dbx" | "dbt" | "dbr" => Ok(guid::IMAGE_SECURITY_DATABASE),
-        _ => Err(format!("--guid is needed for {name:?}")),
+        _ => Err(CliError::Usage(format!("--guid is needed for {name:?}"))),
     }
 }
 
@@ -701,7 +707,11 @@ pub(crate) fn parse_guid(text: &str) -> Result<Guid, String> {
     names::parse_guid(text)
 }
 
-fn parse_attributes(text: &str) -> Result<u32, String> {
+fn parse_attributes(text: &str) -> Result<u32, CliError> {
+    parse_attribute_text(text).map_err(CliError::Usage)
+}
+
+fn parse_attribute_text(text: &str) -> Result<u32, String> {
     let t = text.trim();
     if let Some(hex) = t.strip_prefix("0x") {
         return u32::from_str_radix(hex, 16).map_err(|e| format!("attributes {t:?}: {e}"));

@@ -555,7 +555,7 @@ pub fn enroll(
 ) -> Result<(Vec<Variable>, bool), CliError> {
     let has_updates = p.set_dbx.is_some() || !p.add_dbx.is_empty();
     if p.write_dbx_unverified && !has_updates {
-        return Err(CliError::Failed(
+        return Err(CliError::Usage(
             "--write-dbx-unverified needs --set-dbx or --add-dbx".into(),
         ));
     }

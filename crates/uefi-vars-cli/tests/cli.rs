@@ -984,6 +984,35 @@ fn exit_statuses_are_distinct_and_documented() {
     assert!(stdout(&o).contains("3 refused"), "{}", stdout(&o));
     let o = run(&["set", "--no-such-flag"]);
     assert_eq!(o.status.code(), Some(64), "usage error: {}", stderr(&o));
+    // Command lines clap accepts but that cannot be carried out are usage
+    // errors too, and say what is missing.
+    let dir0 = tempfile::tempdir().unwrap();
+    let s0 = dir0.path().join("v.json");
+    for (args, why) in [
+        (vec!["enroll", "--create"], "give the keys"),
+        (vec!["configure", "--create"], "nothing to do"),
+        (
+            vec!["apply", "Foo", "--auth", "x.auth", "--create"],
+            "--guid is needed for \"Foo\"",
+        ),
+        (
+            vec!["set", "A", "--text", "1", "--attr", "nv,xx", "--create"],
+            "unknown attribute \"XX\"",
+        ),
+        (
+            vec!["sign", "db", "--key", "k", "--cert", "c", "--out", "o"],
+            "give the payload",
+        ),
+    ] {
+        let mut a = args.clone();
+        if a[0] != "sign" {
+            a.extend(["--store", p(&s0)]);
+        }
+        let o = run(&a);
+        assert_eq!(o.status.code(), Some(64), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
+        assert!(!s0.exists(), "{args:?}");
+    }
     let o = run(&["list", "--store", "/nonexistent/x.json"]);
     assert_eq!(o.status.code(), Some(2), "failure");
     let dir = tempfile::tempdir().unwrap();

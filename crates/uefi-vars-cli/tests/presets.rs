@@ -551,9 +551,12 @@ fn bad_preset_arguments_are_refused_with_reasons() {
     ];
     for (args, why) in cases {
         let o = ours(&store, args);
-        // Exit 64 for what clap refuses (conflicts, unknown values), 2 for
-        // the rest (README "Exit codes").
-        let usage = why.contains("cannot be used") || args.contains(&"gentoo");
+        // Exit 64 for a command line that cannot be (conflicts, unknown
+        // values, an option that needs another), 2 for the rest (README
+        // "Exit status").
+        let usage = why.contains("cannot be used")
+            || args.contains(&"gentoo")
+            || why.contains("needs --set-dbx");
         let want = if usage { 64 } else { 2 };
         assert_eq!(o.status.code(), Some(want), "{args:?}");
         assert!(text(&o).contains(why), "{args:?}: {}", text(&o));
