@@ -1719,6 +1719,16 @@ fn list_decodes_every_well_known_variable() {
     set("OsIndications", "global", "--hex", "0100000000000000");
     set("MokSBState", "shim", "--hex", "01");
     set("SbatLevel", "shim", "--text", "sbat,1,2022052400\ngrub,2\n");
+    // One EFI_SIGNATURE_LIST of one SHA-256 entry (owner, then the hash).
+    let sha256_list = format!(
+        "2616c4c14c509240aca941f936934328{}{}{}{}{}",
+        "4c000000",
+        "00000000",
+        "30000000",
+        "11".repeat(16),
+        "ab".repeat(32)
+    );
+    set("MokListX", "shim", "--hex", &sha256_list);
     let o = run(&["list", "--store", s]);
     ok(&o);
     let out = stdout(&o);
@@ -1733,6 +1743,7 @@ fn list_decodes_every_well_known_variable() {
         "OsIndications  = 0x1 (BOOT_TO_FW_UI)",
         "MokSBState  = 1 (shim validation disabled)",
         "SbatLevel  = \"sbat,1,2022052400\\ngrub,2\"",
+        "MokListX  = [1xSHA256]",
     ] {
         assert!(out.contains(want), "{want:?} not in\n{out}");
     }
