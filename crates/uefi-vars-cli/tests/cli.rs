@@ -1911,3 +1911,37 @@ fn plain_refusals_say_why() {
         assert!(std::fs::read(&store).unwrap() == before, "{args:?}");
     }
 }
+
+/// `list`/`get` into a pipe whose reader went away (`| head`) end quietly
+/// instead of panicking.
+#[test]
+fn reading_commands_survive_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().join("v.json");
+    // 64000 data bytes: 128000 hex digits, more than a pipe buffers.
+    ok(&run(&[
+        "set",
+        "A",
+        "--hex",
+        &"ab".repeat(64_000),
+        "--create",
+        "--store",
+        p(&s),
+    ]));
+    for args in [
+        vec!["get", "A", "--raw", "--store", p(&s)],
+        vec!["get", "A", "--store", p(&s)],
+        vec!["list", "--json", "--store", p(&s)],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    }
+}
