@@ -18,6 +18,8 @@ at_least() { # NAME MINIMUM: unset, or a whole number >= MINIMUM
 }
 [ -z "${UEFI_VARS_SKIP_QEMU+x}" ] ||
     refuse "UEFI_VARS_SKIP_QEMU is set: it turns the QEMU conformance tests into passes"
+[ -z "${UEFI_VARS_SKIP_VIRT_FW_VARS+x}" ] ||
+    refuse "UEFI_VARS_SKIP_VIRT_FW_VARS is set: it skips the virt-fw-vars comparisons"
 [ -z "${FUZZ_SANITIZER+x}" ] || [ "$FUZZ_SANITIZER" = address ] ||
     refuse "FUZZ_SANITIZER=$FUZZ_SANITIZER: the smoke run uses AddressSanitizer"
 at_least UEFI_VARS_SIGKILL_ITERATIONS 20 # crates/uefi-vars-cli/tests/serve.rs
