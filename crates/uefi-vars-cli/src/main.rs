@@ -683,7 +683,10 @@ fn warn(errors: Vec<uefi_vars::Error>) {
 /// Opens a JSON store to change it: locked (no `serve` on it meanwhile),
 /// and every change written into the JSON file itself (a one-shot edit
 /// leaves it complete).
-fn open_edit(path: &std::path::Path, in_place: bool) -> Result<(Service, std::fs::File), String> {
+fn open_edit(
+    path: &std::path::Path,
+    in_place: bool,
+) -> Result<(Service, store_io::StoreLock), String> {
     let lock = store_io::lock(path).map_err(|e| e.to_string())?;
     let file = JsonFile::with_mode(path, mode(in_place)).with_sync(SyncMode::FullRewrite);
     let mut svc = Service::open(Config::default(), Box::new(file)).map_err(|e| e.to_string())?;

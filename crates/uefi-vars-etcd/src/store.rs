@@ -308,6 +308,11 @@ impl EtcdStore {
         }
     }
 
+    /// Whether the store exists (the last read found its head key).
+    pub fn exists(&self) -> bool {
+        self.head_rev != 0
+    }
+
     /// The store's variables, in order.
     pub fn load_vars(&mut self) -> Result<Vec<Variable>, EtcdError> {
         self.read()
