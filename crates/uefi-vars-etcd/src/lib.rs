@@ -8,6 +8,9 @@
 //! and the CLI reach it through the `etcd` feature of uefi-vars-serve.
 
 pub mod store;
+// Test helper (house rule: behind the `testing` feature).
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod url;
 
 pub use store::{EtcdError, EtcdOptions, EtcdStore};

@@ -449,7 +449,8 @@ impl EtcdStore {
                     owner,
                 });
             }
-            self.rt.block_on(tokio::time::sleep(RETRY_PAUSE));
+            self.rt
+                .block_on(async { tokio::time::sleep(RETRY_PAUSE).await });
         };
         let lost = Arc::new(AtomicBool::new(false));
         let keeper = self.rt.spawn(keep_alive(

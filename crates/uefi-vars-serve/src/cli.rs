@@ -65,6 +65,14 @@ pub struct ServeArgs {
     /// Refuse every write to CustomMode (QEMU's `disable-custom-mode`).
     #[arg(long)]
     pub disable_custom_mode: bool,
+    /// Answer GET_PAYLOAD_SIZE with the whole buffer size, as QEMU 10.0 to
+    /// 10.2 do (for replaying their captures).
+    #[arg(long)]
+    pub legacy_payload_size: bool,
+    /// Leave registered policies out of QueryVariableInfo's remaining
+    /// storage, as QEMU 10.0 does (QEMU 11.1 counts them).
+    #[arg(long)]
+    pub legacy_storage_accounting: bool,
     /// Close a connection whose HELLO is not complete this long after it
     /// was accepted (e.g. `1s`, `500ms`).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
@@ -169,6 +177,8 @@ impl ServeArgs {
             max_storage: self.size,
             force_secure_boot: self.force_secure_boot,
             disable_custom_mode: self.disable_custom_mode,
+            legacy_payload_size: self.legacy_payload_size,
+            legacy_storage_accounting: self.legacy_storage_accounting,
             ..Config::default()
         };
         opts.sandbox = !self.no_sandbox;
