@@ -77,7 +77,11 @@ impl Serve {
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                Err(e) => panic!("connect: {e}\n{}", self.log_text()),
+                Err(e) => {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let status = self.child.try_wait().unwrap();
+                    panic!("connect: {e} (server: {status:?})\n{}", self.log_text())
+                }
             }
         }
     }

@@ -416,6 +416,14 @@ impl EtcdStore {
             .retry("grant a lease", |mut c| async move { c.lease_grant(ttl, None).await })?
             .id();
         let token = owner_token();
+        // Kept alive from now on: the wait below may outlast the TTL.
+        let lost = Arc::new(AtomicBool::new(false));
+        let keeper = self.rt.spawn(keep_alive(
+            self.client.clone(),
+            lease,
+            self.opts.lease_ttl / 3,
+            lost.clone(),
+        ));
         let start = Instant::now();
         let rev = loop {
             let txn = Txn::new()
@@ -441,6 +449,7 @@ impl EtcdStore {
                 let owner = first_kv(&resp)
                     .map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
                     .unwrap_or_default();
+                keeper.abort();
                 let _ = self.retry("revoke the unused lease", |mut c| async move {
                     c.lease_revoke(lease).await
                 });
@@ -452,13 +461,6 @@ impl EtcdStore {
             self.rt
                 .block_on(async { tokio::time::sleep(RETRY_PAUSE).await });
         };
-        let lost = Arc::new(AtomicBool::new(false));
-        let keeper = self.rt.spawn(keep_alive(
-            self.client.clone(),
-            lease,
-            self.opts.lease_ttl / 3,
-            lost.clone(),
-        ));
         self.owner = Some(Ownership {
             lease,
             token,
