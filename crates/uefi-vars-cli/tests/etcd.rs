@@ -336,3 +336,90 @@ fn split_brain_paused_owner_loses_its_lease_and_its_next_write_fails() {
     assert_eq!(values(&vars), acked);
     eprintln!("B took over {took:?} after A was paused");
 }
+
+/// A 3-member cluster loses members (the leader among them) while a
+/// guest writes: every acknowledged write survives, the store decodes.
+#[test]
+fn acknowledged_writes_survive_members_and_leaders_killed_and_restarted() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let mut cluster = Cluster::start(3);
+    let dir = tempfile::tempdir().unwrap();
+    let url = cluster.url("chaos");
+    let mut srv = Serve::start(dir.path(), "serve", &url, &[]);
+    let mut client = srv.connect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let chaos = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut kills = Vec::new();
+            let mut round = 0usize;
+            while !stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(700));
+                // Every other round the leader, else the next member.
+                let victim = match round % 2 {
+                    0 => cluster.leader().unwrap_or(0),
+                    _ => round % 3,
+                };
+                let was_leader = cluster.leader() == Some(victim);
+                cluster.kill(victim);
+                std::thread::sleep(Duration::from_millis(1200));
+                cluster.restart(victim);
+                cluster.wait_ready(victim);
+                kills.push((victim, was_leader));
+                round += 1;
+            }
+            (cluster, kills)
+        })
+    };
+    const NAMES: usize = 64;
+    const WRITES: u64 = 1500;
+    let t0 = Instant::now();
+    let mut acked: BTreeMap<usize, u64> = BTreeMap::new();
+    let mut failed: BTreeMap<usize, Vec<u64>> = BTreeMap::new();
+    let mut latencies = Vec::new();
+    let mut k = 0u64;
+    while k < WRITES && t0.elapsed() < Duration::from_secs(40) {
+        let i = (k as usize) % NAMES;
+        let t = Instant::now();
+        match set_var(&mut client, i, k).unwrap() {
+            0 => {
+                acked.insert(i, k);
+            }
+            EFI_DEVICE_ERROR => failed.entry(i).or_default().push(k),
+            s => panic!("SetVariable: status {s:#x}"),
+        }
+        latencies.push(t.elapsed());
+        k += 1;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let (cluster, kills) = chaos.join().unwrap();
+    let leaders = kills.iter().filter(|(_, l)| *l).count();
+    assert!(k >= 1000, "only {k} writes in {:?}", t0.elapsed());
+    assert!(leaders >= 1 && kills.len() >= 3, "kills {kills:?}");
+    drop(client);
+    srv.stop();
+    let (vars, owner) = etcd_store(&cluster.url("chaos"));
+    assert_eq!(owner, None);
+    let stored = values(&vars);
+    for (i, want) in &acked {
+        let got = stored.get(i).copied();
+        // The last acknowledged value, or a later write whose answer was
+        // an error (it may have been made durable: never reported lost).
+        let later_failed = failed
+            .get(i)
+            .is_some_and(|f| got.is_some_and(|g| g > *want && f.contains(&g)));
+        assert!(got == Some(*want) || later_failed, "name {i}: acknowledged {want}, stored {got:?}");
+    }
+    latencies.sort();
+    let failures: usize = failed.values().map(Vec::len).sum();
+    eprintln!(
+        "{k} writes in {:?} ({failures} failed), {} member kills ({leaders} leaders); \
+         latency p50 {:?} p99 {:?} max {:?}",
+        t0.elapsed(),
+        kills.len(),
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() * 99 / 100],
+        latencies[latencies.len() - 1]
+    );
+}
