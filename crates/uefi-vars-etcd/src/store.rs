@@ -7,8 +7,10 @@
 //! - `log/SEQ` (20 decimal digits): one change since then each, as a
 //!   record of the file journal (persist/journal.rs), so a write costs the
 //!   change; replayed in order onto `store` exactly as a journal is;
-//! - `head`: the next sequence number; every write puts it, so its
-//!   mod_revision is "the revision this writer last wrote";
+//! - `head`: the next sequence number and the writer's name; every write
+//!   puts it, so its mod_revision is "the revision this writer last
+//!   wrote", and its value tells a writer whether a write whose answer it
+//!   lost was its own;
 //! - `owner`: who may write, attached to that writer's lease.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -145,6 +147,9 @@ pub struct EtcdStore {
     /// Log records not yet folded into `store`.
     log_len: u64,
     owner: Option<Ownership>,
+    /// This writer's name in `head` (the owner token, or one of its own
+    /// for a CLI write).
+    writer: String,
     fenced: bool,
     warnings: Vec<PersistError>,
 }
@@ -197,6 +202,7 @@ impl EtcdStore {
             next_seq: 1,
             log_len: 0,
             owner: None,
+            writer: owner_token(),
             fenced: false,
             warnings: Vec::new(),
         })
@@ -271,7 +277,8 @@ impl EtcdStore {
                 json_bytes = kv.value();
             } else if key == self.keys.head.as_bytes() {
                 self.head_rev = kv.mod_revision();
-                self.next_seq = self.parse_seq(kv.value())?;
+                let seq = kv.value().split(|&b| b == b' ').next().unwrap_or_default();
+                self.next_seq = self.parse_seq(seq)?;
             } else if let Some(seq) = key.strip_prefix(self.keys.log.as_bytes()) {
                 log.push((self.parse_seq(seq)?, kv.value()));
             }
@@ -415,7 +422,7 @@ impl EtcdStore {
         let lease = self
             .retry("grant a lease", |mut c| async move { c.lease_grant(ttl, None).await })?
             .id();
-        let token = owner_token();
+        let token = self.writer.clone();
         // Kept alive from now on: the wait below may outlast the TTL.
         let lost = Arc::new(AtomicBool::new(false));
         let keeper = self.rt.spawn(keep_alive(
@@ -468,6 +475,8 @@ impl EtcdStore {
             lost,
             keeper,
         });
+        // Writes are conditioned on the head as of now.
+        self.read()?;
         Ok(())
     }
 
@@ -521,12 +530,14 @@ impl EtcdStore {
         when
     }
 
-    /// Runs a write `ops` (which must put `head` to `new_head`) under the
-    /// fence. Retries while the cluster is unavailable; an attempt that
+    /// Runs a write `ops` under the fence, putting `head` to `new_head`
+    /// and this writer's name. Retries while the cluster is unavailable; an attempt that
     /// was applied but whose answer was lost shows as `head` already at
     /// `new_head` with the ownership unchanged (nobody else can write
     /// while this one owns).
-    fn write(&mut self, ops: Vec<TxnOp>, new_head: u64) -> Result<(), WriteError> {
+    fn write(&mut self, mut ops: Vec<TxnOp>, new_head: u64) -> Result<(), WriteError> {
+        let head_value = format!("{new_head} {}", self.writer);
+        ops.push(TxnOp::put(self.keys.head.clone(), head_value.clone(), None));
         let lease_gone = self
             .owner
             .as_ref()
@@ -557,11 +568,13 @@ impl EtcdStore {
         let (owner, head) = (kv(0), kv(1));
         let still_ours = match (&self.owner, &owner) {
             (Some(o), Some(kv)) => kv.value() == o.token.as_bytes() && kv.mod_revision() == o.rev,
+            // A CLI write: still nobody owns the store.
+            (None, None) => true,
             _ => false,
         };
         let head_is_ours = head
             .as_ref()
-            .is_some_and(|kv| kv.value() == new_head.to_string().as_bytes());
+            .is_some_and(|kv| kv.value() == head_value.as_bytes());
         if still_ours && head_is_ours {
             self.head_rev = head.map_or(0, |kv| kv.mod_revision());
             self.next_seq = new_head;
@@ -588,7 +601,6 @@ impl EtcdStore {
                 self.keys.log.clone(),
                 Some(DeleteOptions::new().with_prefix()),
             ),
-            TxnOp::put(self.keys.head.clone(), new_head.to_string(), None),
         ];
         self.write(ops, new_head)?;
         self.log_len = 0;
@@ -716,7 +728,6 @@ impl Storage for EtcdStore {
         let new_head = seq.saturating_add(1);
         let ops = vec![
             TxnOp::put(self.keys.log_key(seq), record, None),
-            TxnOp::put(self.keys.head.clone(), new_head.to_string(), None),
         ];
         self.write(ops, new_head)
             .map_err(|e| self.persist_error(e))?;

@@ -64,6 +64,8 @@ pub struct SandboxReport {
     pub landlock: LandlockOutcome,
     pub seccomp: SeccompOutcome,
     pub writable: Vec<PathBuf>,
+    /// TCP ports the process may connect to (an etcd store's endpoints).
+    pub connect_ports: Vec<u16>,
 }
 
 impl fmt::Display for SandboxReport {
@@ -96,9 +98,19 @@ impl fmt::Display for SandboxReport {
                 f,
                 "seccomp: enforced (an allowlist of {} system calls, EPERM for every other)",
                 seccomp::allowlist().len()
-            ),
-            SeccompOutcome::Unsupported(why) => write!(f, "seccomp: not enforced ({why})"),
+                    + if self.connect_ports.is_empty() {
+                        0
+                    } else {
+                        seccomp::network_allowlist().len()
+                    }
+            )?,
+            SeccompOutcome::Unsupported(why) => write!(f, "seccomp: not enforced ({why})")?,
         }
+        if !self.connect_ports.is_empty() {
+            let ports: Vec<String> = self.connect_ports.iter().map(u16::to_string).collect();
+            write!(f, "; TCP connect only to port {}", ports.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -146,6 +158,7 @@ pub fn apply(writable: &[PathBuf], connect_ports: &[u16]) -> Result<SandboxRepor
         landlock,
         seccomp,
         writable: writable.to_vec(),
+        connect_ports: connect_ports.to_vec(),
     })
 }
 
