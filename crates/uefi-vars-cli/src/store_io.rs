@@ -375,9 +375,8 @@ pub fn write_store(t: &Target, vars: &[&Variable]) -> Result<(), CliError> {
         let mut etcd = open_etcd(url)?;
         etcd.load_vars().map_err(|e| e.to_string())?;
         return etcd.replace(vars).map_err(|e| match e {
-            uefi_vars_etcd::EtcdError::Owned { .. } | uefi_vars_etcd::EtcdError::Conflict { .. } => {
-                CliError::Refused(e.to_string())
-            }
+            uefi_vars_etcd::EtcdError::Owned { .. }
+            | uefi_vars_etcd::EtcdError::Conflict { .. } => CliError::Refused(e.to_string()),
             e => CliError::Failed(e.to_string()),
         });
     }

@@ -173,7 +173,12 @@ fn every_boot_capture_through_serve_on_etcd_gives_qemus_replies_and_end_store() 
     let legacy = ["--legacy-payload-size", "--legacy-storage-accounting"];
     // (capture, start store, end store, serve flags)
     let cases: [(&str, Option<&str>, &str, &[&str]); 3] = [
-        ("ovmf-2boots-empty.pcap.gz", None, "ovmf-2boots-empty.end.json", &[]),
+        (
+            "ovmf-2boots-empty.pcap.gz",
+            None,
+            "ovmf-2boots-empty.end.json",
+            &[],
+        ),
         ("fedora-boot-1.pcap.gz", None, "fedora-boot-1.json", &legacy),
         (
             "fedora-boot-2.pcap.gz",
@@ -200,7 +205,10 @@ fn every_boot_capture_through_serve_on_etcd_gives_qemus_replies_and_end_store() 
         // While the service runs, etcd holds QEMU's end state, and the
         // store is owned.
         let (vars, owner) = etcd_store(&url);
-        assert!(vars == decode(&data(end)), "{trace}: store in etcd differs from {end}");
+        assert!(
+            vars == decode(&data(end)),
+            "{trace}: store in etcd differs from {end}"
+        );
         assert!(owner.is_some());
         drop(client);
         srv.stop();
@@ -269,7 +277,10 @@ fn a_second_owner_is_refused_and_cli_writes_to_an_owned_store_are_refused() {
     let o = cli(&["set", "--store", &url, "--hex", "01", "Foo"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{err}");
-    assert!(err.contains("is owned by") && err.contains("stop the VM first"), "{err}");
+    assert!(
+        err.contains("is owned by") && err.contains("stop the VM first"),
+        "{err}"
+    );
     // Reading is fine.
     let o = cli(&["list", "--store", &url]);
     assert!(o.status.success());
@@ -323,7 +334,11 @@ fn split_brain_paused_owner_loses_its_lease_and_its_next_write_fails() {
     );
     let exit = a.wait(Duration::from_secs(20));
     assert!(!exit.success());
-    assert!(a.log_text().contains("no longer owns the store"), "{}", a.log_text());
+    assert!(
+        a.log_text().contains("no longer owns the store"),
+        "{}",
+        a.log_text()
+    );
     // B goes on acknowledging; A's refused write is nowhere.
     for i in 30..35 {
         assert_eq!(set_var(&mut cb, i, 300 + i as u64).unwrap(), 0);
@@ -409,7 +424,10 @@ fn acknowledged_writes_survive_members_and_leaders_killed_and_restarted() {
         let later_failed = failed
             .get(i)
             .is_some_and(|f| got.is_some_and(|g| g > *want && f.contains(&g)));
-        assert!(got == Some(*want) || later_failed, "name {i}: acknowledged {want}, stored {got:?}");
+        assert!(
+            got == Some(*want) || later_failed,
+            "name {i}: acknowledged {want}, stored {got:?}"
+        );
     }
     latencies.sort();
     let failures: usize = failed.values().map(Vec::len).sum();

@@ -68,7 +68,7 @@ pub enum EtcdError {
         store: String,
         action: &'static str,
         #[source]
-        source: etcd_client::Error,
+        source: Box<etcd_client::Error>,
     },
     #[error("{store}: {action}: the cluster did not answer within {waited:?}")]
     Unavailable {
@@ -190,7 +190,7 @@ impl EtcdStore {
             .map_err(|source| EtcdError::Cluster {
                 store: label.clone(),
                 action: "connect",
-                source,
+                source: Box::new(source),
             })?;
         Ok(EtcdStore {
             rt,
@@ -231,7 +231,7 @@ impl EtcdStore {
                         return Err(EtcdError::Cluster {
                             store: self.label.clone(),
                             action,
-                            source: e,
+                            source: Box::new(e),
                         })
                     }
                     _ if start.elapsed() >= deadline => {
@@ -305,7 +305,12 @@ impl EtcdStore {
         std::str::from_utf8(bytes)
             .ok()
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| self.corrupt(format!("bad sequence number {:?}", String::from_utf8_lossy(bytes))))
+            .ok_or_else(|| {
+                self.corrupt(format!(
+                    "bad sequence number {:?}",
+                    String::from_utf8_lossy(bytes)
+                ))
+            })
     }
 
     fn corrupt(&self, problem: impl std::fmt::Display) -> EtcdError {
@@ -363,7 +368,11 @@ fn connect_options(url: &EtcdUrl, label: &str) -> Result<ConnectOptions, EtcdErr
     if tls.enabled() {
         let mut t = TlsOptions::new().domain_name(url.first_host());
         if let Some(ca) = &tls.cacert {
-            t = t.ca_certificate(Certificate::from_pem(read_pem(label, "CA certificate", ca)?));
+            t = t.ca_certificate(Certificate::from_pem(read_pem(
+                label,
+                "CA certificate",
+                ca,
+            )?));
         }
         match (&tls.cert, &tls.key) {
             (Some(c), Some(k)) => {
@@ -420,7 +429,9 @@ impl EtcdStore {
     pub fn own(&mut self) -> Result<(), EtcdError> {
         let ttl = i64::try_from(self.opts.lease_ttl.as_secs().max(1)).unwrap_or(10);
         let lease = self
-            .retry("grant a lease", |mut c| async move { c.lease_grant(ttl, None).await })?
+            .retry("grant a lease", |mut c| async move {
+                c.lease_grant(ttl, None).await
+            })?
             .id();
         let token = self.writer.clone();
         // Kept alive from now on: the wait below may outlast the TTL.
@@ -726,9 +737,7 @@ impl Storage for EtcdStore {
             source,
         })?;
         let new_head = seq.saturating_add(1);
-        let ops = vec![
-            TxnOp::put(self.keys.log_key(seq), record, None),
-        ];
+        let ops = vec![TxnOp::put(self.keys.log_key(seq), record, None)];
         self.write(ops, new_head)
             .map_err(|e| self.persist_error(e))?;
         self.log_len = self.log_len.saturating_add(1);

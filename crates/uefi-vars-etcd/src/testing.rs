@@ -95,7 +95,9 @@ impl Cluster {
     }
 
     fn log_path(&self, i: usize) -> PathBuf {
-        self.dir.path().join(format!("{}.log", self.members[i].name))
+        self.dir
+            .path()
+            .join(format!("{}.log", self.members[i].name))
     }
 
     fn spawn(&mut self, i: usize) {
@@ -144,17 +146,21 @@ impl Cluster {
         loop {
             let ok = Command::new("etcdctl")
                 .env("ETCDCTL_API", "3")
-                .args(["--endpoints", &ep, "--command-timeout", "1s", "endpoint", "health"])
+                .args([
+                    "--endpoints",
+                    &ep,
+                    "--command-timeout",
+                    "1s",
+                    "endpoint",
+                    "health",
+                ])
                 .output()
                 .map(|o| o.status.success())
                 .unwrap_or(false);
             if ok {
                 return true;
             }
-            let exited = self.members[i]
-                .child
-                .as_ref()
-                .is_none();
+            let exited = self.members[i].child.as_ref().is_none();
             if exited || Instant::now() >= deadline {
                 return false;
             }

@@ -69,8 +69,7 @@ fn valid_segment(s: &str) -> bool {
     !s.is_empty()
         && s != "."
         && s != ".."
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
@@ -106,7 +105,11 @@ impl EtcdUrl {
         }
         let vm = segments.pop().unwrap_or_default();
         let mut tls = TlsFiles::default();
-        for pair in query.unwrap_or_default().split('&').filter(|p| !p.is_empty()) {
+        for pair in query
+            .unwrap_or_default()
+            .split('&')
+            .filter(|p| !p.is_empty())
+        {
             let (k, v) = pair
                 .split_once('=')
                 .ok_or_else(|| bad(&format!("query item {pair:?} is not KEY=VALUE")))?;
@@ -174,8 +177,9 @@ mod tests {
 
     #[test]
     fn urls_parse_into_endpoints_prefix_vm_and_tls_files() {
-        let u = EtcdUrl::parse("etcd://10.0.0.1:2379,h2:2380/fleet/uefi/vm-7?cacert=/ca.pem&key=/k")
-            .unwrap();
+        let u =
+            EtcdUrl::parse("etcd://10.0.0.1:2379,h2:2380/fleet/uefi/vm-7?cacert=/ca.pem&key=/k")
+                .unwrap();
         assert_eq!(u.endpoints, ["10.0.0.1:2379", "h2:2380"]);
         assert_eq!(u.prefix, ["fleet", "uefi"]);
         assert_eq!(u.vm, "vm-7");

@@ -65,7 +65,11 @@ fn hand_over_source_stops_target_owns_with_a_bounded_wait_and_restores_the_snaps
     let t = Instant::now();
     let err = owned(&url, Duration::from_millis(800)).err().unwrap();
     assert!(matches!(err, EtcdError::Owned { .. }), "{err}");
-    assert!(t.elapsed() >= Duration::from_millis(800), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(800),
+        "{:?}",
+        t.elapsed()
+    );
 
     // Final phase: the source stops writing (snapshot, then its clean stop
     // releases the store); the target, already waiting, takes it.
@@ -114,7 +118,12 @@ fn a_write_whose_condition_fails_is_not_made_and_fences_the_backend() {
     assert!(peek.current_owner().unwrap().is_some());
     let out = std::process::Command::new("etcdctl")
         .env("ETCDCTL_API", "3")
-        .args(["--endpoints", &cluster.endpoints(), "del", "/uefi-vars/fenced/owner"])
+        .args([
+            "--endpoints",
+            &cluster.endpoints(),
+            "del",
+            "/uefi-vars/fenced/owner",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use uefi_vars::persist::Storage;
 
-use crate::server::{log, ServeError};
+#[cfg(feature = "etcd")]
+use crate::server::log;
+use crate::server::ServeError;
 
 /// The scheme that makes `--store` an etcd store.
 pub const ETCD_SCHEME: &str = "etcd://";
@@ -78,8 +80,7 @@ pub fn open(store: &Path, settings: &EtcdSettings) -> Result<Opened, ServeError>
         settings.lease_ttl
     ));
     // Refuse a store that cannot be read before anyone connects.
-    etcd.load()
-        .map_err(|e| ServeError::Setup(e.to_string()))?;
+    etcd.load().map_err(|e| ServeError::Setup(e.to_string()))?;
     Ok(Opened {
         storage: Box::new(etcd),
         ports,

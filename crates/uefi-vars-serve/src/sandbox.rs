@@ -97,12 +97,13 @@ impl fmt::Display for SandboxReport {
             SeccompOutcome::Enforced => write!(
                 f,
                 "seccomp: enforced (an allowlist of {} system calls, EPERM for every other)",
-                seccomp::allowlist().len()
-                    + if self.connect_ports.is_empty() {
+                seccomp::allowlist()
+                    .len()
+                    .saturating_add(if self.connect_ports.is_empty() {
                         0
                     } else {
                         seccomp::network_allowlist().len()
-                    }
+                    })
             )?,
             SeccompOutcome::Unsupported(why) => write!(f, "seccomp: not enforced ({why})")?,
         }
@@ -223,7 +224,8 @@ fn apply_landlock(
 fn apply_seccomp(kernel_has_seccomp: bool, network: bool) -> Result<SeccompOutcome, SandboxError> {
     let arch = seccompiler::TargetArch::try_from(std::env::consts::ARCH)
         .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
-    let programs = seccomp::programs(arch, network).map_err(|e| SandboxError::Seccomp(e.to_string()))?;
+    let programs =
+        seccomp::programs(arch, network).map_err(|e| SandboxError::Seccomp(e.to_string()))?;
     for prog in &programs {
         match seccompiler::apply_filter_all_threads(prog) {
             Ok(()) => {}
