@@ -43,7 +43,8 @@ enum Command {
     /// List the variables of a store (virt-fw-vars --print).
     List {
         /// The store: QEMU JSON, edk2 flash image (.fd), AWS uefi-data blob
-        /// or qcow2-wrapped image, detected from its content (virt-fw-vars -i).
+        /// or qcow2-wrapped image, detected from its content (virt-fw-vars -i),
+        /// or an etcd store, etcd://HOST:PORT[,...]/PREFIX/VM[?cacert=F&cert=F&key=F].
         #[arg(long, short, visible_alias = "input", short_alias = 'i')]
         store: PathBuf,
         /// Print a JSON array, one object per variable (decoded values,
@@ -173,9 +174,11 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ConvertArgs {
-    /// The store to read, in any format (detected from its content).
+    /// The store to read, in any format (detected from its content), or an
+    /// etcd store URL (etcd://HOST:PORT[,...]/PREFIX/VM).
     input: PathBuf,
-    /// The file to write (replaced atomically).
+    /// The file to write (replaced atomically), or an etcd store URL
+    /// (written in one transaction, refused while a service owns it).
     output: PathBuf,
     /// Output format: json, fd, aws or qcow2. Default: from OUTPUT's
     /// extension (.json, .fd, .aws, .qcow2), else OUTPUT's current format.

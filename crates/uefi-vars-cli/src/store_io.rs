@@ -21,7 +21,9 @@ const MAX_STORE_FILE: u64 = 256 << 20;
 pub struct StoreArgs {
     /// The store to read and update: QEMU JSON, edk2 flash image (.fd),
     /// AWS uefi-data blob or qcow2-wrapped image, detected from its content
-    /// (virt-fw-vars -i / --inplace).
+    /// (virt-fw-vars -i / --inplace); or an etcd store,
+    /// etcd://HOST:PORT[,...]/PREFIX/VM[?cacert=F&cert=F&key=F], whose
+    /// writes are refused while a `uefi-vars serve` owns it.
     #[arg(long, short, visible_alias = "input", short_alias = 'i')]
     pub store: PathBuf,
     /// Write the result here instead of back into the store, which then
