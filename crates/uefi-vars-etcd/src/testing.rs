@@ -20,6 +20,104 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     pub members: Vec<Member>,
     initial: String,
+    tls: Option<TestTls>,
+}
+
+/// A test PKI made with the `openssl` tool: a CA, the members' server
+/// certificate (for 127.0.0.1) and a client certificate.
+#[derive(Clone, Debug)]
+pub struct TestTls {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("the etcd TLS tests need the openssl tool");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl TestTls {
+    /// Makes the PKI in `dir`.
+    pub fn generate(dir: &std::path::Path) -> TestTls {
+        let new_key = ["-newkey", "rsa:2048", "-nodes", "-days", "2"];
+        let ca = [
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-subj",
+            "/CN=uefi-vars test CA",
+        ];
+        openssl(dir, &[&["req", "-x509"][..], &new_key, &ca].concat());
+        for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
+            let (k, csr, pem, ext) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+                format!("{name}.ext"),
+            );
+            std::fs::write(
+                dir.join(&ext),
+                format!("subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n"),
+            )
+            .expect("write the extension file");
+            let subject = format!("/CN=uefi-vars test {name}");
+            openssl(
+                dir,
+                &[
+                    "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &k, "-out", &csr, "-subj",
+                    &subject,
+                ],
+            );
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    &csr,
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    "2",
+                    "-out",
+                    &pem,
+                    "-extfile",
+                    &ext,
+                ],
+            );
+        }
+        TestTls {
+            ca: dir.join("ca.pem"),
+            server_cert: dir.join("server.pem"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
+        }
+    }
+
+    /// etcdctl's options for these files.
+    fn etcdctl_args(&self) -> Vec<String> {
+        vec![
+            format!("--cacert={}", self.ca.display()),
+            format!("--cert={}", self.client_cert.display()),
+            format!("--key={}", self.client_key.display()),
+        ]
+    }
 }
 
 /// `n` distinct ports nobody listens on now (the kernel's choice; the
@@ -49,16 +147,26 @@ impl Cluster {
     /// Starts `n` members and waits until they answer. A port taken by
     /// another test in between is retried with new ports.
     pub fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, None)
+    }
+
+    /// Members that speak TLS to clients and require a client certificate
+    /// signed by the test CA (`--client-cert-auth`).
+    pub fn start_tls(n: usize, tls: TestTls) -> Cluster {
+        Cluster::start_with(n, Some(tls))
+    }
+
+    fn start_with(n: usize, tls: Option<TestTls>) -> Cluster {
         etcd_binary();
         for _ in 0..4 {
-            if let Some(c) = Cluster::try_start(n) {
+            if let Some(c) = Cluster::try_start(n, tls.clone()) {
                 return c;
             }
         }
         panic!("could not start {n} etcd members on loopback ports");
     }
 
-    fn try_start(n: usize) -> Option<Cluster> {
+    fn try_start(n: usize, tls: Option<TestTls>) -> Option<Cluster> {
         let dir = tempfile::tempdir().expect("temporary directory");
         let ports = free_ports(2 * n);
         let members: Vec<Member> = (0..n)
@@ -78,6 +186,7 @@ impl Cluster {
             dir,
             members,
             initial,
+            tls,
         };
         for i in 0..n {
             c.spawn(i);
@@ -107,7 +216,17 @@ impl Cluster {
             .open(self.log_path(i))
             .expect("member log");
         let m = &self.members[i];
-        let client = format!("http://127.0.0.1:{}", m.client_port);
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let client = format!("{scheme}://127.0.0.1:{}", m.client_port);
+        let tls_args: Vec<String> = match &self.tls {
+            Some(t) => vec![
+                format!("--cert-file={}", t.server_cert.display()),
+                format!("--key-file={}", t.server_key.display()),
+                format!("--trusted-ca-file={}", t.ca.display()),
+                "--client-cert-auth".into(),
+            ],
+            None => Vec::new(),
+        };
         let peer = format!("http://127.0.0.1:{}", m.peer_port);
         let child = Command::new(etcd_binary())
             .arg("--name")
@@ -123,6 +242,7 @@ impl Cluster {
             .args(["--initial-cluster-token", "uefi-vars-test"])
             // Fast elections: the tests kill leaders on purpose.
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(&tls_args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -143,9 +263,15 @@ impl Cluster {
     fn ready_within(&self, i: usize, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         let ep = format!("127.0.0.1:{}", self.members[i].client_port);
+        let tls = self
+            .tls
+            .as_ref()
+            .map(TestTls::etcdctl_args)
+            .unwrap_or_default();
         loop {
             let ok = Command::new("etcdctl")
                 .env("ETCDCTL_API", "3")
+                .args(&tls)
                 .args([
                     "--endpoints",
                     &ep,
