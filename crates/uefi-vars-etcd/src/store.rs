@@ -151,7 +151,6 @@ pub struct EtcdStore {
     /// for a CLI write).
     writer: String,
     fenced: bool,
-    warnings: Vec<PersistError>,
 }
 
 /// What a write transaction found when its condition failed.
@@ -204,7 +203,6 @@ impl EtcdStore {
             owner: None,
             writer: owner_token(),
             fenced: false,
-            warnings: Vec::new(),
         })
     }
 
@@ -444,22 +442,7 @@ impl EtcdStore {
         ));
         let start = Instant::now();
         let rev = loop {
-            let txn = Txn::new()
-                .when([Compare::create_revision(
-                    self.keys.owner.clone(),
-                    CompareOp::Equal,
-                    0,
-                )])
-                .and_then([TxnOp::put(
-                    self.keys.owner.clone(),
-                    token.clone(),
-                    Some(etcd_client::PutOptions::new().with_lease(lease)),
-                )])
-                .or_else([TxnOp::get(self.keys.owner.clone(), None)]);
-            let resp = self.retry("take ownership", |mut c| {
-                let txn = txn.clone();
-                async move { c.txn(txn).await }
-            })?;
+            let resp = self.try_take(lease, &token)?;
             if resp.succeeded() {
                 break resp.header().map_or(0, |h| h.revision());
             }
@@ -489,6 +472,27 @@ impl EtcdStore {
         // Writes are conditioned on the head as of now.
         self.read()?;
         Ok(())
+    }
+
+    /// One attempt: creates the ownership key with `lease` if absent; the
+    /// answer holds the current owner's key otherwise.
+    fn try_take(&self, lease: i64, token: &str) -> Result<etcd_client::TxnResponse, EtcdError> {
+        let txn = Txn::new()
+            .when([Compare::create_revision(
+                self.keys.owner.clone(),
+                CompareOp::Equal,
+                0,
+            )])
+            .and_then([TxnOp::put(
+                self.keys.owner.clone(),
+                token,
+                Some(etcd_client::PutOptions::new().with_lease(lease)),
+            )])
+            .or_else([TxnOp::get(self.keys.owner.clone(), None)]);
+        self.retry("take ownership", |mut c| {
+            let txn = txn.clone();
+            async move { c.txn(txn).await }
+        })
     }
 
     /// This owner's name (the ownership key's value), while it owns.
@@ -746,10 +750,6 @@ impl Storage for EtcdStore {
 
     fn pending(&self) -> bool {
         self.log_len > 0 && !self.fenced
-    }
-
-    fn take_warning(&mut self) -> Option<PersistError> {
-        (!self.warnings.is_empty()).then(|| self.warnings.remove(0))
     }
 }
 

@@ -14,7 +14,10 @@
 //!
 //! Every non-volatile write reaches the store file (atomically, unless
 //! `--in-place`) before its reply is sent, so a reply the VMM received is
-//! durable. SIGTERM or SIGINT: the request being processed (and any other
+//! durable. An `etcd://` store ([`crate::remote`]) is owned from start-up
+//! (in place of the lock file) and each write is a transaction fenced by
+//! that ownership; a write the fence refuses is answered with
+//! EFI_DEVICE_ERROR and the service stops ([`ServeError::Fenced`]). SIGTERM or SIGINT: the request being processed (and any other
 //! complete request already received) is answered, the capture is flushed
 //! and synced, and the process exits 0.
 //!
