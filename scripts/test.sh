@@ -54,6 +54,11 @@ done
 [ -e /usr/share/OVMF/OVMF_VARS_4M.ms.fd ] || missing+=(ovmf)
 [ -e /usr/share/AAVMF/AAVMF_VARS.ms.fd ] || missing+=(qemu-efi-aarch64)
 command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
+# etcd (server and etcdctl) for the etcd store tests, which start their own
+# members on loopback ports; protoc builds the etcd-client crate's gRPC code.
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || missing+=(etcd-client)
+command -v protoc >/dev/null 2>&1 || missing+=(protobuf-compiler)
 if [ ${#missing[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q

@@ -45,7 +45,8 @@ enum Command {
     List {
         /// The store: QEMU JSON, edk2 flash image (.fd), AWS uefi-data blob
         /// or qcow2-wrapped image (through qemu-img, Debian qemu-utils),
-        /// detected from its content (virt-fw-vars -i).
+        /// detected from its content (virt-fw-vars -i), or an etcd store,
+        /// etcd://HOST:PORT[,...]/PREFIX/VM[?cacert=F&cert=F&key=F].
         #[arg(long, short, visible_alias = "input", short_alias = 'i')]
         store: PathBuf,
         /// Print a JSON array, one object per variable (decoded values,
@@ -182,9 +183,11 @@ enum Command {
 
 #[derive(clap::Args)]
 struct ConvertArgs {
-    /// The store to read, in any format (detected from its content).
+    /// The store to read, in any format (detected from its content), or an
+    /// etcd store URL (etcd://HOST:PORT[,...]/PREFIX/VM).
     input: PathBuf,
-    /// The file to write (replaced atomically).
+    /// The file to write (replaced atomically), or an etcd store URL
+    /// (written in one transaction, refused while a service owns it).
     output: PathBuf,
     /// Output format: json, fd, aws or qcow2 (qcow2 through qemu-img,
     /// Debian qemu-utils). Default: OUTPUT's current format when it exists,
@@ -588,7 +591,7 @@ pub(crate) fn edit_vars(
 pub(crate) struct Opened {
     pub loaded: store_io::Loaded,
     pub target: store_io::Target,
-    _locks: Vec<std::fs::File>,
+    _locks: Vec<store_io::StoreLock>,
 }
 
 /// Refuses, before anything is read or created: a missing store without

@@ -22,7 +22,9 @@ pub struct StoreArgs {
     /// The store to read and update: QEMU JSON, edk2 flash image (.fd),
     /// AWS uefi-data blob or qcow2-wrapped image (through qemu-img, Debian
     /// package qemu-utils, which qcow2 needs), detected from its content
-    /// (virt-fw-vars -i / --inplace).
+    /// (virt-fw-vars -i / --inplace); or an etcd store,
+    /// etcd://HOST:PORT[,...]/PREFIX/VM[?cacert=F&cert=F&key=F], whose
+    /// writes are refused while a `uefi-vars serve` owns it.
     #[arg(long, short, visible_alias = "input", short_alias = 'i')]
     pub store: PathBuf,
     /// Write the result here instead of back into the store, which then
@@ -91,8 +93,40 @@ pub fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, CliE
     Ok(bytes)
 }
 
+/// The etcd store URL `path` is, if it is one (README "Running a fleet";
+/// TLS files in its query: `?cacert=F&cert=F&key=F`).
+fn etcd_url(path: &Path) -> Option<&str> {
+    path.to_str().filter(|s| uefi_vars_etcd::is_etcd_url(s))
+}
+
+/// Connects to an etcd store without owning it.
+fn open_etcd(url: &str) -> Result<uefi_vars_etcd::EtcdStore, String> {
+    let parsed = uefi_vars_etcd::EtcdUrl::parse(url).map_err(|e| e.to_string())?;
+    uefi_vars_etcd::EtcdStore::connect(&parsed, uefi_vars_etcd::EtcdOptions::default())
+        .map_err(|e| e.to_string())
+}
+
+fn read_etcd(url: &str, create: bool) -> Result<Loaded, String> {
+    let mut etcd = open_etcd(url)?;
+    let vars = etcd.load_vars().map_err(|e| e.to_string())?;
+    if !create && !etcd.exists() {
+        return Err(format!(
+            "{}: no such store (pass --create to start an empty one)",
+            etcd.label()
+        ));
+    }
+    Ok(Loaded {
+        format: Format::Json,
+        vars,
+        image: None,
+    })
+}
+
 /// Reads a store; a missing file is an empty store only with `create`.
 pub fn read_store(path: &Path, create: bool) -> Result<Loaded, String> {
+    if let Some(url) = etcd_url(path) {
+        return read_etcd(url, create);
+    }
     match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if create {
@@ -230,6 +264,10 @@ pub fn target(
         _ => None,
     };
     let format = match format {
+        _ if etcd_url(output).is_some() => match format.map(Format::from_name) {
+            None | Some(Some(Format::Json)) => Format::Json,
+            _ => return Err("an etcd store holds the JSON format only (--format json)".into()),
+        },
         Some(f) => Format::from_name(f)
             .ok_or_else(|| format!("unknown format {f:?} (json, fd, aws or qcow2)"))?,
         None => match &existing {
@@ -277,10 +315,32 @@ pub fn check_writable(path: &Path) -> Result<(), CliError> {
     }
 }
 
+/// Held while a command edits a store.
+pub struct StoreLock(#[allow(dead_code)] Option<File>);
+
 /// The lock file `uefi-vars serve` holds for its store (`.NAME.lock`
 /// beside it, crates/uefi-vars-serve/src/server.rs lock_store): taken
-/// without waiting, held until the returned file is dropped.
-pub fn lock(path: &Path) -> Result<File, CliError> {
+/// without waiting, held until the returned lock is dropped. For an etcd
+/// store: refused while a service owns it (its ownership key is there);
+/// the write itself is conditioned on that again.
+pub fn lock(path: &Path) -> Result<StoreLock, CliError> {
+    if let Some(url) = etcd_url(path) {
+        let etcd = open_etcd(url)?;
+        return match etcd.current_owner().map_err(|e| e.to_string())? {
+            Some(owner) => Err(CliError::Refused(
+                uefi_vars_etcd::EtcdError::Owned {
+                    store: etcd.label().to_string(),
+                    owner,
+                }
+                .to_string(),
+            )),
+            None => Ok(StoreLock(None)),
+        };
+    }
+    lock_file(path).map(|f| StoreLock(Some(f)))
+}
+
+fn lock_file(path: &Path) -> Result<File, CliError> {
     let name = path
         .file_name()
         .ok_or_else(|| at(path, "not a file name"))?;
@@ -320,6 +380,15 @@ pub fn lock(path: &Path) -> Result<File, CliError> {
 
 /// Writes `vars` (in order) to the target.
 pub fn write_store(t: &Target, vars: &[&Variable]) -> Result<(), CliError> {
+    if let Some(url) = etcd_url(&t.path) {
+        let mut etcd = open_etcd(url)?;
+        etcd.load_vars().map_err(|e| e.to_string())?;
+        return etcd.replace(vars).map_err(|e| match e {
+            uefi_vars_etcd::EtcdError::Owned { .. }
+            | uefi_vars_etcd::EtcdError::Conflict { .. } => CliError::Refused(e.to_string()),
+            e => CliError::Failed(e.to_string()),
+        });
+    }
     let refuse = |e: &dyn std::fmt::Display| CliError::Refused(at(&t.path, e));
     match t.format {
         Format::Json => JsonFile::with_mode(&t.path, t.mode)

@@ -19,8 +19,32 @@ use crate::server::{self, AllowList, ConnectionPolicy, ServeOptions, Server};
 pub struct ServeArgs {
     /// The JSON variable store (QEMU's format; created if missing, its
     /// directory must exist). The only directory the process can write.
+    /// Or an etcd store, etcd://HOST:PORT[,HOST:PORT...]/PREFIX/VM
+    /// [?cacert=F&cert=F&key=F]: the service takes ownership first and
+    /// fences every write (README "Running a fleet").
     #[arg(long, short)]
     pub store: PathBuf,
+    /// etcd store: CA certificate (PEM) that signs the members'
+    /// certificates; turns TLS on (etcdctl --cacert).
+    #[arg(long, value_name = "FILE")]
+    pub etcd_cacert: Option<PathBuf>,
+    /// etcd store: client certificate (PEM) for members that require one
+    /// (etcdctl --cert); with --etcd-key.
+    #[arg(long, value_name = "FILE", requires = "etcd_key")]
+    pub etcd_cert: Option<PathBuf>,
+    /// etcd store: the client certificate's private key (PEM) (etcdctl
+    /// --key).
+    #[arg(long, value_name = "FILE", requires = "etcd_cert")]
+    pub etcd_key: Option<PathBuf>,
+    /// etcd store: time-to-live of the ownership lease. A service that is
+    /// stopped or cut off this long loses the store to the next one.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub etcd_lease_ttl: Duration,
+    /// etcd store: how long to wait at start-up for another service's
+    /// ownership to end (its clean stop, or its lease expiring), e.g. the
+    /// source of a migration. Default: refuse at once.
+    #[arg(long, default_value = "0s", value_parser = parse_duration_or_zero)]
+    pub etcd_takeover_wait: Duration,
     /// Unix socket to listen on. A stale socket file left by a service that
     /// is gone is replaced.
     #[arg(long)]
@@ -41,6 +65,14 @@ pub struct ServeArgs {
     /// Refuse every write to CustomMode (QEMU's `disable-custom-mode`).
     #[arg(long)]
     pub disable_custom_mode: bool,
+    /// Answer GET_PAYLOAD_SIZE with the whole buffer size, as QEMU 10.0 to
+    /// 10.2 do (for replaying their captures).
+    #[arg(long)]
+    pub legacy_payload_size: bool,
+    /// Leave registered policies out of QueryVariableInfo's remaining
+    /// storage, as QEMU 10.0 does (QEMU 11.1 counts them).
+    #[arg(long)]
+    pub legacy_storage_accounting: bool,
     /// Close a connection whose HELLO is not complete this long after it
     /// was accepted (e.g. `1s`, `500ms`).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
@@ -105,6 +137,14 @@ impl From<Sync> for SyncMode {
     }
 }
 
+/// As [`parse_duration`], and zero.
+fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    match text.trim_end_matches(['m', 's']) {
+        "0" => Ok(Duration::ZERO),
+        _ => parse_duration(text),
+    }
+}
+
 /// `1s`, `500ms`, `2.5s` or a bare number of seconds; above zero.
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, scale) = match text.strip_suffix("ms") {
@@ -137,9 +177,18 @@ impl ServeArgs {
             max_storage: self.size,
             force_secure_boot: self.force_secure_boot,
             disable_custom_mode: self.disable_custom_mode,
+            legacy_payload_size: self.legacy_payload_size,
+            legacy_storage_accounting: self.legacy_storage_accounting,
             ..Config::default()
         };
         opts.sandbox = !self.no_sandbox;
+        let mut etcd = crate::remote::EtcdSettings::default();
+        etcd.cacert.clone_from(&self.etcd_cacert);
+        etcd.cert.clone_from(&self.etcd_cert);
+        etcd.key.clone_from(&self.etcd_key);
+        etcd.lease_ttl = self.etcd_lease_ttl;
+        etcd.takeover_wait = self.etcd_takeover_wait;
+        opts.etcd = etcd;
         let uids = self
             .allow_uid
             .iter()

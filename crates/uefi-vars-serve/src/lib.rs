@@ -43,6 +43,7 @@ pub mod client;
 mod files;
 pub mod privilege;
 pub mod protocol;
+pub mod remote;
 pub mod sandbox;
 pub mod server;
 

@@ -17,6 +17,13 @@
 //!   id changes, io_uring, BPF, keyrings or tracing. `no_new_privs` is set.
 //!   [`self_test`] probes from inside (`sandbox/probes.rs` for the raw calls).
 //!
+//! An `etcd://` store changes two things, and only for that store
+//! (README "Running a fleet"): no directory is writable at all, Landlock
+//! allows TCP connect to the ports of the configured etcd endpoints (and
+//! no other), and the allowlist gains [`seccomp::NETWORK`]: new IPv4/IPv6
+//! stream sockets and connect (the client reconnects when a member goes
+//! away), and the epoll calls of the client's runtime.
+//!
 //! A kernel without Landlock or seccomp is logged and the service runs
 //! without that layer; any other failure to set a layer up stops the
 //! service.
@@ -57,6 +64,8 @@ pub struct SandboxReport {
     pub landlock: LandlockOutcome,
     pub seccomp: SeccompOutcome,
     pub writable: Vec<PathBuf>,
+    /// TCP ports the process may connect to (an etcd store's endpoints).
+    pub connect_ports: Vec<u16>,
 }
 
 impl fmt::Display for SandboxReport {
@@ -88,10 +97,21 @@ impl fmt::Display for SandboxReport {
             SeccompOutcome::Enforced => write!(
                 f,
                 "seccomp: enforced (an allowlist of {} system calls, EPERM for every other)",
-                seccomp::allowlist().len()
-            ),
-            SeccompOutcome::Unsupported(why) => write!(f, "seccomp: not enforced ({why})"),
+                seccomp::allowlist()
+                    .len()
+                    .saturating_add(if self.connect_ports.is_empty() {
+                        0
+                    } else {
+                        seccomp::network_allowlist().len()
+                    })
+            )?,
+            SeccompOutcome::Unsupported(why) => write!(f, "seccomp: not enforced ({why})")?,
         }
+        if !self.connect_ports.is_empty() {
+            let ports: Vec<String> = self.connect_ports.iter().map(u16::to_string).collect();
+            write!(f, "; TCP connect only to port {}", ports.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -123,24 +143,30 @@ pub fn store_dirs(store: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
-/// Restricts the calling process (single-threaded at this point) for good.
-pub fn apply(writable: &[PathBuf]) -> Result<SandboxReport, SandboxError> {
+/// Restricts the calling process for good: every thread (the etcd
+/// client's runtime threads included). `connect_ports`: the TCP ports the
+/// process may connect to (none for a file store).
+pub fn apply(writable: &[PathBuf], connect_ports: &[u16]) -> Result<SandboxReport, SandboxError> {
     // Read before Landlock closes /proc: a kernel built with seccomp shows
     // the field, so a refused filter there is a failure, not a missing
     // feature.
     let kernel_has_seccomp = std::fs::read_to_string("/proc/self/status")
         .map(|s| s.lines().any(|l| l.starts_with("Seccomp:")))
         .unwrap_or(false);
-    let landlock = apply_landlock(writable)?;
-    let seccomp = apply_seccomp(kernel_has_seccomp)?;
+    let landlock = apply_landlock(writable, connect_ports)?;
+    let seccomp = apply_seccomp(kernel_has_seccomp, !connect_ports.is_empty())?;
     Ok(SandboxReport {
         landlock,
         seccomp,
         writable: writable.to_vec(),
+        connect_ports: connect_ports.to_vec(),
     })
 }
 
-fn apply_landlock(writable: &[PathBuf]) -> Result<LandlockOutcome, SandboxError> {
+fn apply_landlock(
+    writable: &[PathBuf],
+    connect_ports: &[u16],
+) -> Result<LandlockOutcome, SandboxError> {
     // Ask for everything this crate knows; best effort keeps what the
     // running kernel supports.
     let want = ABI::V10;
@@ -159,6 +185,11 @@ fn apply_landlock(writable: &[PathBuf]) -> Result<LandlockOutcome, SandboxError>
             .map_err(|e| SandboxError::Landlock(format!("{}: {e}", dir.display())))?;
         created = created
             .add_rule(landlock::PathBeneath::new(fd, AccessFs::from_all(want)))
+            .map_err(err)?;
+    }
+    for &port in connect_ports {
+        created = created
+            .add_rule(landlock::NetPort::new(port, AccessNet::ConnectTcp))
             .map_err(err)?;
     }
     let status = created.restrict_self().map_err(err)?;
@@ -190,10 +221,11 @@ fn apply_landlock(writable: &[PathBuf]) -> Result<LandlockOutcome, SandboxError>
     target_arch = "aarch64",
     target_arch = "riscv64"
 ))]
-fn apply_seccomp(kernel_has_seccomp: bool) -> Result<SeccompOutcome, SandboxError> {
+fn apply_seccomp(kernel_has_seccomp: bool, network: bool) -> Result<SeccompOutcome, SandboxError> {
     let arch = seccompiler::TargetArch::try_from(std::env::consts::ARCH)
         .map_err(|e| SandboxError::Seccomp(e.to_string()))?;
-    let programs = seccomp::programs(arch).map_err(|e| SandboxError::Seccomp(e.to_string()))?;
+    let programs =
+        seccomp::programs(arch, network).map_err(|e| SandboxError::Seccomp(e.to_string()))?;
     for prog in &programs {
         match seccompiler::apply_filter_all_threads(prog) {
             Ok(()) => {}
@@ -215,7 +247,10 @@ fn apply_seccomp(kernel_has_seccomp: bool) -> Result<SeccompOutcome, SandboxErro
     target_arch = "aarch64",
     target_arch = "riscv64"
 )))]
-fn apply_seccomp(_kernel_has_seccomp: bool) -> Result<SeccompOutcome, SandboxError> {
+fn apply_seccomp(
+    _kernel_has_seccomp: bool,
+    _network: bool,
+) -> Result<SeccompOutcome, SandboxError> {
     Ok(SeccompOutcome::Unsupported(format!(
         "no filter for {}",
         std::env::consts::ARCH

@@ -14,7 +14,10 @@
 //!
 //! Every non-volatile write reaches the store file (atomically, unless
 //! `--in-place`) before its reply is sent, so a reply the VMM received is
-//! durable. SIGTERM or SIGINT: the request being processed (and any other
+//! durable. An `etcd://` store ([`crate::remote`]) is owned from start-up
+//! (in place of the lock file) and each write is a transaction fenced by
+//! that ownership; a write the fence refuses is answered with
+//! EFI_DEVICE_ERROR and the service stops ([`ServeError::Fenced`]). SIGTERM or SIGINT: the request being processed (and any other
 //! complete request already received) is answered, the capture is flushed
 //! and synced, and the process exits 0.
 //!
@@ -93,6 +96,8 @@ pub struct ServeOptions {
     /// given). Off only for a server embedded in a process that must keep
     /// its own (the in-process tests); `user` needs it on.
     pub drop_privileges: bool,
+    /// Connection and ownership of an `etcd://` store.
+    pub etcd: crate::remote::EtcdSettings,
 }
 
 impl ServeOptions {
@@ -110,6 +115,7 @@ impl ServeOptions {
             user: None,
             socket_group: None,
             drop_privileges: true,
+            etcd: crate::remote::EtcdSettings::default(),
         }
     }
 }
@@ -126,6 +132,10 @@ pub enum ServeError {
     Privilege(#[from] privilege::PrivilegeError),
     #[error("poll: {0}")]
     Poll(io::Error),
+    /// The store's backend was fenced (another service owns the store):
+    /// the service stopped serving.
+    #[error("stopped serving: {0}")]
+    Fenced(String),
 }
 
 pub(crate) fn setup(what: impl std::fmt::Display, e: impl std::fmt::Display) -> ServeError {
@@ -153,14 +163,22 @@ pub struct Server {
     sandbox: Option<SandboxReport>,
     privileges: Option<PrivilegeReport>,
     writable: Vec<PathBuf>,
+    /// TCP ports the sandbox lets the process connect to (etcd members).
+    ports: Vec<u16>,
     connections: u64,
     /// The connection the service is serving (Unproven or Established).
     holder: Option<Conn>,
     /// Accepted connections before their HELLO, or waiting for the slot.
     candidates: Vec<Conn>,
     buf: Vec<u8>,
-    /// Held (flock) for the life of the process.
-    _lock: std::fs::File,
+    /// A store opened (and owned) at start-up, handed to the service at
+    /// the first handshake: the etcd backend.
+    storage: Option<Box<dyn Storage>>,
+    /// Set when a write found the store owned by someone else.
+    fenced: Option<String>,
+    /// Held (flock) for the life of the process; none for an etcd store,
+    /// whose ownership key plays that part.
+    _lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for Server {
@@ -273,7 +291,7 @@ impl Server {
         rustix::process::umask(umask);
         let mut server = opened?;
         if server.opts.sandbox {
-            let report = sandbox::apply(&server.writable)?;
+            let report = sandbox::apply(&server.writable, &server.ports)?;
             log(&report);
             server.sandbox = Some(report);
         } else {
@@ -284,14 +302,23 @@ impl Server {
 
     /// Start-up up to the sandbox.
     fn open(opts: ServeOptions) -> Result<Self, ServeError> {
-        let writable = sandbox::store_dirs(&opts.store).map_err(|e| {
-            setup(
-                format!("{}: store directory", opts.store.display()),
-                format!("{e} (the directory must exist)"),
-            )
-        })?;
+        let remote = crate::remote::is_remote(&opts.store);
+        let writable = if remote {
+            Vec::new()
+        } else {
+            sandbox::store_dirs(&opts.store).map_err(|e| {
+                setup(
+                    format!("{}: store directory", opts.store.display()),
+                    format!("{e} (the directory must exist)"),
+                )
+            })?
+        };
         let owner = opts.user.as_ref().map(|a| (a.uid, a.gid));
-        let lock = files::lock_store(&opts.store, owner)?;
+        let lock = if remote {
+            None
+        } else {
+            Some(files::lock_store(&opts.store, owner)?)
+        };
         let listener = bind_socket(&opts)?;
         let capture = open_capture(&opts)?;
         // OpenSSL reads its configuration when first used; do it while the
@@ -300,10 +327,18 @@ impl Server {
         let (signal_rx, term) = install_signals()?;
 
         let privileges = drop_privileges(&opts)?;
-        // With the lock held, as the service's account (not as root, in a
-        // directory that account may control).
-        files::remove_stale_temporaries(&opts.store)?;
-        check_store(&opts, &writable)?;
+        let (storage, ports) = if remote {
+            // After the drop: the client's runtime threads start now and
+            // inherit the service's account (rustix drops per thread).
+            let opened = crate::remote::open(&opts.store, &opts.etcd)?;
+            (Some(opened.storage), opened.ports)
+        } else {
+            // With the lock held, as the service's account (not as root,
+            // in a directory that account may control).
+            files::remove_stale_temporaries(&opts.store)?;
+            check_store(&opts, &writable)?;
+            (None, Vec::new())
+        };
         let mut opts = opts;
         if opts.policy.allow.uids.is_empty() && opts.policy.allow.gids.is_empty() {
             let own = rustix::process::geteuid().as_raw();
@@ -327,6 +362,9 @@ impl Server {
             holder: None,
             candidates: Vec::new(),
             buf: vec![0u8; 64 * 1024],
+            storage,
+            fenced: None,
+            ports,
             _lock: lock,
         })
     }
@@ -365,6 +403,15 @@ impl Server {
                 }
             }
             self.turn()?;
+            if let Some(why) = self.fenced.take() {
+                // The reply (EFI_DEVICE_ERROR) went out; nothing more is
+                // served or written with this view of the store.
+                log(format_args!("stopping: {why}"));
+                if let Some(capture) = self.capture.take() {
+                    let _ = capture.finish();
+                }
+                return Err(ServeError::Fenced(why));
+            }
         }
         self.finish();
         Ok(())
@@ -913,9 +960,20 @@ impl Server {
                     layout,
                     ..self.opts.config.clone()
                 };
-                let storage = JsonFile::with_mode(&self.opts.store, self.opts.write_mode)
-                    .with_sync(self.opts.sync);
-                let svc = Service::new(config, Box::new(storage))
+                let storage: Box<dyn Storage> = match self.storage.take() {
+                    Some(s) => s,
+                    None if crate::remote::is_remote(&self.opts.store) => {
+                        return Err(ErrorBody::new(
+                            ErrorCode::Store,
+                            "the store was lost with a failed first handshake; restart the service",
+                        ))
+                    }
+                    None => Box::new(
+                        JsonFile::with_mode(&self.opts.store, self.opts.write_mode)
+                            .with_sync(self.opts.sync),
+                    ),
+                };
+                let svc = Service::new(config, storage)
                     .map_err(|e| ErrorBody::new(ErrorCode::Store, e.to_string()))?;
                 log(format_args!(
                     "service started for a {}-bit guest ({} variables loaded)",
@@ -952,6 +1010,7 @@ impl Server {
         for e in &errors {
             log(format_args!("client {id}: host error: {e}"));
         }
+        self.note_fenced(&errors);
         if let Some(reply) = &resp.reply {
             // QEMU logs only requests that passed the framing checks, and
             // exactly the header plus MessageLength bytes (the reply's
@@ -976,8 +1035,15 @@ impl Server {
             };
         };
         let result = svc.reset();
-        for e in svc.take_errors() {
+        let errors = svc.take_errors();
+        for e in &errors {
             log(format_args!("client {id}: host error: {e}"));
+        }
+        self.note_fenced(&errors);
+        if let Err(uefi_vars::Error::Persist(p)) = &result {
+            if p.is_fenced() {
+                self.fenced = Some(p.to_string());
+            }
         }
         self.capture_with(|c| c.reset());
         match result {
@@ -987,6 +1053,17 @@ impl Server {
                 ResetDone {
                     error: Some(e.to_string()),
                 }
+            }
+        }
+    }
+
+    /// Remembers a fenced write among `errors`: the service stops after
+    /// this answer.
+    fn note_fenced(&mut self, errors: &[uefi_vars::Error]) {
+        for e in errors {
+            let uefi_vars::Error::Persist(p) = e;
+            if p.is_fenced() {
+                self.fenced = Some(p.to_string());
             }
         }
     }

@@ -42,6 +42,9 @@ pub enum Args {
     /// `tgkill` of a thread of this process (the abort of a panic), not
     /// of another process of the same user.
     OwnProcess,
+    /// `socket(AF_INET or AF_INET6, SOCK_STREAM[ | flags], ...)`: a TCP
+    /// connection to an etcd member, nothing else.
+    InetStream,
 }
 
 /// One entry of the allowlist.
@@ -56,7 +59,7 @@ const fn allow(name: &'static str, nr: i64, args: Args) -> Allowed {
     Allowed { name, nr, args }
 }
 
-use Args::{Any, NoExec, NonBlockOrCloexec, OwnProcess, Thread};
+use Args::{Any, InetStream, NoExec, NonBlockOrCloexec, OwnProcess, Thread};
 
 /// On every architecture.
 const COMMON: &[Allowed] = &[
@@ -135,9 +138,38 @@ const ARCH: &[Allowed] = &[allow("renameat", libc::SYS_renameat, Any)];
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const ARCH: &[Allowed] = &[];
 
-/// The allowlist of this architecture, sorted by name.
+/// What an etcd store adds (crates/uefi-vars-etcd): the client's tokio
+/// runtime waits in epoll and wakes itself through an eventfd, and its
+/// gRPC channel opens a new TCP connection when a member goes away.
+/// Measured with `strace -f` over the etcd serve tests
+/// (crates/uefi-vars-cli/tests/etcd.rs), members killed included.
+pub const NETWORK: &[Allowed] = &[
+    allow("socket", libc::SYS_socket, InetStream),
+    allow("connect", libc::SYS_connect, Any),
+    allow("epoll_ctl", libc::SYS_epoll_ctl, Any),
+    // epoll_wait on aarch64 and riscv64 (glibc has no other there).
+    allow("epoll_pwait", libc::SYS_epoll_pwait, Any),
+    // hyper writes HTTP/2 frames with vectored writes.
+    allow("writev", libc::SYS_writev, Any),
+];
+
+/// The older names x86_64 uses for the same network operations.
+#[cfg(target_arch = "x86_64")]
+const NETWORK_ARCH: &[Allowed] = &[allow("epoll_wait", libc::SYS_epoll_wait, Any)];
+
+#[cfg(not(target_arch = "x86_64"))]
+const NETWORK_ARCH: &[Allowed] = &[];
+
+/// The allowlist of this architecture for a file store, sorted by name.
 pub fn allowlist() -> Vec<Allowed> {
     let mut all: Vec<Allowed> = COMMON.iter().chain(ARCH).copied().collect();
+    all.sort_by_key(|a| a.name);
+    all
+}
+
+/// What an etcd store adds to [`allowlist`] on this architecture, sorted.
+pub fn network_allowlist() -> Vec<Allowed> {
+    let mut all: Vec<Allowed> = NETWORK.iter().chain(NETWORK_ARCH).copied().collect();
     all.sort_by_key(|a| a.name);
     all
 }
@@ -201,6 +233,25 @@ fn rules(args: Args) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
                 SeccompRule::new(vec![c])
             })
             .collect::<Result<_, _>>()?,
+        InetStream => [libc::AF_INET, libc::AF_INET6]
+            .into_iter()
+            .map(|family| {
+                let domain = SeccompCondition::new(
+                    0,
+                    SeccompCmpArgLen::Dword,
+                    SeccompCmpOp::Eq,
+                    family as u64,
+                )?;
+                // The type's low bits; SOCK_NONBLOCK/SOCK_CLOEXEC above.
+                let kind = SeccompCondition::new(
+                    1,
+                    SeccompCmpArgLen::Dword,
+                    SeccompCmpOp::MaskedEq(0xf),
+                    libc::SOCK_STREAM as u64,
+                )?;
+                SeccompRule::new(vec![domain, kind])
+            })
+            .collect::<Result<_, _>>()?,
         OwnProcess => vec![SeccompRule::new(vec![SeccompCondition::new(
             0,
             SeccompCmpArgLen::Dword,
@@ -215,9 +266,17 @@ fn rules(args: Args) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
 /// installing a filter needs `prctl` and `seccomp`, which it forbids. It
 /// lets `clone3` through to the first filter: the kernel runs every filter
 /// and keeps the most restrictive answer, ENOSYS over "allow".
-pub fn programs(arch: TargetArch) -> Result<[BpfProgram; 2], seccompiler::BackendError> {
+pub fn programs(
+    arch: TargetArch,
+    network: bool,
+) -> Result<[BpfProgram; 2], seccompiler::BackendError> {
     let mut allowed: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    for a in allowlist() {
+    let extra = if network {
+        network_allowlist()
+    } else {
+        Vec::new()
+    };
+    for a in allowlist().into_iter().chain(extra) {
         allowed.insert(a.nr, rules(a.args)?);
     }
     allowed.insert(libc::SYS_clone3, Vec::new());
@@ -268,6 +327,30 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_lists_the_etcd_additions_and_they_stay_narrow() {
+        let readme = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+        )
+        .unwrap();
+        let start = readme.find("<!-- seccomp-allowlist-etcd -->").unwrap();
+        let end = readme.find("<!-- /seccomp-allowlist-etcd -->").unwrap();
+        let mut listed: Vec<&str> = readme[start..end].split('`').skip(1).step_by(2).collect();
+        listed.sort_unstable();
+        let mut ours: Vec<&str> = network_allowlist().iter().map(|a| a.name).collect();
+        if cfg!(target_arch = "x86_64") {
+            ours.sort_unstable();
+            assert_eq!(listed, ours);
+        }
+        // Still refused with an etcd store: servers, other socket kinds,
+        // processes.
+        for name in ["bind", "listen", "socketpair", "execve", "clone3"] {
+            assert!(!ours.contains(&name), "{name}");
+        }
+        let socket = NETWORK.iter().find(|a| a.name == "socket").unwrap();
+        assert_eq!(socket.args, InetStream);
+    }
+
+    #[test]
     fn names_and_numbers_are_unique_and_the_programs_build() {
         let allowed = allowlist();
         let mut nrs: Vec<i64> = allowed.iter().map(|a| a.nr).collect();
@@ -275,7 +358,9 @@ mod tests {
         nrs.dedup();
         assert_eq!(nrs.len(), allowed.len());
         let arch = TargetArch::try_from(std::env::consts::ARCH).unwrap();
-        let [nosys, allow] = programs(arch).unwrap();
+        let [nosys, allow] = programs(arch, false).unwrap();
+        assert!(!allow.is_empty() && !nosys.is_empty());
+        let [nosys, allow] = programs(arch, true).unwrap();
         assert!(!allow.is_empty() && !nosys.is_empty());
     }
 }

@@ -125,6 +125,29 @@ pub enum PersistError {
         .path.display(), .tail.bytes, .tail.offset, .tail.reason
     )]
     TornTail { path: PathBuf, tail: TornTail },
+    /// A remote store (an etcd cluster) could not be read or written:
+    /// the change was not acknowledged. `store` names it (its URL).
+    #[error("{store}: {action}: {source}")]
+    Remote {
+        store: String,
+        action: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The backend no longer owns the store it writes (its lease expired,
+    /// another service took it over, or an earlier write's outcome could
+    /// not be established): the change was not made, and the backend
+    /// refuses every later one. `owner` is who holds the store now, when
+    /// known.
+    #[error(
+        "{store}: this process no longer owns the store ({}); the change was not made and \
+         nothing more will be written through this view",
+        match .owner { Some(o) => format!("now owned by {o}"), None => "ownership lost".into() }
+    )]
+    Fenced {
+        store: String,
+        owner: Option<String>,
+    },
     /// The content could not be decoded, or the variables could not be
     /// encoded. `file` is `None` for [`MemoryStorage`].
     #[error("{}: {source}", file_label(.file))]
@@ -158,7 +181,14 @@ impl PersistError {
             | PersistError::Journal { path, .. }
             | PersistError::TornTail { path, .. } => Some(path),
             PersistError::Format { file, .. } => file.as_deref(),
+            PersistError::Remote { .. } | PersistError::Fenced { .. } => None,
         }
+    }
+
+    /// Whether this is [`PersistError::Fenced`]: the service must stop
+    /// serving, its view of the store is no longer the store's.
+    pub fn is_fenced(&self) -> bool {
+        matches!(self, PersistError::Fenced { .. })
     }
 
     /// For an error about one entry: its index (in the file's `variables`
