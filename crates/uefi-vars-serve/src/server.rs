@@ -43,11 +43,11 @@ use conn::{Conn, Phase, ReadOutcome};
 
 use crate::files;
 use crate::privilege::{self, Account, PrivilegeReport};
-use crate::protocol::{
+use crate::sandbox::{self, SandboxReport};
+use uefi_vars_client::protocol::{
     check_ping, expect_empty, layout_for_bits, ErrorBody, ErrorCode, Frame, FrameType, Hello,
     MmRequest, MmResponseBody, ResetDone, Welcome, MAGIC, PROTOCOL_VERSION,
 };
-use crate::sandbox::{self, SandboxReport};
 
 /// How long a client may take to complete a frame it has started.
 const STALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -846,8 +846,9 @@ impl Server {
     /// The answer to one frame from the slot holder, or the ERROR that
     /// ends the connection.
     fn on_frame(&mut self, id: u64, max_buffer: u32, frame: Frame) -> Result<Frame, ErrorBody> {
-        let protocol =
-            |e: crate::protocol::ProtocolError| ErrorBody::new(ErrorCode::Protocol, e.to_string());
+        let protocol = |e: uefi_vars_client::protocol::ProtocolError| {
+            ErrorBody::new(ErrorCode::Protocol, e.to_string())
+        };
         match frame.kind {
             FrameType::MmRequest => {
                 let req = MmRequest::decode(&frame.body, max_buffer).map_err(protocol)?;
@@ -894,7 +895,7 @@ impl Server {
                 ErrorCode::WordSizeMismatch,
                 format!(
                     "this service runs for a {}-bit guest; restart it for a {}-bit one",
-                    crate::protocol::word_bits(svc.config().layout),
+                    uefi_vars_client::protocol::word_bits(svc.config().layout),
                     hello.word_bits
                 ),
             )),

@@ -29,12 +29,17 @@
 //! are actually present before it is used.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
+#[cfg(feature = "pcap")]
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "pcap")]
 use flate2::read::MultiGzDecoder;
+#[cfg(feature = "pcap")]
 use flate2::write::GzEncoder;
+#[cfg(feature = "pcap")]
 use flate2::Compression;
 
 /// The pcap link type of EDK2 MM captures.
@@ -44,6 +49,7 @@ pub const LINKTYPE_EDK2_MM: u32 = 302;
 /// `incl_len` of a record (4-byte record type included).
 pub const SNAPLEN: u32 = 65536;
 
+#[cfg(feature = "pcap")]
 /// Upper bound on the size of a decompressed (or plain, when read from a
 /// file) capture: 1 GiB. Larger input is refused with
 /// [`PcapError::TooLarge`] rather than exhausting memory.
@@ -57,7 +63,9 @@ const RECORD_HEADER_LEN: usize = 16;
 const TYPE_LEN: usize = 4;
 
 const MAGIC_USEC: u32 = 0xA1B2_C3D4;
+#[cfg(feature = "pcap")]
 const MAGIC_NSEC: u32 = 0xA1B2_3C4D;
+#[cfg(feature = "pcap")]
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 const TYPE_RESET: u32 = 1;
@@ -118,6 +126,7 @@ pub struct Record {
     pub truncated: bool,
 }
 
+#[cfg(feature = "pcap")]
 /// Why a capture could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum PcapError {
@@ -168,6 +177,7 @@ pub enum PcapError {
     },
 }
 
+#[cfg(feature = "pcap")]
 /// Byte order of a file's pcap framing.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Order {
@@ -175,6 +185,7 @@ pub(crate) enum Order {
     Big,
 }
 
+#[cfg(feature = "pcap")]
 impl Order {
     fn u32(self, bytes: [u8; 4]) -> u32 {
         match self {
@@ -191,6 +202,7 @@ impl Order {
     }
 }
 
+#[cfg(feature = "pcap")]
 /// The 4 bytes at `at` of a fixed-size header. Call sites use constant
 /// offsets within `N`; an out-of-range `at` would yield zeros, not a panic.
 fn quad<const N: usize>(bytes: &[u8; N], at: usize) -> [u8; 4] {
@@ -201,6 +213,7 @@ fn quad<const N: usize>(bytes: &[u8; N], at: usize) -> [u8; 4] {
     out
 }
 
+#[cfg(feature = "pcap")]
 /// Parses a capture held in memory, plain or gzip-compressed.
 ///
 /// Gzip input is decompressed into at most [`MAX_DECOMPRESSED`] bytes.
@@ -209,6 +222,7 @@ pub fn read_records(bytes: &[u8]) -> Result<Vec<Record>, PcapError> {
     read_records_with_limit(bytes, MAX_DECOMPRESSED)
 }
 
+#[cfg(feature = "pcap")]
 /// [`read_records`] with an explicit bound on the decompressed size.
 pub fn read_records_with_limit(
     bytes: &[u8],
@@ -217,6 +231,7 @@ pub fn read_records_with_limit(
     PcapReader::with_limit(bytes, max_decompressed)?.collect()
 }
 
+#[cfg(feature = "pcap")]
 /// Reads and parses a capture file, plain or gzip-compressed (detected by
 /// content). Both the file and its decompressed form are limited to
 /// [`MAX_DECOMPRESSED`] bytes. To go through a capture without holding it,
@@ -225,30 +240,36 @@ pub fn read_file(path: &Path) -> Result<Vec<Record>, PcapError> {
     open_file(path)?.collect()
 }
 
+#[cfg(feature = "pcap")]
 /// Opens a capture file, plain or gzip-compressed (detected by content),
 /// for reading record by record: memory holds one record at a time.
 pub fn open_file(path: &Path) -> Result<PcapReader<'static>, PcapError> {
     PcapReader::with_limit(BufReader::new(File::open(path)?), MAX_DECOMPRESSED)
 }
 
+#[cfg(feature = "pcap")]
 /// Marks the error a [`Limited`] reader returns past its limit.
 #[derive(Debug)]
 struct LimitExceeded;
 
+#[cfg(feature = "pcap")]
 impl std::fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("size limit exceeded")
     }
 }
 
+#[cfg(feature = "pcap")]
 impl std::error::Error for LimitExceeded {}
 
+#[cfg(feature = "pcap")]
 /// A reader that fails once more than `left` bytes came through.
 struct Limited<R> {
     inner: R,
     left: u64,
 }
 
+#[cfg(feature = "pcap")]
 impl<R: Read> Read for Limited<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
@@ -261,6 +282,7 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
+#[cfg(feature = "pcap")]
 /// A capture read record by record from any byte source, plain or gzip
 /// (all members), with the checks and errors of [`read_records`]. After an
 /// error the iterator ends.
@@ -277,6 +299,7 @@ pub struct PcapReader<'a> {
     done: bool,
 }
 
+#[cfg(feature = "pcap")]
 impl std::fmt::Debug for PcapReader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PcapReader")
@@ -287,6 +310,7 @@ impl std::fmt::Debug for PcapReader<'_> {
     }
 }
 
+#[cfg(feature = "pcap")]
 /// Reads until `buf` is full or the input ends; returns the bytes read.
 fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0usize;
@@ -301,6 +325,7 @@ fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
+#[cfg(feature = "pcap")]
 impl<'a> PcapReader<'a> {
     /// Reads the global header from `source` (decompressing gzip input) and
     /// stops with [`PcapError::TooLarge`] once more than `limit` bytes of
@@ -471,10 +496,12 @@ impl<'a> PcapReader<'a> {
     }
 }
 
+#[cfg(feature = "pcap")]
 fn order_u32(order: Order, bytes: [u8; 4]) -> u32 {
     order.u32(bytes)
 }
 
+#[cfg(feature = "pcap")]
 impl Iterator for PcapReader<'_> {
     type Item = Result<Record, PcapError>;
 
@@ -619,7 +646,10 @@ impl<W: Write> PcapWriter<W> {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum FileSink {
+    /// An uncompressed file.
     Plain(BufWriter<File>),
+    /// A gzip-compressed file (`pcap` feature).
+    #[cfg(feature = "pcap")]
     Gzip(GzEncoder<BufWriter<File>>),
 }
 
@@ -627,6 +657,7 @@ impl Write for FileSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             FileSink::Plain(w) => w.write(buf),
+            #[cfg(feature = "pcap")]
             FileSink::Gzip(w) => w.write(buf),
         }
     }
@@ -634,6 +665,7 @@ impl Write for FileSink {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             FileSink::Plain(w) => w.flush(),
+            #[cfg(feature = "pcap")]
             FileSink::Gzip(w) => w.flush(),
         }
     }
@@ -648,6 +680,7 @@ impl PcapWriter<FileSink> {
 
     /// Creates (or truncates) a gzip-compressed capture file at `path`.
     /// Call [`PcapWriter::finish`] to write the gzip trailer and see errors.
+    #[cfg(feature = "pcap")]
     pub fn create_gzip(path: &Path) -> io::Result<Self> {
         let file = BufWriter::new(File::create(path)?);
         PcapWriter::new(FileSink::Gzip(GzEncoder::new(file, Compression::default())))
@@ -658,6 +691,7 @@ impl PcapWriter<FileSink> {
     pub fn finish(self) -> io::Result<()> {
         let file = match self.inner {
             FileSink::Plain(w) => w,
+            #[cfg(feature = "pcap")]
             FileSink::Gzip(w) => w.finish()?,
         };
         file.into_inner().map_err(|e| e.into_error())?.sync_all()

@@ -8,6 +8,7 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod fault;
 pub mod file;
+#[cfg(feature = "store-formats")]
 pub mod formats;
 pub mod journal;
 pub mod json;
