@@ -4,6 +4,7 @@
 //!   Unix socket, sandboxed after start-up ([`sandbox`]: Landlock and
 //!   seccomp), optional LINKTYPE_EDK2_MM capture, clean shutdown on
 //!   SIGTERM/SIGINT;
+//! - [`logging`]: the service log (text or JSON lines on standard error);
 //! - [`cli`]: the `serve` subcommand's arguments and entry point.
 //!
 //! The VMM side (the socket protocol and `RemoteService`) is the
@@ -27,6 +28,7 @@
 
 pub mod cli;
 mod files;
+pub mod logging;
 pub mod privilege;
 pub mod sandbox;
 pub mod server;

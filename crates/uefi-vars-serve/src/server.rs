@@ -24,7 +24,7 @@
 
 mod conn;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -132,14 +132,10 @@ pub(crate) fn setup(what: impl std::fmt::Display, e: impl std::fmt::Display) -> 
     ServeError::Setup(format!("{what}: {e}"))
 }
 
-/// Writes a line to the service log (standard error). A log that cannot
-/// be written (closed pipe) is ignored rather than fatal.
+/// Writes a line to the service log ([`crate::logging`]; the subscriber
+/// ignores a log that cannot be written, e.g. a closed pipe).
 pub fn log(msg: impl std::fmt::Display) {
-    let _ = writeln!(
-        io::stderr().lock(),
-        "uefi-vars serve[{}]: {msg}",
-        std::process::id()
-    );
+    tracing::info!(target: "uefi_vars_serve", "{msg}");
 }
 
 /// The process after start-up, before serving.
@@ -910,10 +906,7 @@ impl Server {
         match &self.service {
             Some(_) => {}
             None => {
-                let config = Config {
-                    layout,
-                    ..self.opts.config.clone()
-                };
+                let config = self.opts.config.clone().with_layout(layout);
                 let storage = JsonFile::with_mode(&self.opts.store, self.opts.write_mode)
                     .with_sync(self.opts.sync);
                 let svc = Service::new(config, Box::new(storage))
@@ -947,12 +940,13 @@ impl Server {
                 host_error: true,
             };
         };
+        // The library logs each refused write and host error (one line
+        // each, uefi_vars::refusal / uefi_vars::host_error); the span names
+        // the connection.
+        let _client = tracing::info_span!("client", id).entered();
         svc.set_buffer_size(req.buffer_size);
         let resp = svc.communicate(&req.request);
         let errors = svc.take_errors();
-        for e in &errors {
-            log(format_args!("client {id}: host error: {e}"));
-        }
         if let Some(reply) = &resp.reply {
             // QEMU logs only requests that passed the framing checks, and
             // exactly the header plus MessageLength bytes (the reply's
@@ -976,10 +970,10 @@ impl Server {
                 error: Some("no service".into()),
             };
         };
+        let _client = tracing::info_span!("client", id).entered();
         let result = svc.reset();
-        for e in svc.take_errors() {
-            log(format_args!("client {id}: host error: {e}"));
-        }
+        // Logged by the library as they were recorded.
+        drop(svc.take_errors());
         self.capture_with(|c| c.reset());
         match result {
             Ok(()) => ResetDone { error: None },

@@ -257,7 +257,10 @@ impl Service {
             .slice(data_off, h.data_size as usize)
             .map(std::borrow::Cow::into_owned)
             .unwrap_or_default();
-        let status = self.set(h.guid, name, h.attributes, &data);
+        let status = self.set(h.guid, name.clone(), h.attributes, &data);
+        if status != EfiStatus::SUCCESS {
+            super::log::refused_write(&h.guid, &name, status);
+        }
         Outcome::err(status, f.hv)
     }
 
