@@ -62,6 +62,7 @@ pub struct Registers {
 
 /// A host-side failure the guest does not see.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum HostError {
     /// Writing a capture record failed; capturing was switched off.
     Capture(io::Error),

@@ -7,6 +7,7 @@ use std::fmt;
 /// Why a DMA access failed. The guest only ever sees the device status
 /// ERR_UNKNOWN for these.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MemoryError {
     /// `addr + len` does not fit in the 64-bit guest-physical space.
     Overflow { addr: u64, len: usize },

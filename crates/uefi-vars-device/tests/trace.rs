@@ -109,7 +109,7 @@ fn play(
                 }
                 played.identical += 1;
             }
-            RecordKind::Other(_) => {}
+            _ => {}
         }
     }
     assert!(dev.take_host_errors().is_empty());

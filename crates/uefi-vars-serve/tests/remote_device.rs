@@ -134,7 +134,7 @@ fn replay_through_device(pio: bool) {
                 assert_eq!(buf, rec.payload, "record {i}");
                 identical += 1;
             }
-            RecordKind::Other(_) => {}
+            _ => {}
         }
     }
     assert_eq!(identical, 1746);

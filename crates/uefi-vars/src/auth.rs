@@ -62,6 +62,7 @@ pub fn parse_auth2(data: &[u8]) -> Result<Auth2<'_>, EfiStatus> {
 
 /// The Secure Boot key databases that get the key-hierarchy treatment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SecureBootDb {
     Pk,
     Kek,
@@ -119,6 +120,7 @@ pub fn build_auth2(timestamp: &EfiTime, pkcs7: &[u8], payload: &[u8]) -> Vec<u8>
 /// AuthVariableLib): the key hierarchy for the Secure Boot databases, the
 /// signer's own identity for everything else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthClass {
     Pk,
     Kek,
@@ -176,7 +178,7 @@ pub fn signed_content(guid: &Guid, name: &VarName, attributes: u32, auth: &Auth2
 /// SignerInfo), which edk2's Pkcs7GetSigners also returns as the
 /// "top-level" certificate, never simply the first and last certificates of
 /// the bag (docs/reference/limitations.md §2.6).
-pub fn signer_digest(backend: &dyn Pkcs7Backend, chain: &SignerChain) -> Vec<u8> {
+pub(crate) fn signer_digest(backend: &dyn Pkcs7Backend, chain: &SignerChain) -> Vec<u8> {
     let mut buf = chain.signer_common_name.clone();
     buf.extend_from_slice(&backend.sha256(&chain.signer));
     backend.sha256(&buf).to_vec()

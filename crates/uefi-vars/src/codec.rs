@@ -13,6 +13,7 @@ use crate::time::EfiTime;
 
 /// Width of the guest's `UINTN`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum WordSize {
     W32,
     W64,
@@ -128,7 +129,7 @@ impl Layout {
 /// earlier request leaks). The zeros are materialised only where a handler
 /// writes, so a small request does not cost a 64 KiB memset.
 #[derive(Clone, Debug)]
-pub struct MmBuffer {
+pub(crate) struct MmBuffer {
     /// The request; grows (zero-filled) up to `size` when written past.
     bytes: Vec<u8>,
     /// The buffer size the guest negotiated.
@@ -302,7 +303,7 @@ pub fn push_uintn(out: &mut Vec<u8>, layout: Layout, v: u64) {
 
 /// WIN_CERTIFICATE_UEFI_GUID header of an EFI_VARIABLE_AUTHENTICATION_2.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Auth2Header {
+pub(crate) struct Auth2Header {
     pub timestamp: EfiTime,
     /// AuthInfo.Hdr.dwLength: WIN_CERTIFICATE length, its 24-byte header included.
     pub length: u32,
@@ -313,9 +314,9 @@ pub struct Auth2Header {
 
 /// Size of the fixed part of EFI_VARIABLE_AUTHENTICATION_2 (TimeStamp +
 /// WIN_CERTIFICATE_UEFI_GUID header).
-pub const AUTH2_FIXED_SIZE: usize = 40;
+pub(crate) const AUTH2_FIXED_SIZE: usize = 40;
 /// WIN_CERTIFICATE_UEFI_GUID header size (Hdr + CertType).
-pub const WIN_CERT_UEFI_GUID_HEADER: u32 = 24;
+pub(crate) const WIN_CERT_UEFI_GUID_HEADER: u32 = 24;
 
 impl Auth2Header {
     /// Reads the fixed 40-byte header; `None` if `data` is shorter.
@@ -349,7 +350,7 @@ pub struct PolicyEntryHeader {
 
 pub const POLICY_ENTRY_HEADER_SIZE: usize = 44;
 /// VARIABLE_LOCK_ON_VAR_STATE_POLICY before its name: Namespace, Value, pad.
-pub const LOCK_ON_VAR_STATE_HEADER_SIZE: usize = 18;
+pub(crate) const LOCK_ON_VAR_STATE_HEADER_SIZE: usize = 18;
 
 impl PolicyEntryHeader {
     pub fn parse(b: &[u8]) -> Option<Self> {
@@ -397,7 +398,7 @@ impl PolicyEntryHeader {
 
 /// Decodes little-endian UCS-2 units from a byte area (an odd trailing byte
 /// is ignored).
-pub fn ucs2_units(area: &[u8]) -> Vec<u16> {
+pub(crate) fn ucs2_units(area: &[u8]) -> Vec<u16> {
     area.chunks_exact(2)
         .filter_map(|p| <[u8; 2]>::try_from(p).ok())
         .map(u16::from_le_bytes)

@@ -7,10 +7,11 @@ use crate::crc32c::crc32c;
 /// Magic + version + body length.
 pub const HEADER_LEN: usize = 8 + 4 + 8;
 /// The CRC-32C trailer.
-pub const CHECKSUM_LEN: usize = 4;
+pub(crate) const CHECKSUM_LEN: usize = 4;
 
 /// Why a blob's framing is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EnvelopeError {
     /// The blob ends before its header, or before the length its header gives.
     Truncated {

@@ -4,6 +4,7 @@
 use crate::persist::PersistError;
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The variable store could not be loaded or written.
     #[error(transparent)]

@@ -9,6 +9,7 @@ pub struct VarName(Vec<u16>);
 
 /// Why a guest-supplied name was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NameError {
     /// NameSize is zero or odd.
     BadSize,

@@ -74,6 +74,7 @@ const TYPE_REPLY: u32 = 3;
 
 /// What a record describes, from the u32 that starts its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RecordKind {
     /// 1: machine reset; carries no payload.
     Reset,
@@ -129,6 +130,7 @@ pub struct Record {
 #[cfg(feature = "pcap")]
 /// Why a capture could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PcapError {
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
@@ -645,6 +647,7 @@ impl<W: Write> PcapWriter<W> {
 // One sink per capture file, so the zlib-rs encoder's size costs nothing worth a box.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum FileSink {
     /// An uncompressed file.
     Plain(BufWriter<File>),

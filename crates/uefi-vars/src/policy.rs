@@ -19,6 +19,7 @@ const MATCH_PRIORITY_MIN: usize = 255;
 
 /// Lock types (VARIABLE_POLICY_TYPE_*).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LockType {
     NoLock = 0,
     LockNow = 1,
@@ -139,7 +140,7 @@ impl Policy {
 
     /// edk2 match priority of this policy for a variable, `None` if it does
     /// not apply.
-    pub fn match_priority(&self, guid: &Guid, name: &VarName) -> Option<usize> {
+    pub(crate) fn match_priority(&self, guid: &Guid, name: &VarName) -> Option<usize> {
         if self.header.namespace != *guid {
             return None;
         }
@@ -166,7 +167,7 @@ impl Policy {
         Some(priority)
     }
 
-    pub fn same_target(&self, other: &Policy) -> bool {
+    pub(crate) fn same_target(&self, other: &Policy) -> bool {
         self.header.namespace == other.header.namespace && self.name == other.name
     }
 }
@@ -205,7 +206,7 @@ impl Default for PolicyLimits {
 
 /// A SetVariable request as the policy check sees it.
 #[derive(Clone, Copy, Debug)]
-pub struct WriteRequest<'a> {
+pub(crate) struct WriteRequest<'a> {
     pub guid: &'a Guid,
     pub name: &'a VarName,
     /// Attributes of the request (for a delete: those of the existing variable).
@@ -289,7 +290,7 @@ impl PolicyEngine {
     }
 
     /// The policy that governs a variable.
-    pub fn best_match(&self, guid: &Guid, name: &VarName) -> Option<&Policy> {
+    pub(crate) fn best_match(&self, guid: &Guid, name: &VarName) -> Option<&Policy> {
         let mut best: Option<(usize, &Policy)> = None;
         for p in &self.policies {
             if let Some(prio) = p.match_priority(guid, name) {
@@ -311,7 +312,7 @@ impl PolicyEngine {
 
     /// edk2 ValidateSetVariable. `state_of` returns the data of a variable
     /// (for LOCK_ON_VAR_STATE).
-    pub fn check_write(
+    pub(crate) fn check_write(
         &self,
         w: &WriteRequest<'_>,
         state_of: impl Fn(&Guid, &VarName) -> Option<Vec<u8>>,

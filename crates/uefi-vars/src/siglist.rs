@@ -91,7 +91,7 @@ pub fn encode(lists: &[SignatureList<'_>]) -> Vec<u8> {
 
 /// Signature types edk2 accepts in the Secure Boot databases, with the size
 /// of their signature data (after the owner GUID); `None` = variable (X.509).
-pub fn known_type_data_size(ty: &Guid) -> Option<Option<usize>> {
+pub(crate) fn known_type_data_size(ty: &Guid) -> Option<Option<usize>> {
     use crate::guid::*;
     let table: [(Guid, Option<usize>); 12] = [
         (CERT_SHA256, Some(32)),
@@ -112,6 +112,7 @@ pub fn known_type_data_size(ty: &Guid) -> Option<Option<usize>> {
 
 /// Why a database payload was refused (edk2 `CheckSignatureListFormat`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FormatProblem {
     Malformed,
     UnknownType(Guid),

@@ -32,7 +32,7 @@ impl EfiStatus {
     }
 
     /// The same status in a guest whose UINTN is 32 bits wide (error bit 31).
-    pub fn to_width(self, uintn_bytes: usize) -> u64 {
+    pub(crate) fn to_width(self, uintn_bytes: usize) -> u64 {
         if uintn_bytes == 4 && self.is_error() {
             (self.0 & 0xffff) | (1 << 31)
         } else {
@@ -81,6 +81,7 @@ impl fmt::Display for EfiStatus {
 /// (docs/reference/device.md §3). Only failures of framing or dispatch appear here; the
 /// outcome of a variable call is an [`EfiStatus`] inside the reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DeviceStatus {
     Success = 0x00,
     Busy = 0x01,

@@ -14,6 +14,7 @@ use crate::variable::{attr, VarKey, Variable};
 /// Which variables a caller may see: before ExitBootServices those with BS,
 /// after it those with RT (docs/reference/mm-protocol.md §10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Visibility {
     BootServices,
     Runtime,
@@ -153,7 +154,7 @@ impl VarStore {
 
     /// The variable after `key` in store order that is visible under `vis`.
     /// `None` in the outer option: `key` is not in the store.
-    pub fn next_visible(&self, key: &VarKey, vis: Visibility) -> Option<Option<&Variable>> {
+    pub(crate) fn next_visible(&self, key: &VarKey, vis: Visibility) -> Option<Option<&Variable>> {
         let pos = *self.index.get(key)?;
         Some(self.first_after(Bound::Excluded(pos), vis))
     }

@@ -109,7 +109,7 @@ fn play_with_migrations(
                 assert_eq!(reply, rec.payload, "record {i}: captured reply");
                 run.identical += 1;
             }
-            RecordKind::Other(_) => {}
+            _ => {}
         }
         if migrate_after(i, rec, run.requests) {
             svc = migrate(&svc);

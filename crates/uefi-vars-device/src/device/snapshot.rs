@@ -57,6 +57,7 @@ const FLAG_USE_PIO: u8 = 1 << 0;
 /// Why a device snapshot could not be restored. Nothing is changed when
 /// restoring fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeviceSnapshotError<E> {
     /// The blob ends before its header, or before the length its header
     /// gives.
@@ -197,6 +198,8 @@ impl<E> From<EnvelopeError> for DeviceSnapshotError<E> {
             EnvelopeError::ChecksumMismatch { stored, computed } => {
                 Self::ChecksumMismatch { stored, computed }
             }
+            // A framing error of a later library version.
+            other => Self::Invalid(format!("{other:?}")),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod openssl;
 /// Why a signature was not accepted. The guest sees
 /// EFI_SECURITY_VIOLATION for all of them; the text is for host logs.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
     #[error("malformed PKCS#7 SignedData: {0}")]
     Malformed(String),

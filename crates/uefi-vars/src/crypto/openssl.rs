@@ -73,7 +73,7 @@ impl std::fmt::Debug for OpensslBackend {
 
 /// Anchor certificates whose trust stores are kept (a PK, a few KEKs and
 /// the db certificates of a real machine fit).
-pub const ANCHOR_CACHE: usize = 32;
+pub(crate) const ANCHOR_CACHE: usize = 32;
 
 impl OpensslBackend {
     pub const fn new() -> Self {

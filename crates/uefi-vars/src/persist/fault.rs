@@ -20,6 +20,7 @@ use crate::variable::Variable;
 
 /// A file-system call [`FaultyFileOps`] can break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum FileOp {
     /// Writing the content (the temporary file, or the store in place).
     Write,
@@ -39,6 +40,7 @@ pub enum FileOp {
 
 /// What happens at the faulty call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FaultKind {
     /// The call does nothing and returns an error.
     Fail,

@@ -123,6 +123,7 @@ pub struct TornTail {
 
 /// A change as a journal record describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Entry {
     Put(Variable),
     Delete(VarKey),
@@ -405,6 +406,7 @@ pub struct Replayed {
 
 /// Why a JSON file and its journal do not give a store.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReplayError {
     #[error(transparent)]
     Json(FormatError),

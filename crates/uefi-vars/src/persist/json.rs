@@ -64,6 +64,7 @@ pub const VERSION: u64 = 2;
 
 /// Why a JSON store could not be decoded or encoded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FormatError {
     /// Not JSON at all (or a key repeated in an object is caught later as
     /// [`FormatError::Record`]); serde_json's message gives line and column.

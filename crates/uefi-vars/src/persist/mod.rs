@@ -24,6 +24,7 @@ pub use json::FormatError;
 
 /// One change of the stored content.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub enum Change<'a> {
     /// The variable is created or replaced, and moves to the end of the
     /// store order.
@@ -102,6 +103,7 @@ pub trait Storage: Send {
 
 /// A persistence failure, naming the file (or the in-memory store).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PersistError {
     /// An I/O operation on `path` failed; `action` says which.
     #[error("{}: {action}: {source}", .path.display())]

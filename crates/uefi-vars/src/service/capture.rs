@@ -46,14 +46,14 @@ use super::{Config, MmResponse, Service, MAX_BUFFER_SIZE};
 pub const EVENT_RECORD: u32 = 0x5556_4501;
 
 /// Payload bytes after which a capture stops (64 MiB).
-pub const MAX_CAPTURE_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_CAPTURE_BYTES: u64 = 64 << 20;
 
 /// Records kept before the first request (resets and events); a service
 /// that goes beyond without a request is not captured.
 const MAX_PENDING: usize = 1024;
 
 /// Sidecar format version.
-pub const INFO_VERSION: u32 = 1;
+pub(crate) const INFO_VERSION: u32 = 1;
 
 /// The sidecar: what of the service's [`Config`] decides its replies, and
 /// where the capture came from.

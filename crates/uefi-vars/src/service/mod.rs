@@ -9,6 +9,7 @@
 //! embedder, the guest only sees EFI status codes.
 
 mod authvars;
+#[cfg(any(test, feature = "testing"))]
 pub mod capture;
 mod log;
 pub mod observer;

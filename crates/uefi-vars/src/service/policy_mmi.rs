@@ -11,8 +11,8 @@ use crate::name::VarName;
 use crate::policy::{LockType, Policy};
 use crate::status::{DeviceStatus, EfiStatus};
 
-pub const SIGNATURE: u32 = u32::from_le_bytes(*b"VCPC");
-pub const REVISION: u32 = 1;
+pub(crate) const SIGNATURE: u32 = u32::from_le_bytes(*b"VCPC");
+pub(crate) const REVISION: u32 = 1;
 
 pub const CMD_DISABLE: u32 = 1;
 pub const CMD_IS_ENABLED: u32 = 2;

@@ -109,6 +109,7 @@ const POLICY_KNOWN: u32 = POLICY_LOCKED | POLICY_DISABLED;
 /// Why a snapshot could not be restored. Nothing is changed when restoring
 /// fails.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SnapshotError {
     /// The blob ends before its header, or before the length its header
     /// gives.

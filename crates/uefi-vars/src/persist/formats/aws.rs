@@ -22,13 +22,13 @@ use crate::time::EfiTime;
 use crate::variable::{attr, Variable};
 
 /// The preset dictionary of format version 0.
-pub const DICTIONARY: &[u8] = include_bytes!("../../../data/aws-uefi-data-v0.dict");
+pub(crate) const DICTIONARY: &[u8] = include_bytes!("../../../data/aws-uefi-data-v0.dict");
 pub const MAGIC: [u8; 8] = *b"AMZNUEFI";
 /// Base64 of the first six magic bytes: every blob starts with it.
-pub const TEXT_PREFIX: &str = "QU1aTlVF";
+pub(crate) const TEXT_PREFIX: &str = "QU1aTlVF";
 pub const VERSION: u32 = 0;
 /// Largest inflated store accepted (a real one is well under 1 MiB).
-pub const MAX_INFLATED: usize = 64 << 20;
+pub(crate) const MAX_INFLATED: usize = 64 << 20;
 const EMPTY_DIGEST: [u8; 32] = [0; 32];
 
 /// Why a blob cannot be read or written.
