@@ -3,6 +3,7 @@
 
 use crate::persist::PersistError;
 
+/// A host-side failure of the service (kept for [`crate::Service::take_errors`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

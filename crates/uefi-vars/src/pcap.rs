@@ -111,6 +111,7 @@ impl RecordKind {
 /// One capture record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// What the record describes.
     pub kind: RecordKind,
     /// The bytes after the record type, as stored (possibly cut short).
     pub payload: Vec<u8>,
@@ -132,49 +133,86 @@ pub struct Record {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PcapError {
+    /// Reading the input failed.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
+    /// The gzip stream is damaged.
     #[error("gzip decompression failed: {0}")]
     Gzip(#[source] io::Error),
+    /// The capture is larger than the limit.
     #[error("capture exceeds the {limit}-byte limit (after decompression)")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Shorter than the 24-byte global header.
     #[error("file too short for the pcap global header: {len} of 24 bytes")]
-    ShortHeader { len: usize },
+    ShortHeader {
+        /// The input's length.
+        len: usize,
+    },
+    /// Not a classic libpcap magic.
     #[error("bad magic {0:#010x}: not a classic libpcap file (pcapng is not supported)")]
     BadMagic(u32),
+    /// A pcap version other than 2.x.
     #[error("unsupported pcap version {major}.{minor} (expected 2.x)")]
-    UnsupportedVersion { major: u16, minor: u16 },
+    UnsupportedVersion {
+        /// Major version.
+        major: u16,
+        /// Minor version.
+        minor: u16,
+    },
+    /// A link type other than LINKTYPE_EDK2_MM.
     #[error("link type {0} is not LINKTYPE_EDK2_MM (302)")]
     WrongLinkType(u32),
+    /// The input ends inside a record header.
     #[error("record {index} at offset {offset}: only {available} of 16 header bytes present")]
     TruncatedRecordHeader {
+        /// Index of the record.
         index: usize,
+        /// Offset of its header in the (decompressed) capture.
         offset: usize,
+        /// Header bytes present.
         available: usize,
     },
     #[error(
         "record {index} at offset {offset}: incl_len {incl_len} but only {available} bytes remain"
     )]
+    /// A record's data runs past the end of the input.
     RecordPastEnd {
+        /// Index of the record.
         index: usize,
+        /// Offset of its header.
         offset: usize,
+        /// The data length its header gives.
         incl_len: u32,
+        /// Data bytes present.
         available: usize,
     },
+    /// A record longer than the snapshot length.
     #[error("record {index} at offset {offset}: incl_len {incl_len} exceeds snaplen {snaplen}")]
     RecordTooLong {
+        /// Index of the record.
         index: usize,
+        /// Offset of its header.
         offset: usize,
+        /// The data length its header gives.
         incl_len: u32,
+        /// The global header's snapshot length.
         snaplen: u32,
     },
     #[error(
         "record {index} at offset {offset}: inconsistent lengths incl_len {incl_len}, orig_len {orig_len} (need 4 <= incl_len <= orig_len)"
     )]
+    /// incl_len and orig_len contradict each other.
     BadRecordLength {
+        /// Index of the record.
         index: usize,
+        /// Offset of its header.
         offset: usize,
+        /// The stored length.
         incl_len: u32,
+        /// The original length.
         orig_len: u32,
     },
 }

@@ -61,7 +61,7 @@ pub enum WriteMode {
 }
 
 /// The file-system calls that make a save durable, behind a trait so tests
-/// can make any one of them fail or stop short ([`super::fault`]). Every
+/// can make any one of them fail or stop short (`persist::fault`, `testing` feature). Every
 /// method defaults to the real call; [`RealFileOps`] is that.
 pub trait FileOps: Send + Sync + std::fmt::Debug {
     /// Writes the whole of `data` at the file's position.
@@ -167,6 +167,7 @@ impl JsonFile {
         Self::with_mode(path, WriteMode::default())
     }
 
+    /// The JSON store at `path`, written in `mode`.
     pub fn with_mode(path: impl Into<PathBuf>, mode: WriteMode) -> Self {
         let path = path.into();
         JsonFile {
@@ -202,6 +203,7 @@ impl JsonFile {
         self
     }
 
+    /// The JSON file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -212,10 +214,12 @@ impl JsonFile {
         &self.journal_path
     }
 
+    /// How the file is rewritten.
     pub fn mode(&self) -> WriteMode {
         self.mode
     }
 
+    /// When the file is rewritten.
     pub fn sync(&self) -> SyncMode {
         self.sync
     }

@@ -108,15 +108,20 @@ pub enum PersistError {
     /// An I/O operation on `path` failed; `action` says which.
     #[error("{}: {action}: {source}", .path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operation, in words.
         action: String,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
     /// The journal beside `path` cannot be replayed.
     #[error("{}: {source}", .path.display())]
     Journal {
+        /// The JSON file the journal belongs to.
         path: PathBuf,
+        /// Why the journal does not apply.
         #[source]
         source: JournalError,
     },
@@ -127,12 +132,19 @@ pub enum PersistError {
          it was never acknowledged",
         .path.display(), .tail.bytes, .tail.offset, .tail.reason
     )]
-    TornTail { path: PathBuf, tail: TornTail },
+    TornTail {
+        /// The JSON file the journal belongs to.
+        path: PathBuf,
+        /// The dropped record.
+        tail: TornTail,
+    },
     /// The content could not be decoded, or the variables could not be
     /// encoded. `file` is `None` for [`MemoryStorage`].
     #[error("{}: {source}", file_label(.file))]
     Format {
+        /// The file, or `None` for [`MemoryStorage`].
         file: Option<PathBuf>,
+        /// Why it does not decode or encode.
         #[source]
         source: FormatError,
     },

@@ -59,22 +59,34 @@ pub(crate) const INFO_VERSION: u32 = 1;
 /// where the capture came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptureInfo {
+    /// Sidecar format version ([`INFO_VERSION`]).
     pub version: u32,
+    /// Process id of the writer.
     pub pid: u32,
     /// Name of the thread that created the service (the test's name under
     /// the libtest harness), empty if unnamed.
     pub thread: String,
+    /// [`Config::max_storage`].
     pub max_storage: u64,
+    /// [`Config::max_variable_size`].
     pub max_variable_size: Option<u64>,
+    /// [`Config::max_name_size`].
     pub max_name_size: u64,
+    /// [`Config::record_overhead`].
     pub record_overhead: u64,
     /// Guest word size in bytes (8: x64, 4: IA32).
     pub word_size: u32,
+    /// `PolicyLimits::max_policies`.
     pub max_policies: usize,
+    /// `PolicyLimits::max_total_bytes`.
     pub max_policy_bytes: usize,
+    /// [`Config::allow_policy_disable`].
     pub allow_policy_disable: bool,
+    /// [`Config::force_secure_boot`].
     pub force_secure_boot: bool,
+    /// [`Config::disable_custom_mode`].
     pub disable_custom_mode: bool,
+    /// [`Config::legacy_payload_size`].
     pub legacy_payload_size: bool,
     /// `Config::legacy_storage_accounting` (absent in older captures).
     #[serde(default)]

@@ -195,8 +195,11 @@ impl Config {
 /// Boot-phase flags; only a machine reset clears them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BootPhase {
+    /// EndOfDxe was signalled (or implied by ReadyToBoot).
     pub end_of_dxe: bool,
+    /// ReadyToBoot was signalled.
     pub ready_to_boot: bool,
+    /// ExitBootServices was signalled: only runtime variables are visible.
     pub exit_boot_services: bool,
 }
 
@@ -347,22 +350,27 @@ impl Service {
         self.notify(Event::BufferSize(self.buffer_size));
     }
 
+    /// The negotiated buffer size.
     pub fn buffer_size(&self) -> u32 {
         self.buffer_size
     }
 
+    /// The settings the service runs with.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// The boot phase.
     pub fn phase(&self) -> BootPhase {
         self.phase
     }
 
+    /// The variables.
     pub fn store(&self) -> &VarStore {
         &self.store
     }
 
+    /// The VariablePolicy engine.
     pub fn policies(&self) -> &PolicyEngine {
         &self.policies
     }
