@@ -23,6 +23,33 @@ const NV_BS_RT: u32 = 0x7;
 /// read-only list) and one accepted write, stops it with SIGTERM and
 /// returns its standard error and the store path.
 fn serve_one_refusal(dir: &Path, log_args: &[&str]) -> (String, PathBuf) {
+    let (mut child, mut client) = start(dir, log_args);
+    let refused = request::set_variable(
+        Layout::X64,
+        &GLOBAL_VARIABLE,
+        &VarName::from("SecureBoot").to_wire(),
+        0x6,
+        &[1],
+    );
+    assert_ne!(return_status(&mut client, &refused), 0);
+    assert_eq!(return_status(&mut client, &accepted_write()), 0);
+    drop(client);
+    (stop(&mut child, dir), dir.join("vars.json"))
+}
+
+fn accepted_write() -> Vec<u8> {
+    request::set_variable(
+        Layout::X64,
+        &VENDOR,
+        &VarName::from("Accepted").to_wire(),
+        NV_BS_RT,
+        b"ok",
+    )
+}
+
+/// `uefi-vars serve` on `dir/vars.json` with its log in `dir/serve.log`,
+/// and a connected client.
+fn start(dir: &Path, log_args: &[&str]) -> (Child, RemoteService) {
     let store = dir.join("vars.json");
     let socket = dir.join("serve.sock");
     let log = dir.join("serve.log");
@@ -39,31 +66,19 @@ fn serve_one_refusal(dir: &Path, log_args: &[&str]) -> (String, PathBuf) {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let mut client = connect(&mut child, &socket, &log);
-    let refused = request::set_variable(
-        Layout::X64,
-        &GLOBAL_VARIABLE,
-        &VarName::from("SecureBoot").to_wire(),
-        0x6,
-        &[1],
-    );
-    assert_ne!(return_status(&mut client, &refused), 0);
-    let accepted = request::set_variable(
-        Layout::X64,
-        &VENDOR,
-        &VarName::from("Accepted").to_wire(),
-        NV_BS_RT,
-        b"ok",
-    );
-    assert_eq!(return_status(&mut client, &accepted), 0);
-    drop(client);
-    kill_process(Pid::from_child(&child), Signal::TERM).unwrap();
+    let client = connect(&mut child, &socket, &log);
+    (child, client)
+}
+
+/// Stops the server with SIGTERM; its log.
+fn stop(child: &mut Child, dir: &Path) -> String {
+    kill_process(Pid::from_child(child), Signal::TERM).unwrap();
     let deadline = Instant::now() + IO_TIMEOUT;
     while child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "serve did not stop");
         std::thread::sleep(Duration::from_millis(5));
     }
-    (std::fs::read_to_string(&log).unwrap(), store)
+    std::fs::read_to_string(dir.join("serve.log")).unwrap()
 }
 
 fn connect(child: &mut Child, socket: &Path, log: &Path) -> RemoteService {
@@ -149,6 +164,44 @@ fn log_level_warn_drops_refusals_and_info_lines() {
     let (log, _) = serve_one_refusal(dir.path(), &["--log-level", "warn"]);
     assert!(!log.contains("refus"), "{log}");
     assert!(!log.contains("listening on"), "{log}");
+}
+
+/// A store write that fails (the JSON file replaced by a non-empty
+/// directory, so the atomic rename over it fails) is one WARN line naming
+/// the store; the guest gets EFI_DEVICE_ERROR (docs/compat.md
+/// store-write-failure), itself one refusal line.
+#[test]
+fn a_host_error_is_one_warn_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, mut client) = start(
+        dir.path(),
+        &["--sync", "full-rewrite", "--log-format", "json"],
+    );
+    let store = dir.path().join("vars.json");
+    std::fs::remove_file(&store).unwrap();
+    std::fs::create_dir(&store).unwrap();
+    std::fs::write(store.join("keep"), b"").unwrap();
+    let device_error = 0x8000_0000_0000_0007;
+    assert_eq!(return_status(&mut client, &accepted_write()), device_error);
+    assert_eq!(client.take_host_error_count(), 1);
+    drop(client);
+    let log = stop(&mut child, dir.path());
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let of = |target: &str| -> Vec<&serde_json::Value> {
+        events.iter().filter(|v| v["target"] == target).collect()
+    };
+    let host_errors = of("uefi_vars::host_error");
+    assert_eq!(host_errors.len(), 1, "{log}");
+    assert_eq!(host_errors[0]["level"], "WARN");
+    let error = host_errors[0]["fields"]["error"].as_str().unwrap();
+    assert!(error.contains(&store.display().to_string()), "{error}");
+    let refusals = of("uefi_vars::refusal");
+    assert_eq!(refusals.len(), 1, "{log}");
+    assert_eq!(refusals[0]["fields"]["status"], "EFI_DEVICE_ERROR");
+    assert_eq!(refusals[0]["fields"]["name"], "Accepted");
 }
 
 #[test]
