@@ -9,7 +9,7 @@ use std::path::Path;
 
 use uefi_vars::codec::Layout;
 use uefi_vars::pcap::{read_file, RecordKind};
-use uefi_vars_serve::protocol::{
+use uefi_vars_client::protocol::{
     ErrorBody, ErrorCode, Frame, FrameType, Hello, MmRequest, MmResponseBody, ResetDone, Welcome,
 };
 

@@ -29,10 +29,7 @@ fn main() {
 
     for layout in [Layout::X64, Layout::IA32] {
         let bit = u8::from(layout == Layout::IA32);
-        let svc = Service::in_memory(Config {
-            layout,
-            ..Config::default()
-        });
+        let svc = Service::in_memory(Config::default().with_layout(layout));
         write(&format!("fresh-{bit}"), bit, &svc.snapshot());
     }
 

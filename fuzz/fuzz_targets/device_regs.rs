@@ -134,11 +134,11 @@ fuzz_target!(|input: (bool, bool, Vec<Op>)| {
     for (start, size) in RAM {
         assert!(ram.add_region(start, size));
     }
-    let svc = Service::in_memory(Config {
-        layout,
-        max_storage: 16 * 1024,
-        ..Config::default()
-    });
+    let svc = Service::in_memory(
+        Config::default()
+            .with_layout(layout)
+            .with_max_storage(16 * 1024),
+    );
     let mut dev = UefiVarsDevice::new(svc, ram).with_use_pio(use_pio);
     for op in ops.iter().take(128) {
         let before = Usage::of(dev.backend());

@@ -110,12 +110,19 @@ fn replay(json_part: &[u8], journal_part: &[u8]) {
     if grown.is_empty() {
         grown = journal::encode_header(r.next_seq.max(1), r.json);
     }
-    let seq = if end == 0 { r.next_seq.max(1) } else { r.next_seq };
+    let seq = if end == 0 {
+        r.next_seq.max(1)
+    } else {
+        r.next_seq
+    };
     grown.extend(journal::encode_record(seq, EntryRef::Put(&extra)).expect("encodable"));
     let again = journal::replay(json_part, &grown).expect("a valid append must replay");
     let mut want = r.vars.clone();
     want.retain(|v| !(v.guid == extra.guid && v.name == extra.name));
     want.push(extra);
-    assert_eq!(again.vars, want, "appended record not replayed as the change");
+    assert_eq!(
+        again.vars, want,
+        "appended record not replayed as the change"
+    );
     assert!(again.torn.is_none());
 }

@@ -26,12 +26,10 @@ const MAX_REQUESTS: usize = 256;
 
 fn run(layout: Layout, data: &[u8]) {
     let storage = FaultyStorage::new(MemoryStorage::new());
-    let config = Config {
-        layout,
+    let config = Config::default()
+        .with_layout(layout)
         // Small enough that the fuzzer reaches OUT_OF_RESOURCES.
-        max_storage: 32 * 1024,
-        ..Config::default()
-    };
+        .with_max_storage(32 * 1024);
     let mut svc = Service::new(config, Box::new(storage.clone())).expect("in-memory store");
     let hdr = layout.mm_header();
     let mut rest = data;

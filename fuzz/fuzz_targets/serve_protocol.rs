@@ -13,7 +13,7 @@
 use std::io::Cursor;
 
 use libfuzzer_sys::fuzz_target;
-use uefi_vars_serve::protocol::{
+use uefi_vars_client::protocol::{
     check_ping, expect_empty, read_frame, ErrorBody, Frame, FrameDecoder, FrameType, Hello,
     MmRequest, MmResponseBody, ReadError, ResetDone, Welcome, HEADER_LEN, MAX_FRAME_LEN,
 };

@@ -580,20 +580,18 @@ fn run(input: &Input) {
         2 => 4 * 1024,
         _ => 1500,
     };
-    let config = Config {
-        layout,
-        max_storage,
-        max_variable_size: input.max_variable_size.map(u64::from),
-        max_name_size: input.max_name_size.map_or(1024, u64::from),
-        policy_limits: PolicyLimits {
+    let config = Config::default()
+        .with_layout(layout)
+        .with_max_storage(max_storage)
+        .with_max_variable_size(input.max_variable_size.map(u64::from))
+        .with_max_name_size(input.max_name_size.map_or(1024, u64::from))
+        .with_policy_limits(PolicyLimits {
             max_policies: 16,
             max_total_bytes: 2048,
-        },
-        allow_policy_disable: input.allow_policy_disable,
-        force_secure_boot: input.force_secure_boot,
-        disable_custom_mode: input.disable_custom_mode,
-        ..Config::default()
-    };
+        })
+        .with_allow_policy_disable(input.allow_policy_disable)
+        .with_force_secure_boot(input.force_secure_boot)
+        .with_disable_custom_mode(input.disable_custom_mode);
     let storage = FaultyStorage::new(MemoryStorage::new());
     let svc = Service::new(config, Box::new(storage.clone())).expect("in-memory store");
     let mut r = Runner {

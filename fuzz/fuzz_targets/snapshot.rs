@@ -35,11 +35,9 @@ fuzz_target!(|data: &[u8]| {
     } else {
         Layout::IA32
     };
-    let config = Config {
-        layout,
-        max_storage: 64 * 1024,
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_layout(layout)
+        .with_max_storage(64 * 1024);
     let blob = envelope(body);
     let Ok(mut svc) = Service::restore(config.clone(), Box::new(MemoryStorage::new()), &blob)
     else {

@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
         if store.geometry.is_some() && store.variables.iter().all(|v| v.digest.is_none()) {
             if let Ok(image) = edk2::encode_into(data, &refs) {
                 let again = edk2::decode(&image).expect("a rewritten image must decode");
-                assert_eq!(again.variables, store.variables, "rewrite changed the variables");
+                assert_eq!(
+                    again.variables, store.variables,
+                    "rewrite changed the variables"
+                );
                 assert!(again.skipped.is_empty(), "rewrite left obsolete entries");
             }
         }

@@ -137,6 +137,7 @@ fn format_problem(data: &[u8], is_pk: bool) -> Option<String> {
         FormatProblem::PkNotOneCertificate => {
             "PK must hold exactly one X.509 certificate".to_string()
         }
+        other => format!("{other:?}"),
     };
     Some(format!("the payload is not a valid signature list: {what}"))
 }

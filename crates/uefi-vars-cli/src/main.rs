@@ -282,6 +282,18 @@ fn main() -> ExitCode {
             };
         }
     };
+    // `serve` sets up its own log (--log-format, --log-level); the other
+    // commands print their own messages and show the library's log events
+    // (refused writes, host errors) only when RUST_LOG asks for them.
+    if !matches!(cli.command, Command::Serve(_)) {
+        if let Ok(filter) = std::env::var("RUST_LOG") {
+            let text = uefi_vars_serve::logging::LogFormat::Text;
+            if let Err(e) = uefi_vars_serve::logging::init(text, Some(&filter), None) {
+                eprintln!("uefi-vars: RUST_LOG: {e}");
+                return ExitCode::from(exit::USAGE);
+            }
+        }
+    }
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {

@@ -51,11 +51,9 @@ pub fn run(args: &ReplayArgs) -> Result<ExitCode, String> {
         }
         None => MemoryStorage::new(),
     };
-    let config = Config {
-        legacy_payload_size: args.legacy_payload_size,
-        legacy_storage_accounting: args.legacy_storage_accounting,
-        ..Config::default()
-    };
+    let config = Config::default()
+        .with_legacy_payload_size(args.legacy_payload_size)
+        .with_legacy_storage_accounting(args.legacy_storage_accounting);
     let mut svc = Service::new(config, Box::new(storage)).map_err(|e| e.to_string())?;
     // Record by record: the capture is never held whole.
     let report = replay_stream(&mut svc, records).map_err(trace_error)?;

@@ -16,7 +16,7 @@ use uefi_vars::variable::Variable;
 use uefi_vars::DeviceStatus;
 use uefi_vars_etcd::testing::Cluster;
 use uefi_vars_etcd::{EtcdOptions, EtcdStore, EtcdUrl};
-use uefi_vars_serve::{ClientError, RemoteService};
+use uefi_vars_client::{ClientError, RemoteService};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 const EFI_DEVICE_ERROR: u64 = 0x8000_0000_0000_0007;
@@ -154,7 +154,7 @@ fn replay(client: &mut RemoteService, trace: &Path) -> (usize, usize) {
                 );
                 identical += 1;
             }
-            RecordKind::Other(_) => {}
+            _ => {}
         }
     }
     let replies = records

@@ -1,5 +1,5 @@
 //! `uefi-vars serve` as its own process, driven through the client library
-//! (`uefi_vars_serve::RemoteService`) over its Unix socket.
+//! (`uefi_vars_client::RemoteService`) over its Unix socket.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -16,10 +16,10 @@ use uefi_vars::name::VarName;
 use uefi_vars::pcap::{self, RecordKind};
 use uefi_vars::variable::Variable;
 use uefi_vars::DeviceStatus;
-use uefi_vars_serve::protocol::{
+use uefi_vars_client::protocol::{
     read_frame, ErrorBody, ErrorCode, Frame, FrameType, Hello, MmRequest, ReadError, HEADER_LEN,
 };
-use uefi_vars_serve::{ClientError, RemoteService};
+use uefi_vars_client::{ClientError, RemoteService};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -351,7 +351,7 @@ fn real_trace_through_serve_gives_identical_replies_store_and_capture() {
                 );
                 identical += 1;
             }
-            RecordKind::Other(_) => {}
+            _ => {}
         }
     }
     assert_eq!((resets, identical), (2, 1746));
@@ -1236,7 +1236,7 @@ fn replay_capture(client: &mut RemoteService, name: &str) -> usize {
                 assert_eq!(got.as_deref(), Some(rec.payload.as_slice()), "record {i}");
                 identical += 1;
             }
-            RecordKind::Other(_) => {}
+            _ => {}
         }
     }
     identical

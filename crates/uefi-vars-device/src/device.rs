@@ -62,6 +62,7 @@ pub struct Registers {
 
 /// A host-side failure the guest does not see.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum HostError {
     /// Writing a capture record failed; capturing was switched off.
     Capture(io::Error),
@@ -160,18 +161,22 @@ impl<B: MmBackend, M: DmaMemory> UefiVarsDevice<B, M> {
         }
     }
 
+    /// The variable service behind the device.
     pub fn backend(&self) -> &B {
         &self.backend
     }
 
+    /// The variable service, mutably (e.g. to collect its host errors).
     pub fn backend_mut(&mut self) -> &mut B {
         &mut self.backend
     }
 
+    /// The guest memory the device reaches by DMA.
     pub fn memory(&self) -> &M {
         &self.memory
     }
 
+    /// The guest memory, mutably.
     pub fn memory_mut(&mut self) -> &mut M {
         &mut self.memory
     }

@@ -49,6 +49,7 @@ pub mod sysbus {
     pub struct FdtNode {
         /// `qemu-uefi-vars@<offset in lowercase hex>`.
         pub name: String,
+        /// The `compatible` property: `qemu,uefi-vars`.
         pub compatible: &'static str,
         /// `<offset size>`: one address cell and one size cell.
         pub reg: [u32; 2],

@@ -37,6 +37,7 @@
 //! assert_eq!(u16::from_le_bytes(magic), regs::MAGIC_VALUE);
 //! ```
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 // Bytes from the guest or the socket reach this crate: no panicking
 // shortcuts and no unchecked arithmetic outside tests.
 #![cfg_attr(

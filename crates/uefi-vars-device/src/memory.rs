@@ -7,12 +7,23 @@ use std::fmt;
 /// Why a DMA access failed. The guest only ever sees the device status
 /// ERR_UNKNOWN for these.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MemoryError {
     /// `addr + len` does not fit in the 64-bit guest-physical space.
-    Overflow { addr: u64, len: usize },
+    Overflow {
+        /// Start of the access.
+        addr: u64,
+        /// Its length in bytes.
+        len: usize,
+    },
     /// Some byte of `[addr, addr + len)` is not accessible guest memory
     /// (unmapped, MMIO, or not writable).
-    Inaccessible { addr: u64, len: usize },
+    Inaccessible {
+        /// Start of the access.
+        addr: u64,
+        /// Its length in bytes.
+        len: usize,
+    },
 }
 
 impl fmt::Display for MemoryError {
@@ -93,6 +104,7 @@ pub struct SparseRam {
 }
 
 impl SparseRam {
+    /// Empty guest memory: no region is accessible until [`SparseRam::add_region`].
     pub fn new() -> Self {
         Self::default()
     }

@@ -45,9 +45,14 @@ pub const CMD_PIO_MM: u16 = 0x03;
 /// Set the PIO offset to 0.
 pub const CMD_PIO_ZERO_OFFSET: u16 = 0x04;
 
-/// CMD_STS values (the numeric codes of [`DeviceStatus`]).
+// CMD_STS values (the numeric codes of `DeviceStatus`).
+/// The request was processed; the reply is in the buffer.
 pub const STS_SUCCESS: u16 = DeviceStatus::Success as u16;
+/// A request is in progress.
 pub const STS_BUSY: u16 = DeviceStatus::Busy as u16;
+/// The request failed on the host (e.g. DMA to inaccessible memory).
 pub const STS_ERR_UNKNOWN: u16 = DeviceStatus::ErrUnknown as u16;
+/// The MM header GUID names no protocol the service handles.
 pub const STS_ERR_NOT_SUPPORTED: u16 = DeviceStatus::ErrNotSupported as u16;
+/// The buffer size or MessageLength is out of bounds.
 pub const STS_ERR_BAD_BUFFER_SIZE: u16 = DeviceStatus::ErrBadBufferSize as u16;

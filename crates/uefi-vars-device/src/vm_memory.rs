@@ -17,14 +17,17 @@ pub struct VmMemory<S: GuestAddressSpace> {
 }
 
 impl<S: GuestAddressSpace> VmMemory<S> {
+    /// DMA through `space`.
     pub fn new(space: S) -> Self {
         VmMemory { space }
     }
 
+    /// The address space behind the adapter.
     pub fn space(&self) -> &S {
         &self.space
     }
 
+    /// Gives the address space back.
     pub fn into_inner(self) -> S {
         self.space
     }

@@ -670,10 +670,7 @@ fn dma_buffer_below_4g_and_unaligned() {
 
 #[test]
 fn ia32_guest_has_a_20_byte_header() {
-    let ia32 = Config {
-        layout: Layout::IA32,
-        ..Config::default()
-    };
+    let ia32 = Config::default().with_layout(Layout::IA32);
     // BUFFER_SIZE 20 holds an IA32 header but not an X64 one.
     let req = build_request(Layout::IA32, &UNKNOWN_GUID, &[]);
     assert_eq!(req.len(), 20);
@@ -712,10 +709,7 @@ fn ia32_guest_has_a_20_byte_header() {
 
 #[test]
 fn ia32_requests_match_the_service_in_both_modes() {
-    let ia32 = Config {
-        layout: Layout::IA32,
-        ..Config::default()
-    };
+    let ia32 = Config::default().with_layout(Layout::IA32);
     let name: Vec<u8> = "Foo\0".encode_utf16().flat_map(u16::to_le_bytes).collect();
     let guid = Guid([0x11; 16]);
     let requests = vec![

@@ -223,7 +223,7 @@ fn play<F: Fn(u64) -> bool>(
                 );
                 played.identical += 1;
             }
-            RecordKind::Other(_) => {}
+            _ => {}
         }
     }
     assert!(guest.dev.take_host_errors().is_empty());

@@ -36,11 +36,9 @@ fn service(config: Config, start: Option<&str>) -> Service {
 /// with the whole buffer size and left policies out of the storage
 /// accounting.
 fn qemu_10_0() -> Config {
-    Config {
-        legacy_payload_size: true,
-        legacy_storage_accounting: true,
-        ..Config::default()
-    }
+    Config::default()
+        .with_legacy_payload_size(true)
+        .with_legacy_storage_accounting(true)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -111,7 +109,7 @@ fn play(
                 }
                 played.identical += 1;
             }
-            RecordKind::Other(_) => {}
+            _ => {}
         }
     }
     assert!(dev.take_host_errors().is_empty());

@@ -735,6 +735,8 @@ impl Storage for EtcdStore {
         let entry = match change {
             Change::Put(v) => EntryRef::Put(v),
             Change::Delete(k) => EntryRef::Delete(k),
+            // A kind of change this backend does not know: the whole store.
+            _ => return self.save(&change.merged(before)),
         };
         let record = journal::encode_record(seq, entry).map_err(|source| PersistError::Format {
             file: Some(self.label.clone().into()),

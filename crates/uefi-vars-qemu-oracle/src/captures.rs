@@ -891,18 +891,12 @@ mod tests {
     #[test]
     fn refuses_what_qemu_cannot_be_configured_for() {
         let q = [Ok(query())];
-        let ia32 = Config {
-            layout: Layout::IA32,
-            ..Config::default()
-        };
+        let ia32 = Config::default().with_layout(Layout::IA32);
         assert_eq!(
             plan(&capture(&ia32, &q), false).unwrap_err(),
             Skip::WordSize
         );
-        let disable = Config {
-            allow_policy_disable: true,
-            ..Config::default()
-        };
+        let disable = Config::default().with_allow_policy_disable(true);
         assert_eq!(
             plan(&capture(&disable, &q), false).unwrap_err(),
             Skip::PolicyDisable

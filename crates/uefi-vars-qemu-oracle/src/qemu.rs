@@ -353,11 +353,9 @@ pub fn legacy_storage_accounting(version: (u32, u32)) -> bool {
 /// The service configuration that answers as this QEMU version with the
 /// device's default properties.
 pub fn config_for(version: (u32, u32)) -> uefi_vars::Config {
-    uefi_vars::Config {
-        legacy_payload_size: legacy_payload_size(version),
-        legacy_storage_accounting: legacy_storage_accounting(version),
-        ..uefi_vars::Config::default()
-    }
+    uefi_vars::Config::default()
+        .with_legacy_payload_size(legacy_payload_size(version))
+        .with_legacy_storage_accounting(legacy_storage_accounting(version))
 }
 
 /// Runs `steps` through QEMU, starting from the JSON store `start_store`

@@ -10,6 +10,7 @@ use uefi_vars::Config;
 
 use std::time::Duration;
 
+use crate::logging::{self, LogFormat};
 use crate::privilege::{self, PrivilegeError};
 use crate::server::{self, AllowList, ConnectionPolicy, ServeOptions, Server};
 
@@ -117,6 +118,16 @@ pub struct ServeArgs {
     /// results and exit (0 if every enforced restriction holds).
     #[arg(long, hide = true)]
     pub self_test_sandbox: bool,
+    /// Log line format on standard error: `text` for people, `json` (one
+    /// object per line) for log collectors.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Which events to log, as `tracing` filter directives: a level
+    /// (`error`, `warn`, `info`, `debug`) or per target, e.g.
+    /// `info,uefi_vars::refusal=off`. Default: RUST_LOG if set, else `info`
+    /// (every refused write, host error and connection event).
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
 }
 
 /// `--sync` values.
@@ -173,14 +184,12 @@ impl ServeArgs {
         } else {
             WriteMode::AtomicReplace
         };
-        opts.config = Config {
-            max_storage: self.size,
-            force_secure_boot: self.force_secure_boot,
-            disable_custom_mode: self.disable_custom_mode,
-            legacy_payload_size: self.legacy_payload_size,
-            legacy_storage_accounting: self.legacy_storage_accounting,
-            ..Config::default()
-        };
+        opts.config = Config::default()
+            .with_max_storage(self.size)
+            .with_force_secure_boot(self.force_secure_boot)
+            .with_disable_custom_mode(self.disable_custom_mode)
+            .with_legacy_payload_size(self.legacy_payload_size)
+            .with_legacy_storage_accounting(self.legacy_storage_accounting);
         opts.sandbox = !self.no_sandbox;
         let mut etcd = crate::remote::EtcdSettings::default();
         etcd.cacert.clone_from(&self.etcd_cacert);
@@ -218,6 +227,19 @@ impl ServeArgs {
 
 /// Runs the subcommand; errors are start-up failures (printed by the CLI).
 pub fn run(args: &ServeArgs) -> Result<ExitCode, String> {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    logging::init(
+        args.log_format,
+        args.log_level.as_deref(),
+        rust_log.as_deref(),
+    )
+    .map_err(|e| e.to_string())?;
+    let _serve = tracing::info_span!(
+        "serve",
+        pid = std::process::id(),
+        store = %args.store.display()
+    )
+    .entered();
     if args.self_test_sandbox {
         let (lines, ok) = server::self_test(args.options().map_err(|e| e.to_string())?)
             .map_err(|e| e.to_string())?;

@@ -1,6 +1,6 @@
 //! Stores that are not files: `etcd://` URLs (README "Running a fleet").
 //! The etcd backend (and the tokio runtime it owns) is linked only with
-//! the `etcd` feature, so a VMM that uses [`crate::client`] links neither.
+//! the `etcd` feature, so a VMM that uses the `uefi-vars-client` crate links neither.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -27,7 +27,7 @@
 
 mod conn;
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,11 +46,11 @@ use conn::{Conn, Phase, ReadOutcome};
 
 use crate::files;
 use crate::privilege::{self, Account, PrivilegeReport};
-use crate::protocol::{
+use crate::sandbox::{self, SandboxReport};
+use uefi_vars_client::protocol::{
     check_ping, expect_empty, layout_for_bits, ErrorBody, ErrorCode, Frame, FrameType, Hello,
     MmRequest, MmResponseBody, ResetDone, Welcome, MAGIC, PROTOCOL_VERSION,
 };
-use crate::sandbox::{self, SandboxReport};
 
 /// How long a client may take to complete a frame it has started.
 const STALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -142,14 +142,10 @@ pub(crate) fn setup(what: impl std::fmt::Display, e: impl std::fmt::Display) -> 
     ServeError::Setup(format!("{what}: {e}"))
 }
 
-/// Writes a line to the service log (standard error). A log that cannot
-/// be written (closed pipe) is ignored rather than fatal.
+/// Writes a line to the service log ([`crate::logging`]; the subscriber
+/// ignores a log that cannot be written, e.g. a closed pipe).
 pub fn log(msg: impl std::fmt::Display) {
-    let _ = writeln!(
-        io::stderr().lock(),
-        "uefi-vars serve[{}]: {msg}",
-        std::process::id()
-    );
+    tracing::info!(target: "uefi_vars_serve", "{msg}");
 }
 
 /// The process after start-up, before serving.
@@ -893,8 +889,9 @@ impl Server {
     /// The answer to one frame from the slot holder, or the ERROR that
     /// ends the connection.
     fn on_frame(&mut self, id: u64, max_buffer: u32, frame: Frame) -> Result<Frame, ErrorBody> {
-        let protocol =
-            |e: crate::protocol::ProtocolError| ErrorBody::new(ErrorCode::Protocol, e.to_string());
+        let protocol = |e: uefi_vars_client::protocol::ProtocolError| {
+            ErrorBody::new(ErrorCode::Protocol, e.to_string())
+        };
         match frame.kind {
             FrameType::MmRequest => {
                 let req = MmRequest::decode(&frame.body, max_buffer).map_err(protocol)?;
@@ -941,7 +938,7 @@ impl Server {
                 ErrorCode::WordSizeMismatch,
                 format!(
                     "this service runs for a {}-bit guest; restart it for a {}-bit one",
-                    crate::protocol::word_bits(svc.config().layout),
+                    uefi_vars_client::protocol::word_bits(svc.config().layout),
                     hello.word_bits
                 ),
             )),
@@ -956,10 +953,7 @@ impl Server {
         match &self.service {
             Some(_) => {}
             None => {
-                let config = Config {
-                    layout,
-                    ..self.opts.config.clone()
-                };
+                let config = self.opts.config.clone().with_layout(layout);
                 let storage: Box<dyn Storage> = match self.storage.take() {
                     Some(s) => s,
                     None if crate::remote::is_remote(&self.opts.store) => {
@@ -1004,12 +998,14 @@ impl Server {
                 host_error: true,
             };
         };
+        // The library logs each refused write and host error (one line
+        // each, uefi_vars::refusal / uefi_vars::host_error); the span names
+        // the connection.
+        let _client = tracing::info_span!("client", id).entered();
         svc.set_buffer_size(req.buffer_size);
         let resp = svc.communicate(&req.request);
         let errors = svc.take_errors();
-        for e in &errors {
-            log(format_args!("client {id}: host error: {e}"));
-        }
+        // Host errors are logged by the library as they are recorded.
         self.note_fenced(&errors);
         if let Some(reply) = &resp.reply {
             // QEMU logs only requests that passed the framing checks, and
@@ -1034,11 +1030,10 @@ impl Server {
                 error: Some("no service".into()),
             };
         };
+        let _client = tracing::info_span!("client", id).entered();
         let result = svc.reset();
+        // Host errors are logged by the library as they are recorded.
         let errors = svc.take_errors();
-        for e in &errors {
-            log(format_args!("client {id}: host error: {e}"));
-        }
         self.note_fenced(&errors);
         if let Err(uefi_vars::Error::Persist(p)) = &result {
             if p.is_fenced() {
@@ -1061,9 +1056,10 @@ impl Server {
     /// this answer.
     fn note_fenced(&mut self, errors: &[uefi_vars::Error]) {
         for e in errors {
-            let uefi_vars::Error::Persist(p) = e;
-            if p.is_fenced() {
-                self.fenced = Some(p.to_string());
+            if let uefi_vars::Error::Persist(p) = e {
+                if p.is_fenced() {
+                    self.fenced = Some(p.to_string());
+                }
             }
         }
     }

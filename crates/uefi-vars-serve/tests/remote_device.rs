@@ -11,11 +11,12 @@ use uefi_vars::codec::{request, Layout};
 use uefi_vars::pcap::{self, RecordKind};
 use uefi_vars::persist::{SyncMode, WriteMode};
 use uefi_vars::{Config, DeviceStatus};
-use uefi_vars_device::{regs, DmaMemory, MmBackend, SparseRam, UefiVarsDevice};
-use uefi_vars_serve::protocol::{
+use uefi_vars_client::protocol::{
     read_frame, word_bits, write_frame, ErrorCode, Frame, FrameType, Hello, Welcome,
 };
-use uefi_vars_serve::{ClientError, RemoteService, ServeOptions, Server};
+use uefi_vars_client::{ClientError, RemoteService};
+use uefi_vars_device::{regs, DmaMemory, MmBackend, SparseRam, UefiVarsDevice};
+use uefi_vars_serve::{ServeOptions, Server};
 
 const DMA_BUFFER: u64 = 0x1_0000_0000;
 
@@ -133,7 +134,7 @@ fn replay_through_device(pio: bool) {
                 assert_eq!(buf, rec.payload, "record {i}");
                 identical += 1;
             }
-            RecordKind::Other(_) => {}
+            _ => {}
         }
     }
     assert_eq!(identical, 1746);

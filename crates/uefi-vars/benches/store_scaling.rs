@@ -30,10 +30,7 @@ fn get_requests(n: usize) -> Vec<Vec<u8>> {
 }
 
 fn ours(n: usize) -> Service {
-    let mut svc = Service::in_memory(Config {
-        max_storage: 64 << 20,
-        ..Config::default()
-    });
+    let mut svc = Service::in_memory(Config::default().with_max_storage(64 << 20));
     for r in set_requests(n) {
         svc.communicate(&r);
     }

@@ -63,10 +63,7 @@ fn subject(n: usize, sync: Option<SyncMode>) -> Subject {
     let refs: Vec<&Variable> = vars.iter().collect();
     std::fs::write(&path, json::encode(&refs).unwrap()).unwrap();
     let ops = FaultyFileOps::new();
-    let config = Config {
-        max_storage: 1 << 30,
-        ..Config::default()
-    };
+    let config = Config::default().with_max_storage(1 << 30);
     let svc = match sync {
         Some(sync) => {
             let file = JsonFile::new(&path)

@@ -14,12 +14,15 @@ use crate::name::VarName;
 use crate::status::EfiStatus;
 use crate::time::EfiTime;
 
+/// WIN_CERTIFICATE.wRevision edk2 accepts.
 pub const WIN_CERT_REVISION: u16 = 0x0200;
+/// WIN_CERT_TYPE_EFI_GUID: the certificate type of EFI_VARIABLE_AUTHENTICATION_2.
 pub const WIN_CERT_TYPE_EFI_GUID: u16 = 0x0EF1;
 
 /// A parsed EFI_VARIABLE_AUTHENTICATION_2 and the payload after it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Auth2<'a> {
+    /// The descriptor's TimeStamp (the write's monotonic time).
     pub timestamp: EfiTime,
     /// DER PKCS#7 SignedData (CertData); may be empty.
     pub pkcs7: &'a [u8],
@@ -62,14 +65,20 @@ pub fn parse_auth2(data: &[u8]) -> Result<Auth2<'_>, EfiStatus> {
 
 /// The Secure Boot key databases that get the key-hierarchy treatment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SecureBootDb {
+    /// The platform key (PK).
     Pk,
+    /// The key exchange key database (KEK).
     Kek,
+    /// The authorised signature database (db).
     Db,
+    /// The forbidden signature database (dbx).
     Dbx,
 }
 
 impl SecureBootDb {
+    /// The database this variable is, if any (matched by namespace and name).
     pub fn classify(guid: &Guid, name: &VarName) -> Option<Self> {
         let n = name.units();
         let is = |s: &str| n.iter().copied().eq(s.encode_utf16());
@@ -119,8 +128,11 @@ pub fn build_auth2(timestamp: &EfiTime, pkcs7: &[u8], payload: &[u8]) -> Vec<u8>
 /// AuthVariableLib): the key hierarchy for the Secure Boot databases, the
 /// signer's own identity for everything else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthClass {
+    /// The platform key.
     Pk,
+    /// The key exchange key database.
     Kek,
     /// db, dbx, dbt, dbr in the image security database namespace.
     ImageDb,
@@ -129,6 +141,7 @@ pub enum AuthClass {
 }
 
 impl AuthClass {
+    /// How writes to this variable are authorised.
     pub fn classify(guid: &Guid, name: &VarName) -> Self {
         match SecureBootDb::classify(guid, name) {
             Some(SecureBootDb::Pk) => AuthClass::Pk,
@@ -176,7 +189,7 @@ pub fn signed_content(guid: &Guid, name: &VarName, attributes: u32, auth: &Auth2
 /// SignerInfo), which edk2's Pkcs7GetSigners also returns as the
 /// "top-level" certificate, never simply the first and last certificates of
 /// the bag (docs/reference/limitations.md §2.6).
-pub fn signer_digest(backend: &dyn Pkcs7Backend, chain: &SignerChain) -> Vec<u8> {
+pub(crate) fn signer_digest(backend: &dyn Pkcs7Backend, chain: &SignerChain) -> Vec<u8> {
     let mut buf = chain.signer_common_name.clone();
     buf.extend_from_slice(&backend.sha256(&chain.signer));
     backend.sha256(&buf).to_vec()

@@ -1,6 +1,6 @@
 //! Wire codec: every guest-supplied byte is decoded here and nowhere else.
 //!
-//! The MM communicate buffer is read and written through [`MmBuffer`], whose
+//! The MM communicate buffer is read and written through `MmBuffer`, whose
 //! accessors are bounds-checked and little-endian regardless of the host. The
 //! structures edk2 exchanges contain `UINTN` fields, so their layout depends
 //! on the guest's word size: [`Layout`] computes every offset from it (QEMU
@@ -13,12 +13,16 @@ use crate::time::EfiTime;
 
 /// Width of the guest's `UINTN`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum WordSize {
+    /// 4-byte UINTN (IA32, ARM).
     W32,
+    /// 8-byte UINTN (X64, AArch64).
     W64,
 }
 
 impl WordSize {
+    /// The size of a UINTN in bytes.
     pub const fn bytes(self) -> usize {
         match self {
             WordSize::W32 => 4,
@@ -31,17 +35,21 @@ impl WordSize {
 /// Offsets named `*_off` are absolute (from the start of the MM header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
+    /// The guest's UINTN width.
     pub word: WordSize,
 }
 
 impl Layout {
+    /// A 64-bit guest (24-byte MM header).
     pub const X64: Layout = Layout {
         word: WordSize::W64,
     };
+    /// A 32-bit guest (20-byte MM header).
     pub const IA32: Layout = Layout {
         word: WordSize::W32,
     };
 
+    /// The size of a UINTN in bytes.
     pub const fn uintn(&self) -> usize {
         self.word.bytes()
     }
@@ -78,12 +86,15 @@ impl Layout {
     pub const fn access_data_size_off(&self) -> usize {
         self.pick(44, 56)
     }
+    /// Absolute offset of the access structure's NameSize.
     pub const fn access_name_size_off(&self) -> usize {
         self.pick(48, 64)
     }
+    /// Absolute offset of the access structure's Attributes.
     pub const fn access_attributes_off(&self) -> usize {
         self.pick(52, 72)
     }
+    /// Absolute offset of the access structure's Name.
     pub const fn access_name_off(&self) -> usize {
         self.pick(56, 76)
     }
@@ -96,6 +107,7 @@ impl Layout {
     pub const fn next_name_size_off(&self) -> usize {
         self.pick(44, 56)
     }
+    /// Absolute offset of GET_NEXT's Name.
     pub const fn next_name_off(&self) -> usize {
         self.pick(48, 64)
     }
@@ -117,6 +129,7 @@ impl Layout {
     pub const fn policy_result_off(&self) -> usize {
         self.pick(32, 36)
     }
+    /// Absolute offset of the policy command's payload (after the header).
     pub const fn policy_payload_off(&self) -> usize {
         self.pick(36, 44)
     }
@@ -128,7 +141,7 @@ impl Layout {
 /// earlier request leaks). The zeros are materialised only where a handler
 /// writes, so a small request does not cost a 64 KiB memset.
 #[derive(Clone, Debug)]
-pub struct MmBuffer {
+pub(crate) struct MmBuffer {
     /// The request; grows (zero-filled) up to `size` when written past.
     bytes: Vec<u8>,
     /// The buffer size the guest negotiated.
@@ -302,7 +315,7 @@ pub fn push_uintn(out: &mut Vec<u8>, layout: Layout, v: u64) {
 
 /// WIN_CERTIFICATE_UEFI_GUID header of an EFI_VARIABLE_AUTHENTICATION_2.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Auth2Header {
+pub(crate) struct Auth2Header {
     pub timestamp: EfiTime,
     /// AuthInfo.Hdr.dwLength: WIN_CERTIFICATE length, its 24-byte header included.
     pub length: u32,
@@ -313,9 +326,9 @@ pub struct Auth2Header {
 
 /// Size of the fixed part of EFI_VARIABLE_AUTHENTICATION_2 (TimeStamp +
 /// WIN_CERTIFICATE_UEFI_GUID header).
-pub const AUTH2_FIXED_SIZE: usize = 40;
+pub(crate) const AUTH2_FIXED_SIZE: usize = 40;
 /// WIN_CERTIFICATE_UEFI_GUID header size (Hdr + CertType).
-pub const WIN_CERT_UEFI_GUID_HEADER: u32 = 24;
+pub(crate) const WIN_CERT_UEFI_GUID_HEADER: u32 = 24;
 
 impl Auth2Header {
     /// Reads the fixed 40-byte header; `None` if `data` is shorter.
@@ -336,22 +349,33 @@ impl Auth2Header {
 /// A VARIABLE_POLICY_ENTRY as registered by the guest (docs/reference/policy.md §3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PolicyEntryHeader {
+    /// VARIABLE_POLICY_ENTRY.Version.
     pub version: u32,
+    /// Size of the whole entry (header, name, lock data).
     pub size: u16,
+    /// Offset of the name from the start of the entry.
     pub offset_to_name: u16,
+    /// The namespace GUID the policy applies to.
     pub namespace: Guid,
+    /// Smallest data size allowed.
     pub min_size: u32,
+    /// Largest data size allowed.
     pub max_size: u32,
+    /// Attribute bits a write must set.
     pub attributes_must_have: u32,
+    /// Attribute bits a write must not set.
     pub attributes_cant_have: u32,
+    /// VARIABLE_POLICY_TYPE_* of the lock.
     pub lock_policy_type: u8,
 }
 
+/// Size of VARIABLE_POLICY_ENTRY before the lock data and name.
 pub const POLICY_ENTRY_HEADER_SIZE: usize = 44;
 /// VARIABLE_LOCK_ON_VAR_STATE_POLICY before its name: Namespace, Value, pad.
-pub const LOCK_ON_VAR_STATE_HEADER_SIZE: usize = 18;
+pub(crate) const LOCK_ON_VAR_STATE_HEADER_SIZE: usize = 18;
 
 impl PolicyEntryHeader {
+    /// Decodes the fixed header; `None` if `b` is shorter than it.
     pub fn parse(b: &[u8]) -> Option<Self> {
         let b = b.get(..POLICY_ENTRY_HEADER_SIZE)?;
         let u32_at = |o: usize| -> Option<u32> {
@@ -377,6 +401,7 @@ impl PolicyEntryHeader {
         })
     }
 
+    /// The fixed header in wire form.
     pub fn encode(&self) -> [u8; POLICY_ENTRY_HEADER_SIZE] {
         let mut out = [0u8; POLICY_ENTRY_HEADER_SIZE];
         let mut w = Vec::with_capacity(POLICY_ENTRY_HEADER_SIZE);
@@ -397,7 +422,7 @@ impl PolicyEntryHeader {
 
 /// Decodes little-endian UCS-2 units from a byte area (an odd trailing byte
 /// is ignored).
-pub fn ucs2_units(area: &[u8]) -> Vec<u16> {
+pub(crate) fn ucs2_units(area: &[u8]) -> Vec<u16> {
     area.chunks_exact(2)
         .filter_map(|p| <[u8; 2]>::try_from(p).ok())
         .map(u16::from_le_bytes)

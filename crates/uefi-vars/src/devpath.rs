@@ -370,16 +370,23 @@ pub fn to_text(path: &[u8]) -> String {
 /// An EFI_LOAD_OPTION.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadOption {
+    /// LOAD_OPTION_* bits.
     pub attributes: u32,
+    /// The description shown in boot menus.
     pub description: String,
+    /// The device path list (FilePathList), raw.
     pub device_path: Vec<u8>,
+    /// Bytes after the device path, passed to the loaded image.
     pub optional_data: Vec<u8>,
 }
 
 /// LOAD_OPTION_ACTIVE, FORCE_RECONNECT, HIDDEN; CATEGORY_APP.
 pub const LOAD_OPTION_ACTIVE: u32 = 0x1;
+/// LOAD_OPTION_FORCE_RECONNECT.
 pub const LOAD_OPTION_FORCE_RECONNECT: u32 = 0x2;
+/// LOAD_OPTION_HIDDEN.
 pub const LOAD_OPTION_HIDDEN: u32 = 0x8;
+/// LOAD_OPTION_CATEGORY_APP.
 pub const LOAD_OPTION_CATEGORY_APP: u32 = 0x100;
 
 impl LoadOption {

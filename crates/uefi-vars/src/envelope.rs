@@ -7,29 +7,38 @@ use crate::crc32c::crc32c;
 /// Magic + version + body length.
 pub const HEADER_LEN: usize = 8 + 4 + 8;
 /// The CRC-32C trailer.
-pub const CHECKSUM_LEN: usize = 4;
+pub(crate) const CHECKSUM_LEN: usize = 4;
 
 /// Why a blob's framing is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EnvelopeError {
     /// The blob ends before its header, or before the length its header gives.
     Truncated {
+        /// Bytes the blob should have.
         needed: u64,
+        /// Bytes it has.
         available: u64,
     },
+    /// The magic is not the expected one.
     BadMagic,
     /// Written by a newer (or unknown) format version.
     UnsupportedVersion {
+        /// The blob's format version.
         found: u32,
+        /// The newest version this build reads.
         supported: u32,
     },
     /// More bytes than the header accounts for.
     TrailingBytes {
+        /// Bytes past the end the header gives.
         extra: u64,
     },
     /// The checksum does not match the content.
     ChecksumMismatch {
+        /// The CRC-32C in the blob.
         stored: u32,
+        /// The CRC-32C of the content.
         computed: u32,
     },
 }
@@ -37,7 +46,9 @@ pub enum EnvelopeError {
 /// A body field that does not decode: where, and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Malformed {
+    /// Offset of the field in the body.
     pub offset: usize,
+    /// What the format wants there.
     pub what: String,
 }
 
@@ -50,6 +61,7 @@ pub struct BodyReader<'a> {
 }
 
 impl<'a> BodyReader<'a> {
+    /// A reader at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         BodyReader { buf, pos: 0 }
     }
@@ -59,10 +71,12 @@ impl<'a> BodyReader<'a> {
         self.pos
     }
 
+    /// Bytes not read yet.
     pub fn remaining(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
     }
 
+    /// The next `len` bytes (`what` names them in the error).
     pub fn take(&mut self, len: usize, what: &str) -> Result<&'a [u8], Malformed> {
         let end = self.pos.checked_add(len);
         match end.and_then(|end| self.buf.get(self.pos..end).map(|s| (end, s))) {
@@ -77,6 +91,7 @@ impl<'a> BodyReader<'a> {
         }
     }
 
+    /// The next `N` bytes as an array.
     pub fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Malformed> {
         let at = self.pos;
         let s = self.take(N, what)?;
@@ -86,19 +101,23 @@ impl<'a> BodyReader<'a> {
         })
     }
 
+    /// The next byte.
     pub fn u8(&mut self, what: &str) -> Result<u8, Malformed> {
         let [b] = self.array::<1>(what)?;
         Ok(b)
     }
 
+    /// The next little-endian u16.
     pub fn u16(&mut self, what: &str) -> Result<u16, Malformed> {
         self.array(what).map(u16::from_le_bytes)
     }
 
+    /// The next little-endian u32.
     pub fn u32(&mut self, what: &str) -> Result<u32, Malformed> {
         self.array(what).map(u32::from_le_bytes)
     }
 
+    /// The next little-endian u64.
     pub fn u64(&mut self, what: &str) -> Result<u64, Malformed> {
         self.array(what).map(u64::from_le_bytes)
     }

@@ -3,7 +3,9 @@
 
 use crate::persist::PersistError;
 
+/// A host-side failure of the service (kept for [`crate::Service::take_errors`]).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The variable store could not be loaded or written.
     #[error(transparent)]

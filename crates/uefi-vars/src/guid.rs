@@ -25,10 +25,12 @@ impl Guid {
         ])
     }
 
+    /// The GUID with these 16 bytes, in EFI_GUID wire order.
     pub const fn from_bytes(bytes: [u8; 16]) -> Self {
         Guid(bytes)
     }
 
+    /// The 16 bytes in EFI_GUID wire order.
     pub const fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
@@ -178,72 +180,84 @@ pub const CERT_TYPE_PKCS7: Guid = Guid::from_fields(
     0x49ee,
     [0x8a, 0xa9, 0x34, 0x7d, 0x37, 0x56, 0x65, 0xa7],
 );
+/// EFI_CERT_SHA256_GUID: a SHA-256 digest.
 pub const CERT_SHA256: Guid = Guid::from_fields(
     0xc1c41626,
     0x504c,
     0x4092,
     [0xac, 0xa9, 0x41, 0xf9, 0x36, 0x93, 0x43, 0x28],
 );
+/// EFI_CERT_SHA384_GUID: a SHA-384 digest.
 pub const CERT_SHA384: Guid = Guid::from_fields(
     0xff3e5307,
     0x9fd0,
     0x48c9,
     [0x85, 0xf1, 0x8a, 0xd5, 0x6c, 0x70, 0x1e, 0x01],
 );
+/// EFI_CERT_SHA512_GUID: a SHA-512 digest.
 pub const CERT_SHA512: Guid = Guid::from_fields(
     0x093e0fae,
     0xa6c4,
     0x4f50,
     [0x9f, 0x1b, 0xd4, 0x1e, 0x2b, 0x89, 0xc1, 0x9a],
 );
+/// EFI_CERT_RSA2048_GUID: an RSA-2048 public key.
 pub const CERT_RSA2048: Guid = Guid::from_fields(
     0x3c5766e8,
     0x269c,
     0x4e34,
     [0xaa, 0x14, 0xed, 0x77, 0x6e, 0x85, 0xb3, 0xb6],
 );
+/// EFI_CERT_SHA1_GUID: a SHA-1 digest.
 pub const CERT_SHA1: Guid = Guid::from_fields(
     0x826ca512,
     0xcf10,
     0x4ac9,
     [0xb1, 0x87, 0xbe, 0x01, 0x49, 0x66, 0x31, 0xbd],
 );
+/// EFI_CERT_SHA224_GUID: a SHA-224 digest.
 pub const CERT_SHA224: Guid = Guid::from_fields(
     0x0b6e5233,
     0xa65c,
     0x44c9,
     [0x94, 0x07, 0xd9, 0xab, 0x83, 0xbf, 0xc8, 0xbd],
 );
+/// EFI_CERT_RSA2048_SHA256_GUID: an RSA-2048 signature of a SHA-256 digest.
 pub const CERT_RSA2048_SHA256: Guid = Guid::from_fields(
     0xe2b36190,
     0x879b,
     0x4a3d,
     [0xad, 0x8d, 0xf2, 0xe7, 0xbb, 0xa3, 0x27, 0x84],
 );
+/// EFI_CERT_RSA2048_SHA1_GUID: an RSA-2048 signature of a SHA-1 digest.
 pub const CERT_RSA2048_SHA1: Guid = Guid::from_fields(
     0x67f8444f,
     0x8743,
     0x48f1,
     [0xa3, 0x28, 0x1e, 0xaa, 0xb8, 0x73, 0x60, 0x80],
 );
+/// EFI_CERT_X509_SHA256_GUID: the SHA-256 digest of an X.509 certificate's TBS data.
 pub const CERT_X509_SHA256: Guid = Guid::from_fields(
     0x3bd2a492,
     0x96c0,
     0x4079,
     [0xb4, 0x20, 0xfc, 0xf9, 0x8e, 0xf1, 0x03, 0xed],
 );
+/// EFI_CERT_X509_SHA384_GUID: the SHA-384 digest of an X.509 certificate's TBS data.
 pub const CERT_X509_SHA384: Guid = Guid::from_fields(
     0x7076876e,
     0x80c2,
     0x4ee6,
     [0xaa, 0xd2, 0x28, 0xb3, 0x49, 0xa6, 0x86, 0x5b],
 );
+/// EFI_CERT_X509_SHA512_GUID: the SHA-512 digest of an X.509 certificate's TBS data.
 pub const CERT_X509_SHA512: Guid = Guid::from_fields(
     0x446dbf63,
     0x2502,
     0x4cda,
     [0xbc, 0xfa, 0x24, 0x65, 0xd2, 0xb0, 0xfe, 0x9d],
 );
+/// EFI_CERT_X509_GUID: a DER X.509 certificate.
 pub const CERT_X509: Guid = Guid::from_fields(
     0xa5c059a1,
     0x94e4,

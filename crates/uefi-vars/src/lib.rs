@@ -10,6 +10,7 @@
 //!
 //! Every guest byte is parsed in [`codec`] and nowhere else.
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 // Guest bytes reach most of this crate: no panicking shortcuts and no
 // unchecked arithmetic outside tests.
 #![cfg_attr(

@@ -9,6 +9,7 @@ pub struct VarName(Vec<u16>);
 
 /// Why a guest-supplied name was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NameError {
     /// NameSize is zero or odd.
     BadSize,
@@ -19,14 +20,17 @@ pub enum NameError {
 }
 
 impl VarName {
+    /// A name from its UCS-2 code units (without the NUL).
     pub fn from_units(units: Vec<u16>) -> Self {
         VarName(units)
     }
 
+    /// The UCS-2 code units, without the NUL.
     pub fn units(&self) -> &[u16] {
         &self.0
     }
 
+    /// Whether the name has no characters.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

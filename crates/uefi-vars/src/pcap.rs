@@ -29,12 +29,17 @@
 //! are actually present before it is used.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
+#[cfg(feature = "pcap")]
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "pcap")]
 use flate2::read::MultiGzDecoder;
+#[cfg(feature = "pcap")]
 use flate2::write::GzEncoder;
+#[cfg(feature = "pcap")]
 use flate2::Compression;
 
 /// The pcap link type of EDK2 MM captures.
@@ -44,6 +49,7 @@ pub const LINKTYPE_EDK2_MM: u32 = 302;
 /// `incl_len` of a record (4-byte record type included).
 pub const SNAPLEN: u32 = 65536;
 
+#[cfg(feature = "pcap")]
 /// Upper bound on the size of a decompressed (or plain, when read from a
 /// file) capture: 1 GiB. Larger input is refused with
 /// [`PcapError::TooLarge`] rather than exhausting memory.
@@ -57,7 +63,9 @@ const RECORD_HEADER_LEN: usize = 16;
 const TYPE_LEN: usize = 4;
 
 const MAGIC_USEC: u32 = 0xA1B2_C3D4;
+#[cfg(feature = "pcap")]
 const MAGIC_NSEC: u32 = 0xA1B2_3C4D;
+#[cfg(feature = "pcap")]
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 const TYPE_RESET: u32 = 1;
@@ -66,6 +74,7 @@ const TYPE_REPLY: u32 = 3;
 
 /// What a record describes, from the u32 that starts its data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RecordKind {
     /// 1: machine reset; carries no payload.
     Reset,
@@ -102,6 +111,7 @@ impl RecordKind {
 /// One capture record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    /// What the record describes.
     pub kind: RecordKind,
     /// The bytes after the record type, as stored (possibly cut short).
     pub payload: Vec<u8>,
@@ -118,56 +128,96 @@ pub struct Record {
     pub truncated: bool,
 }
 
+#[cfg(feature = "pcap")]
 /// Why a capture could not be read.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PcapError {
+    /// Reading the input failed.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
+    /// The gzip stream is damaged.
     #[error("gzip decompression failed: {0}")]
     Gzip(#[source] io::Error),
+    /// The capture is larger than the limit.
     #[error("capture exceeds the {limit}-byte limit (after decompression)")]
-    TooLarge { limit: u64 },
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// Shorter than the 24-byte global header.
     #[error("file too short for the pcap global header: {len} of 24 bytes")]
-    ShortHeader { len: usize },
+    ShortHeader {
+        /// The input's length.
+        len: usize,
+    },
+    /// Not a classic libpcap magic.
     #[error("bad magic {0:#010x}: not a classic libpcap file (pcapng is not supported)")]
     BadMagic(u32),
+    /// A pcap version other than 2.x.
     #[error("unsupported pcap version {major}.{minor} (expected 2.x)")]
-    UnsupportedVersion { major: u16, minor: u16 },
+    UnsupportedVersion {
+        /// Major version.
+        major: u16,
+        /// Minor version.
+        minor: u16,
+    },
+    /// A link type other than LINKTYPE_EDK2_MM.
     #[error("link type {0} is not LINKTYPE_EDK2_MM (302)")]
     WrongLinkType(u32),
+    /// The input ends inside a record header.
     #[error("record {index} at offset {offset}: only {available} of 16 header bytes present")]
     TruncatedRecordHeader {
+        /// Index of the record.
         index: usize,
+        /// Offset of its header in the (decompressed) capture.
         offset: usize,
+        /// Header bytes present.
         available: usize,
     },
     #[error(
         "record {index} at offset {offset}: incl_len {incl_len} but only {available} bytes remain"
     )]
+    /// A record's data runs past the end of the input.
     RecordPastEnd {
+        /// Index of the record.
         index: usize,
+        /// Offset of its header.
         offset: usize,
+        /// The data length its header gives.
         incl_len: u32,
+        /// Data bytes present.
         available: usize,
     },
+    /// A record longer than the snapshot length.
     #[error("record {index} at offset {offset}: incl_len {incl_len} exceeds snaplen {snaplen}")]
     RecordTooLong {
+        /// Index of the record.
         index: usize,
+        /// Offset of its header.
         offset: usize,
+        /// The data length its header gives.
         incl_len: u32,
+        /// The global header's snapshot length.
         snaplen: u32,
     },
     #[error(
         "record {index} at offset {offset}: inconsistent lengths incl_len {incl_len}, orig_len {orig_len} (need 4 <= incl_len <= orig_len)"
     )]
+    /// incl_len and orig_len contradict each other.
     BadRecordLength {
+        /// Index of the record.
         index: usize,
+        /// Offset of its header.
         offset: usize,
+        /// The stored length.
         incl_len: u32,
+        /// The original length.
         orig_len: u32,
     },
 }
 
+#[cfg(feature = "pcap")]
 /// Byte order of a file's pcap framing.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Order {
@@ -175,6 +225,7 @@ pub(crate) enum Order {
     Big,
 }
 
+#[cfg(feature = "pcap")]
 impl Order {
     fn u32(self, bytes: [u8; 4]) -> u32 {
         match self {
@@ -191,6 +242,7 @@ impl Order {
     }
 }
 
+#[cfg(feature = "pcap")]
 /// The 4 bytes at `at` of a fixed-size header. Call sites use constant
 /// offsets within `N`; an out-of-range `at` would yield zeros, not a panic.
 fn quad<const N: usize>(bytes: &[u8; N], at: usize) -> [u8; 4] {
@@ -201,6 +253,7 @@ fn quad<const N: usize>(bytes: &[u8; N], at: usize) -> [u8; 4] {
     out
 }
 
+#[cfg(feature = "pcap")]
 /// Parses a capture held in memory, plain or gzip-compressed.
 ///
 /// Gzip input is decompressed into at most [`MAX_DECOMPRESSED`] bytes.
@@ -209,6 +262,7 @@ pub fn read_records(bytes: &[u8]) -> Result<Vec<Record>, PcapError> {
     read_records_with_limit(bytes, MAX_DECOMPRESSED)
 }
 
+#[cfg(feature = "pcap")]
 /// [`read_records`] with an explicit bound on the decompressed size.
 pub fn read_records_with_limit(
     bytes: &[u8],
@@ -217,6 +271,7 @@ pub fn read_records_with_limit(
     PcapReader::with_limit(bytes, max_decompressed)?.collect()
 }
 
+#[cfg(feature = "pcap")]
 /// Reads and parses a capture file, plain or gzip-compressed (detected by
 /// content). Both the file and its decompressed form are limited to
 /// [`MAX_DECOMPRESSED`] bytes. To go through a capture without holding it,
@@ -225,30 +280,36 @@ pub fn read_file(path: &Path) -> Result<Vec<Record>, PcapError> {
     open_file(path)?.collect()
 }
 
+#[cfg(feature = "pcap")]
 /// Opens a capture file, plain or gzip-compressed (detected by content),
 /// for reading record by record: memory holds one record at a time.
 pub fn open_file(path: &Path) -> Result<PcapReader<'static>, PcapError> {
     PcapReader::with_limit(BufReader::new(File::open(path)?), MAX_DECOMPRESSED)
 }
 
+#[cfg(feature = "pcap")]
 /// Marks the error a [`Limited`] reader returns past its limit.
 #[derive(Debug)]
 struct LimitExceeded;
 
+#[cfg(feature = "pcap")]
 impl std::fmt::Display for LimitExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("size limit exceeded")
     }
 }
 
+#[cfg(feature = "pcap")]
 impl std::error::Error for LimitExceeded {}
 
+#[cfg(feature = "pcap")]
 /// A reader that fails once more than `left` bytes came through.
 struct Limited<R> {
     inner: R,
     left: u64,
 }
 
+#[cfg(feature = "pcap")]
 impl<R: Read> Read for Limited<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
@@ -261,6 +322,7 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
+#[cfg(feature = "pcap")]
 /// A capture read record by record from any byte source, plain or gzip
 /// (all members), with the checks and errors of [`read_records`]. After an
 /// error the iterator ends.
@@ -277,6 +339,7 @@ pub struct PcapReader<'a> {
     done: bool,
 }
 
+#[cfg(feature = "pcap")]
 impl std::fmt::Debug for PcapReader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PcapReader")
@@ -287,6 +350,7 @@ impl std::fmt::Debug for PcapReader<'_> {
     }
 }
 
+#[cfg(feature = "pcap")]
 /// Reads until `buf` is full or the input ends; returns the bytes read.
 fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0usize;
@@ -301,6 +365,7 @@ fn read_up_to(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
+#[cfg(feature = "pcap")]
 impl<'a> PcapReader<'a> {
     /// Reads the global header from `source` (decompressing gzip input) and
     /// stops with [`PcapError::TooLarge`] once more than `limit` bytes of
@@ -471,10 +536,12 @@ impl<'a> PcapReader<'a> {
     }
 }
 
+#[cfg(feature = "pcap")]
 fn order_u32(order: Order, bytes: [u8; 4]) -> u32 {
     order.u32(bytes)
 }
 
+#[cfg(feature = "pcap")]
 impl Iterator for PcapReader<'_> {
     type Item = Result<Record, PcapError>;
 
@@ -618,8 +685,12 @@ impl<W: Write> PcapWriter<W> {
 // One sink per capture file, so the zlib-rs encoder's size costs nothing worth a box.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum FileSink {
+    /// An uncompressed file.
     Plain(BufWriter<File>),
+    /// A gzip-compressed file (`pcap` feature).
+    #[cfg(feature = "pcap")]
     Gzip(GzEncoder<BufWriter<File>>),
 }
 
@@ -627,6 +698,7 @@ impl Write for FileSink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             FileSink::Plain(w) => w.write(buf),
+            #[cfg(feature = "pcap")]
             FileSink::Gzip(w) => w.write(buf),
         }
     }
@@ -634,6 +706,7 @@ impl Write for FileSink {
     fn flush(&mut self) -> io::Result<()> {
         match self {
             FileSink::Plain(w) => w.flush(),
+            #[cfg(feature = "pcap")]
             FileSink::Gzip(w) => w.flush(),
         }
     }
@@ -648,6 +721,7 @@ impl PcapWriter<FileSink> {
 
     /// Creates (or truncates) a gzip-compressed capture file at `path`.
     /// Call [`PcapWriter::finish`] to write the gzip trailer and see errors.
+    #[cfg(feature = "pcap")]
     pub fn create_gzip(path: &Path) -> io::Result<Self> {
         let file = BufWriter::new(File::create(path)?);
         PcapWriter::new(FileSink::Gzip(GzEncoder::new(file, Compression::default())))
@@ -658,6 +732,7 @@ impl PcapWriter<FileSink> {
     pub fn finish(self) -> io::Result<()> {
         let file = match self.inner {
             FileSink::Plain(w) => w,
+            #[cfg(feature = "pcap")]
             FileSink::Gzip(w) => w.finish()?,
         };
         file.into_inner().map_err(|e| e.into_error())?.sync_all()

@@ -13,16 +13,23 @@ use crate::guid::Guid;
 use crate::name::VarName;
 use crate::status::EfiStatus;
 
+/// VARIABLE_POLICY_ENTRY_REVISION (1.0).
 pub const POLICY_ENTRY_REVISION: u32 = 0x0001_0000;
+/// VARIABLE_POLICY_NO_MAX_SIZE: no upper bound on the data size.
 pub const NO_MAX_SIZE: u32 = u32::MAX;
 const MATCH_PRIORITY_MIN: usize = 255;
 
 /// Lock types (VARIABLE_POLICY_TYPE_*).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LockType {
+    /// VARIABLE_POLICY_TYPE_NO_LOCK: only the size and attribute rules.
     NoLock = 0,
+    /// VARIABLE_POLICY_TYPE_LOCK_NOW: no write once the interface is locked.
     LockNow = 1,
+    /// VARIABLE_POLICY_TYPE_LOCK_ON_CREATE: no write once the variable exists.
     LockOnCreate = 2,
+    /// VARIABLE_POLICY_TYPE_LOCK_ON_VAR_STATE: no write while another variable holds a value.
     LockOnVarState = 3,
 }
 
@@ -41,19 +48,26 @@ impl LockType {
 /// The state variable a LOCK_ON_VAR_STATE policy watches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VarStateLock {
+    /// Namespace of the watched variable.
     pub namespace: Guid,
+    /// The value (one byte) that locks.
     pub value: u8,
+    /// Name of the watched variable.
     pub name: VarName,
 }
 
 /// One registered policy, kept with its raw entry for DUMP.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
+    /// The entry's fixed header.
     pub header: PolicyEntryHeader,
+    /// Its lock type.
     pub lock: LockType,
     /// `None`: namespace-wide.
     pub name: Option<VarName>,
+    /// For LOCK_ON_VAR_STATE: the watched variable.
     pub state: Option<VarStateLock>,
+    /// The entry as registered, for DUMP.
     pub raw: Vec<u8>,
 }
 
@@ -139,7 +153,7 @@ impl Policy {
 
     /// edk2 match priority of this policy for a variable, `None` if it does
     /// not apply.
-    pub fn match_priority(&self, guid: &Guid, name: &VarName) -> Option<usize> {
+    pub(crate) fn match_priority(&self, guid: &Guid, name: &VarName) -> Option<usize> {
         if self.header.namespace != *guid {
             return None;
         }
@@ -166,7 +180,7 @@ impl Policy {
         Some(priority)
     }
 
-    pub fn same_target(&self, other: &Policy) -> bool {
+    pub(crate) fn same_target(&self, other: &Policy) -> bool {
         self.header.namespace == other.header.namespace && self.name == other.name
     }
 }
@@ -190,7 +204,9 @@ fn terminated_exactly(area: &[u8]) -> Option<VarName> {
 /// Limits that keep a guest from growing host memory through policies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PolicyLimits {
+    /// Most policies stored at once.
     pub max_policies: usize,
+    /// Most entry bytes stored at once.
     pub max_total_bytes: usize,
 }
 
@@ -205,7 +221,7 @@ impl Default for PolicyLimits {
 
 /// A SetVariable request as the policy check sees it.
 #[derive(Clone, Copy, Debug)]
-pub struct WriteRequest<'a> {
+pub(crate) struct WriteRequest<'a> {
     pub guid: &'a Guid,
     pub name: &'a VarName,
     /// Attributes of the request (for a delete: those of the existing variable).
@@ -230,6 +246,7 @@ pub struct PolicyEngine {
 }
 
 impl PolicyEngine {
+    /// An empty, enabled, unlocked engine.
     pub fn new(limits: PolicyLimits) -> Self {
         PolicyEngine {
             limits,
@@ -237,18 +254,22 @@ impl PolicyEngine {
         }
     }
 
+    /// The registered policies, in registration order.
     pub fn policies(&self) -> &[Policy] {
         &self.policies
     }
 
+    /// Whether the interface is locked (no more REGISTER or DISABLE).
     pub fn is_locked(&self) -> bool {
         self.locked
     }
 
+    /// Locks the interface.
     pub fn lock(&mut self) {
         self.locked = true;
     }
 
+    /// Whether policies are enforced.
     pub fn is_enabled(&self) -> bool {
         !self.disabled
     }
@@ -289,7 +310,7 @@ impl PolicyEngine {
     }
 
     /// The policy that governs a variable.
-    pub fn best_match(&self, guid: &Guid, name: &VarName) -> Option<&Policy> {
+    pub(crate) fn best_match(&self, guid: &Guid, name: &VarName) -> Option<&Policy> {
         let mut best: Option<(usize, &Policy)> = None;
         for p in &self.policies {
             if let Some(prio) = p.match_priority(guid, name) {
@@ -311,7 +332,7 @@ impl PolicyEngine {
 
     /// edk2 ValidateSetVariable. `state_of` returns the data of a variable
     /// (for LOCK_ON_VAR_STATE).
-    pub fn check_write(
+    pub(crate) fn check_write(
         &self,
         w: &WriteRequest<'_>,
         state_of: impl Fn(&Guid, &VarName) -> Option<Vec<u8>>,

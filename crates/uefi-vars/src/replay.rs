@@ -15,7 +15,9 @@ pub struct Mismatch {
     pub record: usize,
     /// What the request was (e.g. `SET_VARIABLE`).
     pub what: String,
+    /// The request as captured.
     pub request: Vec<u8>,
+    /// The reply QEMU gave.
     pub expected: Vec<u8>,
     /// `None`: the service wrote nothing back (framing error).
     pub actual: Option<Vec<u8>>,
@@ -44,9 +46,13 @@ impl Mismatch {
 /// Summary of a replay.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReplayReport {
+    /// Machine resets replayed.
     pub resets: usize,
+    /// Requests replayed.
     pub requests: usize,
+    /// Replies identical to the capture's.
     pub identical: usize,
+    /// Replies that differ.
     pub mismatches: Vec<Mismatch>,
     /// Host-side errors the service reported (e.g. store writes).
     pub host_errors: Vec<String>,

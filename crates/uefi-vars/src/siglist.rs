@@ -9,14 +9,19 @@
 
 use crate::guid::Guid;
 
+/// Size of EFI_SIGNATURE_LIST before its signature header.
 pub const LIST_HEADER_SIZE: usize = 28;
+/// Size of EFI_SIGNATURE_DATA.SignatureOwner.
 pub const SIGNATURE_OWNER_SIZE: usize = 16;
 
 /// One EFI_SIGNATURE_LIST.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignatureList<'a> {
+    /// SignatureType.
     pub sig_type: Guid,
+    /// The signature header (SignatureHeaderSize bytes).
     pub header: &'a [u8],
+    /// SignatureSize: owner GUID plus signature data.
     pub signature_size: usize,
     /// Each entry: owner GUID (16 bytes) + signature data.
     pub entries: Vec<&'a [u8]>,
@@ -91,7 +96,7 @@ pub fn encode(lists: &[SignatureList<'_>]) -> Vec<u8> {
 
 /// Signature types edk2 accepts in the Secure Boot databases, with the size
 /// of their signature data (after the owner GUID); `None` = variable (X.509).
-pub fn known_type_data_size(ty: &Guid) -> Option<Option<usize>> {
+pub(crate) fn known_type_data_size(ty: &Guid) -> Option<Option<usize>> {
     use crate::guid::*;
     let table: [(Guid, Option<usize>); 12] = [
         (CERT_SHA256, Some(32)),
@@ -112,9 +117,13 @@ pub fn known_type_data_size(ty: &Guid) -> Option<Option<usize>> {
 
 /// Why a database payload was refused (edk2 `CheckSignatureListFormat`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FormatProblem {
+    /// The lists do not parse (sizes out of bounds or inconsistent).
     Malformed,
+    /// A signature type edk2 does not know.
     UnknownType(Guid),
+    /// A known type with the wrong signature or header size.
     WrongSize(Guid),
     /// PK must hold exactly one X.509 certificate.
     PkNotOneCertificate,

@@ -14,14 +14,18 @@ use crate::variable::{attr, VarKey, Variable};
 /// Which variables a caller may see: before ExitBootServices those with BS,
 /// after it those with RT (docs/reference/mm-protocol.md §10).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Visibility {
+    /// Before ExitBootServices: variables with BOOTSERVICE_ACCESS.
     BootServices,
+    /// After ExitBootServices: variables with RUNTIME_ACCESS.
     Runtime,
     /// Every variable (host-side tools).
     All,
 }
 
 impl Visibility {
+    /// Whether a variable with these attributes is visible.
     pub fn allows(self, attributes: u32) -> bool {
         match self {
             Visibility::BootServices => attributes & attr::BOOTSERVICE_ACCESS != 0,
@@ -57,10 +61,12 @@ impl VarStore {
         }
     }
 
+    /// The number of variables.
     pub fn len(&self) -> usize {
         self.order.len()
     }
 
+    /// Whether the store holds no variable.
     pub fn is_empty(&self) -> bool {
         self.order.is_empty()
     }
@@ -70,6 +76,7 @@ impl VarStore {
         self.used
     }
 
+    /// The per-variable overhead counted in the accounting.
     pub fn overhead(&self) -> u64 {
         self.overhead
     }
@@ -82,6 +89,7 @@ impl VarStore {
             .saturating_add(var.digest_size())
     }
 
+    /// The variable with this key, if any.
     pub fn get(&self, key: &VarKey) -> Option<&Variable> {
         self.index.get(key).and_then(|pos| self.order.get(pos))
     }
@@ -104,6 +112,7 @@ impl VarStore {
         self.order.insert(pos, var);
     }
 
+    /// Removes and returns the variable with this key.
     pub fn remove(&mut self, key: &VarKey) -> Option<Variable> {
         let pos = self.index.remove(key)?;
         self.bs_positions.remove(&pos);
@@ -126,6 +135,7 @@ impl VarStore {
         }
     }
 
+    /// Removes every variable.
     pub fn clear(&mut self) {
         let overhead = self.overhead;
         *self = VarStore::new(overhead);
@@ -153,7 +163,7 @@ impl VarStore {
 
     /// The variable after `key` in store order that is visible under `vis`.
     /// `None` in the outer option: `key` is not in the store.
-    pub fn next_visible(&self, key: &VarKey, vis: Visibility) -> Option<Option<&Variable>> {
+    pub(crate) fn next_visible(&self, key: &VarKey, vis: Visibility) -> Option<Option<&Variable>> {
         let pos = *self.index.get(key)?;
         Some(self.first_after(Bound::Excluded(pos), vis))
     }

@@ -7,38 +7,50 @@ use std::cmp::Ordering;
 pub struct EfiTime(pub [u8; 16]);
 
 impl EfiTime {
+    /// Size of EFI_TIME on the wire.
     pub const SIZE: usize = 16;
 
+    /// EFI_TIME.Year.
     pub fn year(&self) -> u16 {
         u16::from_le_bytes([self.0[0], self.0[1]])
     }
+    /// EFI_TIME.Month.
     pub fn month(&self) -> u8 {
         self.0[2]
     }
+    /// EFI_TIME.Day.
     pub fn day(&self) -> u8 {
         self.0[3]
     }
+    /// EFI_TIME.Hour.
     pub fn hour(&self) -> u8 {
         self.0[4]
     }
+    /// EFI_TIME.Minute.
     pub fn minute(&self) -> u8 {
         self.0[5]
     }
+    /// EFI_TIME.Second.
     pub fn second(&self) -> u8 {
         self.0[6]
     }
+    /// EFI_TIME.Pad1 (0 in an authentication descriptor).
     pub fn pad1(&self) -> u8 {
         self.0[7]
     }
+    /// EFI_TIME.Nanosecond.
     pub fn nanosecond(&self) -> u32 {
         u32::from_le_bytes([self.0[8], self.0[9], self.0[10], self.0[11]])
     }
+    /// EFI_TIME.TimeZone.
     pub fn time_zone(&self) -> i16 {
         i16::from_le_bytes([self.0[12], self.0[13]])
     }
+    /// EFI_TIME.Daylight.
     pub fn daylight(&self) -> u8 {
         self.0[14]
     }
+    /// EFI_TIME.Pad2 (0 in an authentication descriptor).
     pub fn pad2(&self) -> u8 {
         self.0[15]
     }

@@ -7,13 +7,21 @@ use crate::time::EfiTime;
 
 /// Attribute bits (UEFI spec, `EFI_VARIABLE_*`).
 pub mod attr {
+    /// EFI_VARIABLE_NON_VOLATILE.
     pub const NON_VOLATILE: u32 = 0x01;
+    /// EFI_VARIABLE_BOOTSERVICE_ACCESS.
     pub const BOOTSERVICE_ACCESS: u32 = 0x02;
+    /// EFI_VARIABLE_RUNTIME_ACCESS.
     pub const RUNTIME_ACCESS: u32 = 0x04;
+    /// EFI_VARIABLE_HARDWARE_ERROR_RECORD.
     pub const HARDWARE_ERROR_RECORD: u32 = 0x08;
+    /// EFI_VARIABLE_AUTHENTICATED_WRITE_ACCESS (deprecated by UEFI 2.x).
     pub const AUTHENTICATED_WRITE_ACCESS: u32 = 0x10;
+    /// EFI_VARIABLE_TIME_BASED_AUTHENTICATED_WRITE_ACCESS.
     pub const TIME_BASED_AUTHENTICATED_WRITE_ACCESS: u32 = 0x20;
+    /// EFI_VARIABLE_APPEND_WRITE.
     pub const APPEND_WRITE: u32 = 0x40;
+    /// EFI_VARIABLE_ENHANCED_AUTHENTICATED_ACCESS.
     pub const ENHANCED_AUTHENTICATED_ACCESS: u32 = 0x80;
 
     /// What QEMU accepts on a stored variable (APPEND is never stored).
@@ -62,11 +70,14 @@ pub mod attr {
 /// Identity of a variable: vendor GUID and name (compared up to the NUL).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
 pub struct VarKey {
+    /// The vendor namespace.
     pub guid: Guid,
+    /// The name.
     pub name: VarName,
 }
 
 impl VarKey {
+    /// The key of variable `name` in namespace `guid`.
     pub fn new(guid: Guid, name: VarName) -> Self {
         VarKey { guid, name }
     }
@@ -75,10 +86,13 @@ impl VarKey {
 /// A stored variable. `data` is never empty: size 0 means "deleted".
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Variable {
+    /// The vendor namespace.
     pub guid: Guid,
+    /// The name.
     pub name: VarName,
     /// Stored without APPEND_WRITE.
     pub attributes: u32,
+    /// The payload.
     pub data: Vec<u8>,
     /// Timestamp of the last authenticated write (zero for others).
     pub time: EfiTime,
@@ -87,6 +101,8 @@ pub struct Variable {
 }
 
 impl Variable {
+    /// A variable without authentication state (APPEND_WRITE is not kept
+    /// in the attributes).
     pub fn new(guid: Guid, name: VarName, attributes: u32, data: Vec<u8>) -> Self {
         Variable {
             guid,
@@ -98,14 +114,17 @@ impl Variable {
         }
     }
 
+    /// Its (namespace, name) key.
     pub fn key(&self) -> VarKey {
         VarKey::new(self.guid, self.name.clone())
     }
 
+    /// Whether it has NON_VOLATILE.
     pub fn is_non_volatile(&self) -> bool {
         self.attributes & attr::NON_VOLATILE != 0
     }
 
+    /// Whether it has TIME_BASED_AUTHENTICATED_WRITE_ACCESS.
     pub fn is_time_auth(&self) -> bool {
         self.attributes & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0
     }
@@ -115,6 +134,7 @@ impl Variable {
         self.name.wire_size()
     }
 
+    /// Bytes of the signer digest kept with it (0 without one).
     pub fn digest_size(&self) -> u64 {
         self.digest.as_ref().map_or(0, |d| d.len() as u64)
     }

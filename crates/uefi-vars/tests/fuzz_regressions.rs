@@ -167,10 +167,7 @@ fn next_status(svc: &mut Service, capacity: u64) -> (EfiStatus, u64) {
 /// name buffer within the store size walks normally.
 #[test]
 fn get_next_name_buffer_larger_than_a_tiny_store() {
-    let mut svc = common::in_memory(Config {
-        max_storage: 1500,
-        ..Config::default()
-    });
+    let mut svc = common::in_memory(Config::default().with_max_storage(1500));
     assert_eq!(next_status(&mut svc, 2048).0, EfiStatus::OUT_OF_RESOURCES);
     assert_eq!(next_status(&mut svc, 1500).0, EfiStatus::SUCCESS);
     walk(&mut svc);
@@ -182,11 +179,11 @@ fn get_next_name_buffer_larger_than_a_tiny_store() {
 /// the walk, which still ends.
 #[test]
 fn get_next_long_name_reports_the_size_needed() {
-    let mut svc = common::in_memory(Config {
-        max_storage: 16 * 1024,
-        max_name_size: 46421,
-        ..Config::default()
-    });
+    let mut svc = common::in_memory(
+        Config::default()
+            .with_max_storage(16 * 1024)
+            .with_max_name_size(46421),
+    );
     let name = VarName::from_units(vec![0xffff; 1801]).to_wire();
     let req = request::set_variable(
         Layout::X64,

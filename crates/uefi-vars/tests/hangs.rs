@@ -124,10 +124,7 @@ fn walk(svc: &mut Service) -> Vec<VarKey> {
 }
 
 fn svc(layout: Layout) -> Service {
-    common::in_memory(Config {
-        layout,
-        ..Config::default()
-    })
+    common::in_memory(Config::default().with_layout(layout))
 }
 
 #[test]
@@ -379,10 +376,7 @@ fn policy_matching_is_bounded() {
     // A store large enough for the policies' storage charge (QEMU 11.1's
     // accounting, tests/storage_accounting.rs) and the variables below, so
     // the policy limits are what stops the REGISTERs.
-    let mut s = common::in_memory(Config {
-        max_storage: 4 * 1024 * 1024,
-        ..Config::default()
-    });
+    let mut s = common::in_memory(Config::default().with_max_storage(4 * 1024 * 1024));
     let hash = u16::from(b'#');
     // Every entry is 44 + 2 * (255 + 4 + 1) = 564 bytes: the byte budget
     // runs out before the count does, and every entry after the last that

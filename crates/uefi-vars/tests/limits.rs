@@ -71,10 +71,7 @@ fn accounted(svc: &Service) -> u64 {
 #[test]
 fn total_storage_is_bounded() {
     let max = 8 * 1024;
-    let mut svc = common::in_memory(Config {
-        max_storage: max,
-        ..Config::default()
-    });
+    let mut svc = common::in_memory(Config::default().with_max_storage(max));
     // Each variable costs QEMU's 96-byte record overhead, its name
     // ("V00000" and NUL: 14 bytes) and its 100 data bytes; what the
     // power-on reset created (Secure Boot state variables) is already in.
@@ -121,10 +118,7 @@ fn total_storage_is_bounded() {
 
 #[test]
 fn variable_size_is_enforced_when_configured() {
-    let mut svc = common::in_memory(Config {
-        max_variable_size: Some(1000),
-        ..Config::default()
-    });
+    let mut svc = common::in_memory(Config::default().with_max_variable_size(Some(1000)));
     assert_eq!(query(&mut svc).2, 1000);
     // "Big" is 8 bytes with its NUL: 8 + 992 = 1000 fits, 1001 does not
     // (edk2: NameSize + DataSize > MaxVariableSize is INVALID_PARAMETER).
@@ -190,10 +184,7 @@ fn appended_size_is_checked_after_the_merge() {
     };
     // "db" is 6 bytes: 6 + 3 * 76 = 234 fits a limit of 240, a fourth
     // entry does not.
-    let mut svc = common::in_memory(Config {
-        max_variable_size: Some(240),
-        ..Config::default()
-    });
+    let mut svc = common::in_memory(Config::default().with_max_variable_size(Some(240)));
     let db = VarName::from("db").to_wire();
     let image = uefi_vars::guid::IMAGE_SECURITY_DATABASE;
     let write = |svc: &mut Service, fill: u8, day: u8, append: bool| {
@@ -249,10 +240,7 @@ fn name_size_is_bounded() {
     );
     // Configurable, and deleting an over-long name that does not exist is a
     // harmless no-op.
-    let mut small = common::in_memory(Config {
-        max_name_size: 10,
-        ..Config::default()
-    });
+    let mut small = common::in_memory(Config::default().with_max_name_size(10));
     assert_eq!(set(&mut small, "ABCD", NV_BS_RT, b"x"), EfiStatus::SUCCESS);
     assert_eq!(
         set(&mut small, "ABCDE", NV_BS_RT, b"x"),
@@ -290,10 +278,7 @@ fn policy_count_is_bounded() {
         max_policies: 10,
         max_total_bytes: 1 << 20,
     };
-    let mut svc = common::in_memory(Config {
-        policy_limits: limits,
-        ..Config::default()
-    });
+    let mut svc = common::in_memory(Config::default().with_policy_limits(limits));
     let mut ok = 0;
     for i in 0..ATTEMPTS {
         match register(&mut svc, &policy_entry(&format!("P{i}"), 0)) {
@@ -326,10 +311,7 @@ fn policy_bytes_are_bounded() {
         max_policies: 1 << 20,
         max_total_bytes: 4096,
     };
-    let mut svc = common::in_memory(Config {
-        policy_limits: limits,
-        ..Config::default()
-    });
+    let mut svc = common::in_memory(Config::default().with_policy_limits(limits));
     // Each entry is its 44-byte header and its UCS-2 name with the NUL:
     // "<i>QQQ...Q" is 446 + 2 * digits(i) bytes. The budget counts entries
     // as registered (edk2 VariablePolicyLib RegisterVariablePolicy grows
@@ -381,13 +363,13 @@ fn limits_hold_for_both_word_sizes() {
     for layout in [Layout::X64, Layout::IA32] {
         // [refused for room, stored] among the writes within the limits.
         let mut outcomes = [0usize; 2];
-        let mut svc = common::in_memory(Config {
-            layout,
-            max_storage: 4096,
-            max_variable_size: Some(512),
-            max_name_size: 64,
-            ..Config::default()
-        });
+        let mut svc = common::in_memory(
+            Config::default()
+                .with_layout(layout)
+                .with_max_storage(4096)
+                .with_max_variable_size(Some(512))
+                .with_max_name_size(64),
+        );
         for i in 0..1000usize {
             let name = "n".repeat(1 + i % 40);
             let req = request::set_variable(

@@ -584,13 +584,10 @@ fn compat_ready_to_boot_ends_dxe_locks_the_policy_interface() {
 #[test]
 fn compat_policy_limits_out_of_resources() {
     // QEMU puts no limit on the number or size of policies.
-    let mut s = common::in_memory(Config {
-        policy_limits: PolicyLimits {
-            max_policies: 2,
-            max_total_bytes: 1 << 20,
-        },
-        ..Config::default()
-    });
+    let mut s = common::in_memory(Config::default().with_policy_limits(PolicyLimits {
+        max_policies: 2,
+        max_total_bytes: 1 << 20,
+    }));
     assert_eq!(
         register(&mut s, &Entry::named(vendor(), "A")),
         EfiStatus::SUCCESS
@@ -611,13 +608,10 @@ fn compat_policy_limits_out_of_resources() {
     assert_eq!(policy_count(&s), 2);
 
     // byte limit: "A" entries are 44 + 4 = 48 bytes each
-    let mut s = common::in_memory(Config {
-        policy_limits: PolicyLimits {
-            max_policies: 100,
-            max_total_bytes: 100,
-        },
-        ..Config::default()
-    });
+    let mut s = common::in_memory(Config::default().with_policy_limits(PolicyLimits {
+        max_policies: 100,
+        max_total_bytes: 100,
+    }));
     assert_eq!(
         register(&mut s, &Entry::named(vendor(), "A")),
         EfiStatus::SUCCESS
@@ -691,10 +685,7 @@ fn compat_policy_disable_is_write_protected_by_default() {
 #[test]
 fn compat_policy_disable_when_allowed() {
     // edk2 with PcdAllowVariablePolicyEnforcementDisable; QEMU: UNSUPPORTED.
-    let config = Config {
-        allow_policy_disable: true,
-        ..Config::default()
-    };
+    let config = Config::default().with_allow_policy_disable(true);
     let mut s = common::in_memory(config.clone());
     assert_eq!(
         register(&mut s, &Entry::named(vendor(), "L").lock(LOCK_NOW)),

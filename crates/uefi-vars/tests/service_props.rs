@@ -338,7 +338,7 @@ proptest! {
         end_of_dxe_first in any::<bool>(),
     ) {
         let layout = if ia32 { Layout::IA32 } else { Layout::X64 };
-        let mut svc = common::in_memory(Config { layout, ..Config::default() });
+        let mut svc = common::in_memory(Config::default().with_layout(layout));
         svc.set_buffer_size(buffer);
         if end_of_dxe_first {
             // end of DXE first, so policy enforcement paths run too

@@ -109,7 +109,7 @@ fn play_with_migrations(
                 assert_eq!(reply, rec.payload, "record {i}: captured reply");
                 run.identical += 1;
             }
-            RecordKind::Other(_) => {}
+            _ => {}
         }
         if migrate_after(i, rec, run.requests) {
             svc = migrate(&svc);
@@ -416,10 +416,7 @@ fn end_of_dxe(svc: &mut Service) {
 /// after a migration, and the destination does not re-check the permission.
 #[test]
 fn disabled_policy_enforcement_survives() {
-    let config = Config {
-        allow_policy_disable: true,
-        ..Config::default()
-    };
+    let config = Config::default().with_allow_policy_disable(true);
     let name = format!("Policy001{}", "x".repeat(100));
     // entry 1 is a LOCK_NOW policy for that name, enforced from EndOfDxe on
     let mut control = common::in_memory(config.clone());
@@ -599,10 +596,7 @@ fn forged_bodies_are_refused_naming_the_problem() {
 #[test]
 fn word_size_and_policy_limits_come_from_the_destination() {
     let blob = sample();
-    let ia32 = Config {
-        layout: Layout::IA32,
-        ..Config::default()
-    };
+    let ia32 = Config::default().with_layout(Layout::IA32);
     assert_eq!(
         Service::restore(ia32, Box::new(MemoryStorage::new()), &blob).unwrap_err(),
         SnapshotError::LayoutMismatch {
@@ -610,20 +604,14 @@ fn word_size_and_policy_limits_come_from_the_destination() {
             config: 4
         }
     );
-    let tight = Config {
-        policy_limits: PolicyLimits {
-            max_policies: 2,
-            ..PolicyLimits::default()
-        },
-        ..Config::default()
-    };
+    let tight = Config::default().with_policy_limits(PolicyLimits {
+        max_policies: 2,
+        ..PolicyLimits::default()
+    });
     let err = Service::restore(tight, Box::new(MemoryStorage::new()), &blob).unwrap_err();
     assert!(err.to_string().contains("policy limits"), "{err}");
     // other settings are the destination's: a different quota is accepted
-    let bigger = Config {
-        max_storage: 1024 * 1024,
-        ..Config::default()
-    };
+    let bigger = Config::default().with_max_storage(1024 * 1024);
     let svc = Service::restore(bigger, Box::new(MemoryStorage::new()), &blob).unwrap();
     assert_eq!(svc.config().max_storage, 1024 * 1024);
 }

@@ -105,10 +105,7 @@ fn registered_policies_are_charged_their_entry_size() {
 
 #[test]
 fn a_full_store_refuses_policies_and_variables() {
-    let mut s = Service::in_memory(Config {
-        max_storage: 2048,
-        ..Config::default()
-    });
+    let mut s = Service::in_memory(Config::default().with_max_storage(2048));
     assert_eq!(remaining(&mut s), 1241);
     // 44 + 112-byte name: 156 bytes each.
     let name = |i: usize| format!("Policy{i:03}{}", "x".repeat(46));
@@ -143,18 +140,15 @@ fn a_full_store_refuses_policies_and_variables() {
 #[test]
 fn legacy_accounting_leaves_policies_out() {
     // QEMU 10.0.2: REGISTER changes nothing in QueryVariableInfo.
-    let mut s = Service::in_memory(Config {
-        legacy_storage_accounting: true,
-        ..Config::default()
-    });
+    let mut s = Service::in_memory(Config::default().with_legacy_storage_accounting(true));
     let free = remaining(&mut s);
     assert_eq!(policy_status(&mut s, 3, &entry("Abc")), EfiStatus::SUCCESS);
     assert_eq!(remaining(&mut s), free);
-    let mut s = Service::in_memory(Config {
-        max_storage: 2048,
-        legacy_storage_accounting: true,
-        ..Config::default()
-    });
+    let mut s = Service::in_memory(
+        Config::default()
+            .with_max_storage(2048)
+            .with_legacy_storage_accounting(true),
+    );
     for i in 0..10 {
         let e = entry(&format!("Policy{i:03}{}", "x".repeat(46)));
         assert_eq!(policy_status(&mut s, 3, &e), EfiStatus::SUCCESS);

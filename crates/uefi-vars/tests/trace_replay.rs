@@ -25,11 +25,9 @@ fn qemu_10_0() -> Config {
     // whole buffer, and the QueryVariableInfo of fedora-boot-1 (record
     // 1749) leaves OVMF's policies out of the accounting (QEMU 11.1 counts
     // them: 476 bytes less; docs/compat.md "Storage accounting").
-    Config {
-        legacy_payload_size: true,
-        legacy_storage_accounting: true,
-        ..Config::default()
-    }
+    Config::default()
+        .with_legacy_payload_size(true)
+        .with_legacy_storage_accounting(true)
 }
 
 fn run_with(pcap: &str, start: Option<&str>, config: Config) -> (ReplayReport, Service) {

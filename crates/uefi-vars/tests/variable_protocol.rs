@@ -1512,10 +1512,7 @@ fn query(s: &mut Service, attrs: u32) -> (u64, u64, u64) {
 
 #[test]
 fn set_variable_storage_quota_is_out_of_resources() {
-    let mut s = common::in_memory(Config {
-        max_storage: 1024,
-        ..Config::default()
-    });
+    let mut s = common::in_memory(Config::default().with_max_storage(1024));
     let (max, remaining, _) = query(&mut s, NV_BS_RT);
     assert_eq!(max, 1024);
     assert_eq!(remaining, 1024 - START_UP_USAGE);
@@ -1617,19 +1614,16 @@ fn query_variable_info_values() {
 
 #[test]
 fn query_variable_info_configured_sizes() {
-    let mut s = common::in_memory(Config {
-        max_storage: 100_000,
-        max_variable_size: Some(1234),
-        ..Config::default()
-    });
+    let mut s = common::in_memory(
+        Config::default()
+            .with_max_storage(100_000)
+            .with_max_variable_size(Some(1234)),
+    );
     assert_eq!(
         query(&mut s, NV_BS_RT),
         (100_000, 100_000 - START_UP_USAGE, 1234)
     );
-    let mut s = common::in_memory(Config {
-        max_storage: 100_000,
-        ..Config::default()
-    });
+    let mut s = common::in_memory(Config::default().with_max_storage(100_000));
     assert_eq!(query(&mut s, NV_BS_RT).2, 25_000);
 }
 
@@ -1653,10 +1647,7 @@ fn query_variable_info_buffer_checks() {
 fn compat_query_remaining_saturates() {
     // The start-up variables alone exceed a 500-byte store. QEMU answers
     // max − used wrapped around (500 − 807 as u64 = 2^64 − 307); we answer 0.
-    let mut s = common::in_memory(Config {
-        max_storage: 500,
-        ..Config::default()
-    });
+    let mut s = common::in_memory(Config::default().with_max_storage(500));
     assert!(s.store().used() > 500);
     assert_eq!(query(&mut s, NV_BS_RT), (500, 0, 125));
     assert_eq!(
@@ -1678,10 +1669,7 @@ fn get_payload_size_values() {
     s.set_buffer_size(4096);
     assert_eq!(payload_size(&mut s), (EfiStatus::SUCCESS, 4056));
     // QEMU 10.0 to 10.2 returned BUFFER_SIZE
-    let mut s = common::in_memory(Config {
-        legacy_payload_size: true,
-        ..Config::default()
-    });
+    let mut s = common::in_memory(Config::default().with_legacy_payload_size(true));
     assert_eq!(payload_size(&mut s), (EfiStatus::SUCCESS, 65536));
     s.set_buffer_size(4096);
     assert_eq!(payload_size(&mut s), (EfiStatus::SUCCESS, 4096));
@@ -2009,10 +1997,7 @@ fn secure_boot_start_up_variables_in_user_mode() {
 
 #[test]
 fn force_secure_boot_in_setup_mode() {
-    let mut s = common::in_memory(Config {
-        force_secure_boot: true,
-        ..Config::default()
-    });
+    let mut s = common::in_memory(Config::default().with_force_secure_boot(true));
     assert_eq!(
         get_data(&mut s, &secure_boot_enable_guid(), "SecureBootEnable"),
         Some(vec![1])
@@ -2044,10 +2029,7 @@ fn force_secure_boot_in_setup_mode() {
 
 #[test]
 fn disable_custom_mode_refuses_custom_mode_writes() {
-    let mut s = common::in_memory(Config {
-        disable_custom_mode: true,
-        ..Config::default()
-    });
+    let mut s = common::in_memory(Config::default().with_disable_custom_mode(true));
     assert_eq!(
         set(&mut s, &custom_mode_guid(), "CustomMode", NV | BS, &[1]),
         EfiStatus::WRITE_PROTECTED
@@ -2676,10 +2658,7 @@ mod ia32 {
     const NEXT_NAME: usize = 48;
 
     fn svc32() -> Service {
-        common::in_memory(Config {
-            layout: Layout::IA32,
-            ..Config::default()
-        })
+        common::in_memory(Config::default().with_layout(Layout::IA32))
     }
 
     fn req(function: u32, payload: &[u8]) -> Vec<u8> {

@@ -57,20 +57,44 @@ const FLAG_USE_PIO: u8 = 1 << 0;
 /// Why a device snapshot could not be restored. Nothing is changed when
 /// restoring fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeviceSnapshotError<E> {
     /// The blob ends before its header, or before the length its header
     /// gives.
-    Truncated { needed: u64, available: u64 },
+    Truncated {
+        /// Bytes the blob should have.
+        needed: u64,
+        /// Bytes it has.
+        available: u64,
+    },
     /// Not a device snapshot.
     BadMagic,
     /// Written by a newer (or unknown) format version.
-    UnsupportedVersion { found: u32, supported: u32 },
+    UnsupportedVersion {
+        /// The blob's format version.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
     /// More bytes than the header accounts for.
-    TrailingBytes { extra: u64 },
+    TrailingBytes {
+        /// Bytes past the end the header gives.
+        extra: u64,
+    },
     /// The checksum does not match the content: the blob was corrupted.
-    ChecksumMismatch { stored: u32, computed: u32 },
+    ChecksumMismatch {
+        /// The CRC-32C in the blob.
+        stored: u32,
+        /// The CRC-32C of the content.
+        computed: u32,
+    },
     /// The body does not follow the format.
-    Malformed { offset: usize, what: String },
+    Malformed {
+        /// Offset of the field in the body.
+        offset: usize,
+        /// What the format wants there.
+        what: String,
+    },
     /// A register value the device cannot hold.
     Invalid(String),
     /// The backend refused its part; the device registers were not touched
@@ -197,6 +221,8 @@ impl<E> From<EnvelopeError> for DeviceSnapshotError<E> {
             EnvelopeError::ChecksumMismatch { stored, computed } => {
                 Self::ChecksumMismatch { stored, computed }
             }
+            // A framing error of a later library version.
+            other => Self::Invalid(format!("{other:?}")),
         }
     }
 }

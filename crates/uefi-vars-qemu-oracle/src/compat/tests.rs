@@ -39,11 +39,9 @@ impl Run {
     }
 
     fn with_store(version: (u32, u32), storage: MemoryStorage) -> Run {
-        let config = Config {
-            legacy_payload_size: version < (11, 0),
-            legacy_storage_accounting: version < (11, 0),
-            ..Config::default()
-        };
+        let config = Config::default()
+            .with_legacy_payload_size(version < (11, 0))
+            .with_legacy_storage_accounting(version < (11, 0));
         Run {
             svc: Service::new(config, Box::new(storage)).unwrap(),
             ctx: Context::new(version),

@@ -24,7 +24,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use crate::protocol::{ErrorBody, Frame, FrameDecoder, Hello};
+use uefi_vars_client::protocol::{ErrorBody, Frame, FrameDecoder, Hello};
 
 /// Who may connect: the peer's uid (SO_PEERCRED) in `uids`, or its
 /// effective gid in `gids`.

@@ -13,15 +13,21 @@ pub mod openssl;
 /// Why a signature was not accepted. The guest sees
 /// EFI_SECURITY_VIOLATION for all of them; the text is for host logs.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifyError {
+    /// The SignedData does not parse.
     #[error("malformed PKCS#7 SignedData: {0}")]
     Malformed(String),
+    /// A digest algorithm other than SHA-256/384/512.
     #[error("digest algorithm not allowed (only SHA-256/384/512): {0}")]
     DigestAlgorithm(String),
+    /// The SignedData names no signer.
     #[error("no signer certificate in the SignedData")]
     NoSigner,
+    /// No trusted certificate vouches for the signer.
     #[error("signature does not verify against the trusted certificates: {0}")]
     Untrusted(String),
+    /// The library was built without a PKCS#7 backend.
     #[error("no cryptographic backend is available")]
     Unavailable,
 }

@@ -53,7 +53,7 @@ use super::{Pkcs7Backend, SignerChain, VerifyError};
 ///
 /// Every call parses the SignedData afresh and never panics, whatever the
 /// bytes. Trust anchors are kept once parsed: the trust stores built for
-/// the last [`ANCHOR_CACHE`] distinct anchor certificates are reused, keyed
+/// the last `ANCHOR_CACHE` (32) distinct anchor certificates are reused, keyed
 /// by their DER bytes, so an authenticated write does not parse PK, KEK or
 /// db certificates again until those variables change (a changed
 /// certificate is a new key; the cache holds no other state).
@@ -73,9 +73,10 @@ impl std::fmt::Debug for OpensslBackend {
 
 /// Anchor certificates whose trust stores are kept (a PK, a few KEKs and
 /// the db certificates of a real machine fit).
-pub const ANCHOR_CACHE: usize = 32;
+pub(crate) const ANCHOR_CACHE: usize = 32;
 
 impl OpensslBackend {
+    /// A backend with an empty trust-anchor cache.
     pub const fn new() -> Self {
         OpensslBackend {
             anchors: Mutex::new(Vec::new()),

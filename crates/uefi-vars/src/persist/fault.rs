@@ -20,6 +20,7 @@ use crate::variable::Variable;
 
 /// A file-system call [`FaultyFileOps`] can break.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum FileOp {
     /// Writing the content (the temporary file, or the store in place).
     Write,
@@ -39,6 +40,7 @@ pub enum FileOp {
 
 /// What happens at the faulty call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FaultKind {
     /// The call does nothing and returns an error.
     Fail,
@@ -55,9 +57,13 @@ pub enum FaultKind {
 /// behaves as `kind`; with `sticky`, every later call of `op` too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fault {
+    /// The file operation that fails.
     pub op: FileOp,
+    /// Which call of it (1: the next one).
     pub nth: u64,
+    /// How it fails.
     pub kind: FaultKind,
+    /// Whether every later call fails too.
     pub sticky: bool,
 }
 
@@ -84,6 +90,7 @@ fn injected(op: FileOp) -> io::Error {
 }
 
 impl FaultyFileOps {
+    /// File operations that pass everything to the real filesystem until a fault is armed.
     pub fn new() -> Self {
         Self::default()
     }
@@ -205,6 +212,7 @@ pub struct FaultyStorage<S> {
 }
 
 impl<S: Storage> FaultyStorage<S> {
+    /// `inner` with no fault armed.
     pub fn new(inner: S) -> Self {
         FaultyStorage {
             inner: Arc::new(Mutex::new(inner)),

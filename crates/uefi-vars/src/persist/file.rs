@@ -40,6 +40,7 @@ pub const DEFAULT_COMPACT_BYTES: u64 = 256 * 1024;
 
 /// How [`JsonFile::save`](Storage::save) replaces the file's content.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WriteMode {
     /// Write a temporary file in the same directory, fsync it, rename it over
     /// the target and fsync the directory. A crash leaves either the old or
@@ -60,7 +61,7 @@ pub enum WriteMode {
 }
 
 /// The file-system calls that make a save durable, behind a trait so tests
-/// can make any one of them fail or stop short ([`super::fault`]). Every
+/// can make any one of them fail or stop short (`persist::fault`, `testing` feature). Every
 /// method defaults to the real call; [`RealFileOps`] is that.
 pub trait FileOps: Send + Sync + std::fmt::Debug {
     /// Writes the whole of `data` at the file's position.
@@ -166,6 +167,7 @@ impl JsonFile {
         Self::with_mode(path, WriteMode::default())
     }
 
+    /// The JSON store at `path`, written in `mode`.
     pub fn with_mode(path: impl Into<PathBuf>, mode: WriteMode) -> Self {
         let path = path.into();
         JsonFile {
@@ -201,6 +203,7 @@ impl JsonFile {
         self
     }
 
+    /// The JSON file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -211,17 +214,19 @@ impl JsonFile {
         &self.journal_path
     }
 
+    /// How the file is rewritten.
     pub fn mode(&self) -> WriteMode {
         self.mode
     }
 
+    /// When the file is rewritten.
     pub fn sync(&self) -> SyncMode {
         self.sync
     }
 
     /// Writes `text` as the whole content of the file, in the configured
     /// mode, bypassing the journal: only for a store without one.
-    pub fn write_text(&self, text: &str) -> Result<(), PersistError> {
+    pub(crate) fn write_text(&self, text: &str) -> Result<(), PersistError> {
         match self.mode {
             WriteMode::AtomicReplace => write_atomic(&*self.ops, &self.path, text.as_bytes()),
             WriteMode::InPlace => write_in_place(&*self.ops, &self.path, text.as_bytes()),
@@ -502,7 +507,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Mode of a store file this module creates, whatever the umask. A
 /// temporary file starts with at most this (no wider than the final mode)
 /// and gets the final mode before it holds any data.
-pub const NEW_FILE_MODE: u32 = 0o600;
+pub(crate) const NEW_FILE_MODE: u32 = 0o600;
 
 fn write_atomic(ops: &dyn FileOps, path: &Path, content: &[u8]) -> Result<(), PersistError> {
     // Replace what a symlink points to, not the link.

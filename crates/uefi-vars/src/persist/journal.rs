@@ -65,11 +65,14 @@ const KIND_COMPACTED: u8 = 3;
 /// Identity of a JSON file's content: its length and CRC-32C.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileId {
+    /// The file's length in bytes.
     pub len: u64,
+    /// The CRC-32C of its content.
     pub crc: u32,
 }
 
 impl FileId {
+    /// The identity of `content`.
     pub fn of(content: &[u8]) -> Self {
         FileId {
             len: content.len() as u64,
@@ -92,13 +95,22 @@ pub enum JournalError {
     #[error("journal header: {0}")]
     Header(String),
     /// A record before the last one is damaged, or the sequence has a gap.
+    /// A damaged record or a gap in the sequence.
     #[error("journal record at offset {offset}: {problem}")]
-    Corrupt { offset: u64, problem: String },
+    Corrupt {
+        /// Offset of the record.
+        offset: u64,
+        /// What is wrong.
+        problem: String,
+    },
     /// A record's variable does not decode.
     #[error("journal record #{seq} at offset {offset}: {source}")]
     Record {
+        /// Offset of the record.
         offset: u64,
+        /// Its sequence number.
         seq: u64,
+        /// Why its variable does not decode.
         #[source]
         source: FormatError,
     },
@@ -108,7 +120,13 @@ pub enum JournalError {
          it was replaced or edited while changes were pending; keep the journal and restore \
          that file, or remove the journal to accept the file as it is"
     )]
-    Mismatch { base: FileId, actual: FileId },
+    /// The file the journal was written against.
+    Mismatch {
+        /// The journal's base file.
+        base: FileId,
+        /// The file as it is.
+        actual: FileId,
+    },
 }
 
 /// A dropped incomplete last record.
@@ -118,14 +136,19 @@ pub struct TornTail {
     pub offset: u64,
     /// How many bytes were dropped.
     pub bytes: u64,
+    /// Why the record counts as torn.
     pub reason: String,
 }
 
 /// A change as a journal record describes it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Entry {
+    /// A variable was written.
     Put(Variable),
+    /// A variable was deleted.
     Delete(VarKey),
+    /// The JSON file was rewritten; it now has this identity.
     Compacted(FileId),
 }
 
@@ -134,11 +157,15 @@ pub enum Entry {
 pub struct Parsed {
     /// `None`: no journal (empty file, or only a torn header).
     pub first_seq: Option<u64>,
+    /// The JSON file the journal applies to.
     pub base: Option<FileId>,
+    /// The valid records, in order.
     pub entries: Vec<Entry>,
     /// Length of the valid part (header and whole records).
     pub valid_len: u64,
+    /// The sequence number the next record gets.
     pub next_seq: u64,
+    /// A dropped torn last record.
     pub torn: Option<TornTail>,
 }
 
@@ -159,8 +186,11 @@ pub fn encode_header(first_seq: u64, base: FileId) -> Vec<u8> {
 /// A change to record: borrowed, so recording costs only the change.
 #[derive(Clone, Copy, Debug)]
 pub enum EntryRef<'a> {
+    /// A variable is written.
     Put(&'a Variable),
+    /// A variable is deleted.
     Delete(&'a VarKey),
+    /// The JSON file was rewritten; it now has this identity.
     Compacted(FileId),
 }
 
@@ -398,6 +428,7 @@ pub struct Replayed {
     /// only garbage and must be emptied first (its content is not part of
     /// the state).
     pub append_at: Option<u64>,
+    /// The sequence number the next record gets.
     pub next_seq: u64,
     /// A dropped torn last record.
     pub torn: Option<TornTail>,
@@ -405,9 +436,12 @@ pub struct Replayed {
 
 /// Why a JSON file and its journal do not give a store.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReplayError {
+    /// The JSON file does not decode.
     #[error(transparent)]
     Json(FormatError),
+    /// The journal does not apply to it.
     #[error(transparent)]
     Journal(JournalError),
 }

@@ -64,6 +64,7 @@ pub const VERSION: u64 = 2;
 
 /// Why a JSON store could not be decoded or encoded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FormatError {
     /// Not JSON at all (or a key repeated in an object is caught later as
     /// [`FormatError::Record`]); serde_json's message gives line and column.
@@ -79,14 +80,17 @@ pub enum FormatError {
         name: Option<String>,
         /// The offending key, when the problem is one key.
         field: Option<String>,
+        /// What is wrong.
         problem: String,
     },
     /// Variable `index` of the list given to [`encode`] cannot be stored in a
     /// form that [`decode`] would read back identically.
     Unencodable {
+        /// Index of the variable in the list.
         index: usize,
         /// The name, lossily converted for display.
         name: String,
+        /// Why it cannot be stored.
         problem: String,
     },
 }

@@ -8,6 +8,7 @@
 #[cfg(any(test, feature = "testing"))]
 pub mod fault;
 pub mod file;
+#[cfg(feature = "store-formats")]
 pub mod formats;
 pub mod journal;
 pub mod json;
@@ -23,6 +24,7 @@ pub use json::FormatError;
 
 /// One change of the stored content.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub enum Change<'a> {
     /// The variable is created or replaced, and moves to the end of the
     /// store order.
@@ -101,19 +103,25 @@ pub trait Storage: Send {
 
 /// A persistence failure, naming the file (or the in-memory store).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PersistError {
     /// An I/O operation on `path` failed; `action` says which.
     #[error("{}: {action}: {source}", .path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The operation, in words.
         action: String,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
     /// The journal beside `path` cannot be replayed.
     #[error("{}: {source}", .path.display())]
     Journal {
+        /// The JSON file the journal belongs to.
         path: PathBuf,
+        /// Why the journal does not apply.
         #[source]
         source: JournalError,
     },
@@ -124,13 +132,21 @@ pub enum PersistError {
          it was never acknowledged",
         .path.display(), .tail.bytes, .tail.offset, .tail.reason
     )]
-    TornTail { path: PathBuf, tail: TornTail },
+    TornTail {
+        /// The JSON file the journal belongs to.
+        path: PathBuf,
+        /// The dropped record.
+        tail: TornTail,
+    },
     /// A remote store (an etcd cluster) could not be read or written:
     /// the change was not acknowledged. `store` names it (its URL).
     #[error("{store}: {action}: {source}")]
     Remote {
+        /// The store's URL.
         store: String,
+        /// What was being done (read, write, compact, ...).
         action: String,
+        /// The client's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
@@ -145,14 +161,18 @@ pub enum PersistError {
         match .owner { Some(o) => format!("now owned by {o}"), None => "ownership lost".into() }
     )]
     Fenced {
+        /// The store's URL.
         store: String,
+        /// Who owns it now, when known.
         owner: Option<String>,
     },
     /// The content could not be decoded, or the variables could not be
     /// encoded. `file` is `None` for [`MemoryStorage`].
     #[error("{}: {source}", file_label(.file))]
     Format {
+        /// The file, or `None` for [`MemoryStorage`].
         file: Option<PathBuf>,
+        /// Why it does not decode or encode.
         #[source]
         source: FormatError,
     },

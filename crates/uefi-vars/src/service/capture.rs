@@ -46,35 +46,47 @@ use super::{Config, MmResponse, Service, MAX_BUFFER_SIZE};
 pub const EVENT_RECORD: u32 = 0x5556_4501;
 
 /// Payload bytes after which a capture stops (64 MiB).
-pub const MAX_CAPTURE_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_CAPTURE_BYTES: u64 = 64 << 20;
 
 /// Records kept before the first request (resets and events); a service
 /// that goes beyond without a request is not captured.
 const MAX_PENDING: usize = 1024;
 
 /// Sidecar format version.
-pub const INFO_VERSION: u32 = 1;
+pub(crate) const INFO_VERSION: u32 = 1;
 
 /// The sidecar: what of the service's [`Config`] decides its replies, and
 /// where the capture came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaptureInfo {
+    /// Sidecar format version ([`INFO_VERSION`]).
     pub version: u32,
+    /// Process id of the writer.
     pub pid: u32,
     /// Name of the thread that created the service (the test's name under
     /// the libtest harness), empty if unnamed.
     pub thread: String,
+    /// [`Config::max_storage`].
     pub max_storage: u64,
+    /// [`Config::max_variable_size`].
     pub max_variable_size: Option<u64>,
+    /// [`Config::max_name_size`].
     pub max_name_size: u64,
+    /// [`Config::record_overhead`].
     pub record_overhead: u64,
     /// Guest word size in bytes (8: x64, 4: IA32).
     pub word_size: u32,
+    /// `PolicyLimits::max_policies`.
     pub max_policies: usize,
+    /// `PolicyLimits::max_total_bytes`.
     pub max_policy_bytes: usize,
+    /// [`Config::allow_policy_disable`].
     pub allow_policy_disable: bool,
+    /// [`Config::force_secure_boot`].
     pub force_secure_boot: bool,
+    /// [`Config::disable_custom_mode`].
     pub disable_custom_mode: bool,
+    /// [`Config::legacy_payload_size`].
     pub legacy_payload_size: bool,
     /// `Config::legacy_storage_accounting` (absent in older captures).
     #[serde(default)]

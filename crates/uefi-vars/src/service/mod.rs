@@ -9,7 +9,9 @@
 //! embedder, the guest only sees EFI status codes.
 
 mod authvars;
+#[cfg(any(test, feature = "testing"))]
 pub mod capture;
+mod log;
 pub mod observer;
 pub mod policy_mmi;
 mod secure_boot;
@@ -39,7 +41,20 @@ pub const MAX_BUFFER_SIZE: u32 = 64 * 1024;
 pub const MAX_PENDING_ERRORS: usize = 64;
 
 /// Service settings. Defaults match QEMU's `uefi-vars` device.
+///
+/// Built from the defaults with one `with_*` method per setting, so a new
+/// setting never breaks an embedder:
+///
+/// ```
+/// use uefi_vars::{codec::Layout, Config};
+///
+/// let config = Config::default()
+///     .with_max_storage(128 * 1024)
+///     .with_layout(Layout::IA32);
+/// assert_eq!(config.max_storage, 128 * 1024);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Config {
     /// Total variable storage (QEMU's `size` property).
     pub max_storage: u64,
@@ -58,6 +73,7 @@ pub struct Config {
     pub record_overhead: u64,
     /// Guest word size.
     pub layout: Layout,
+    /// Bounds on what the VariablePolicy protocol stores.
     pub policy_limits: PolicyLimits,
     /// edk2's PcdAllowVariablePolicyEnforcementDisable.
     pub allow_policy_disable: bool,
@@ -96,11 +112,94 @@ impl Default for Config {
     }
 }
 
+/// One method per field: `Config::default().with_layout(..)`.
+impl Config {
+    /// Sets [`Config::max_storage`].
+    #[must_use]
+    pub fn with_max_storage(mut self, max_storage: u64) -> Self {
+        self.max_storage = max_storage;
+        self
+    }
+
+    /// Sets [`Config::max_variable_size`].
+    #[must_use]
+    pub fn with_max_variable_size(mut self, max_variable_size: Option<u64>) -> Self {
+        self.max_variable_size = max_variable_size;
+        self
+    }
+
+    /// Sets [`Config::max_name_size`].
+    #[must_use]
+    pub fn with_max_name_size(mut self, max_name_size: u64) -> Self {
+        self.max_name_size = max_name_size;
+        self
+    }
+
+    /// Sets [`Config::record_overhead`].
+    #[must_use]
+    pub fn with_record_overhead(mut self, record_overhead: u64) -> Self {
+        self.record_overhead = record_overhead;
+        self
+    }
+
+    /// Sets [`Config::layout`].
+    #[must_use]
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self
+    }
+
+    /// Sets [`Config::policy_limits`].
+    #[must_use]
+    pub fn with_policy_limits(mut self, policy_limits: PolicyLimits) -> Self {
+        self.policy_limits = policy_limits;
+        self
+    }
+
+    /// Sets [`Config::allow_policy_disable`].
+    #[must_use]
+    pub fn with_allow_policy_disable(mut self, allow_policy_disable: bool) -> Self {
+        self.allow_policy_disable = allow_policy_disable;
+        self
+    }
+
+    /// Sets [`Config::force_secure_boot`].
+    #[must_use]
+    pub fn with_force_secure_boot(mut self, force_secure_boot: bool) -> Self {
+        self.force_secure_boot = force_secure_boot;
+        self
+    }
+
+    /// Sets [`Config::disable_custom_mode`].
+    #[must_use]
+    pub fn with_disable_custom_mode(mut self, disable_custom_mode: bool) -> Self {
+        self.disable_custom_mode = disable_custom_mode;
+        self
+    }
+
+    /// Sets [`Config::legacy_payload_size`].
+    #[must_use]
+    pub fn with_legacy_payload_size(mut self, legacy_payload_size: bool) -> Self {
+        self.legacy_payload_size = legacy_payload_size;
+        self
+    }
+
+    /// Sets [`Config::legacy_storage_accounting`].
+    #[must_use]
+    pub fn with_legacy_storage_accounting(mut self, legacy_storage_accounting: bool) -> Self {
+        self.legacy_storage_accounting = legacy_storage_accounting;
+        self
+    }
+}
+
 /// Boot-phase flags; only a machine reset clears them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BootPhase {
+    /// EndOfDxe was signalled (or implied by ReadyToBoot).
     pub end_of_dxe: bool,
+    /// ReadyToBoot was signalled.
     pub ready_to_boot: bool,
+    /// ExitBootServices was signalled: only runtime variables are visible.
     pub exit_boot_services: bool,
 }
 
@@ -251,22 +350,27 @@ impl Service {
         self.notify(Event::BufferSize(self.buffer_size));
     }
 
+    /// The negotiated buffer size.
     pub fn buffer_size(&self) -> u32 {
         self.buffer_size
     }
 
+    /// The settings the service runs with.
     pub fn config(&self) -> &Config {
         &self.config
     }
 
+    /// The boot phase.
     pub fn phase(&self) -> BootPhase {
         self.phase
     }
 
+    /// The variables.
     pub fn store(&self) -> &VarStore {
         &self.store
     }
 
+    /// The VariablePolicy engine.
     pub fn policies(&self) -> &PolicyEngine {
         &self.policies
     }
@@ -278,6 +382,7 @@ impl Service {
     }
 
     fn record_error(&mut self, e: Error) {
+        log::host_error(&e);
         self.notify(Event::HostError);
         if self.errors.len() >= MAX_PENDING_ERRORS {
             self.errors.remove(0);

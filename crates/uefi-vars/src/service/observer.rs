@@ -4,7 +4,7 @@
 //! changes a replay of the requests alone could not reproduce.
 //!
 //! Nothing is observed unless the caller installs an observer; the library
-//! never picks one up from the environment. [`super::capture`] has the one
+//! never picks one up from the environment. `service::capture` (`testing` feature) has the one
 //! the QEMU conformance suite uses (pcap files and a sidecar per service).
 
 use super::MmResponse;
@@ -42,7 +42,7 @@ pub enum Event {
     /// guest saw the failure.
     HostError,
     /// Never sent by the service: a capture writes it where it stopped
-    /// ([`super::capture::MAX_CAPTURE_BYTES`]).
+    /// (`capture::MAX_CAPTURE_BYTES`).
     Truncated,
 }
 
@@ -54,7 +54,7 @@ impl Event {
     const HOST_ERROR: u32 = 5;
     const TRUNCATED: u32 = 6;
 
-    /// The payload of its [`super::capture::EVENT_RECORD`]: a u32 code and a
+    /// The payload of its `capture::EVENT_RECORD`: a u32 code and a
     /// u64 value, little-endian.
     pub fn encode(self) -> [u8; 12] {
         let (code, value) = match self {
@@ -71,7 +71,7 @@ impl Event {
         out
     }
 
-    /// Decodes an [`super::capture::EVENT_RECORD`] payload (`None` if
+    /// Decodes an `capture::EVENT_RECORD` payload (`None` if
     /// malformed or unknown).
     pub fn decode(payload: &[u8]) -> Option<Event> {
         let code = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?);

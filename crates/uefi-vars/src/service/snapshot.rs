@@ -109,11 +109,17 @@ const POLICY_KNOWN: u32 = POLICY_LOCKED | POLICY_DISABLED;
 /// Why a snapshot could not be restored. Nothing is changed when restoring
 /// fails.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SnapshotError {
     /// The blob ends before its header, or before the length its header
     /// gives.
     #[error("snapshot truncated: {available} bytes, {needed} needed")]
-    Truncated { needed: u64, available: u64 },
+    Truncated {
+        /// Bytes the blob should have.
+        needed: u64,
+        /// Bytes it has.
+        available: u64,
+    },
     /// Not a service snapshot.
     #[error("not a uefi-vars service snapshot (bad magic)")]
     BadMagic,
@@ -121,24 +127,47 @@ pub enum SnapshotError {
     #[error(
         "snapshot format version {found} is not supported (this build reads up to {supported})"
     )]
-    UnsupportedVersion { found: u32, supported: u32 },
+    UnsupportedVersion {
+        /// The blob's format version.
+        found: u32,
+        /// The newest version this build reads.
+        supported: u32,
+    },
     /// More bytes than the header accounts for.
     #[error("snapshot has {extra} unexpected trailing bytes")]
-    TrailingBytes { extra: u64 },
+    TrailingBytes {
+        /// Bytes past the end the header gives.
+        extra: u64,
+    },
     /// The checksum does not match the content: the blob was corrupted.
     #[error("snapshot corrupted: CRC-32C {computed:#010x}, stored {stored:#010x}")]
-    ChecksumMismatch { stored: u32, computed: u32 },
+    ChecksumMismatch {
+        /// The CRC-32C in the blob.
+        stored: u32,
+        /// The CRC-32C of the content.
+        computed: u32,
+    },
     /// The body does not follow the format (a field runs past the end, a
     /// flag byte has an unknown value, bytes are left over).
     #[error("malformed snapshot at body offset {offset}: {what}")]
-    Malformed { offset: usize, what: String },
+    Malformed {
+        /// Offset of the field in the body.
+        offset: usize,
+        /// What the format wants there.
+        what: String,
+    },
     /// The body decodes but describes a state the service cannot be in.
     #[error("invalid snapshot content: {0}")]
     Invalid(String),
     /// Taken for a guest with a different word size than the destination's
     /// configuration.
     #[error("snapshot is for a guest with {snapshot}-byte UINTN, the configuration says {config}")]
-    LayoutMismatch { snapshot: usize, config: usize },
+    LayoutMismatch {
+        /// The snapshot's UINTN size in bytes.
+        snapshot: usize,
+        /// The configuration's.
+        config: usize,
+    },
 }
 
 /// The decoded, validated state, applied in one go.

@@ -22,41 +22,69 @@ use crate::time::EfiTime;
 use crate::variable::{attr, Variable};
 
 /// The preset dictionary of format version 0.
-pub const DICTIONARY: &[u8] = include_bytes!("../../../data/aws-uefi-data-v0.dict");
+pub(crate) const DICTIONARY: &[u8] = include_bytes!("../../../data/aws-uefi-data-v0.dict");
+/// The magic at the start of a decoded blob.
 pub const MAGIC: [u8; 8] = *b"AMZNUEFI";
 /// Base64 of the first six magic bytes: every blob starts with it.
-pub const TEXT_PREFIX: &str = "QU1aTlVF";
+pub(crate) const TEXT_PREFIX: &str = "QU1aTlVF";
+/// The only format version known.
 pub const VERSION: u32 = 0;
 /// Largest inflated store accepted (a real one is well under 1 MiB).
-pub const MAX_INFLATED: usize = 64 << 20;
+pub(crate) const MAX_INFLATED: usize = 64 << 20;
 const EMPTY_DIGEST: [u8; 32] = [0; 32];
 
 /// Why a blob cannot be read or written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AwsError {
+    /// The text is not base64.
     #[error("not base64 text: {0}")]
     Base64(String),
+    /// The decoded blob does not start with [`MAGIC`].
     #[error("no AMZNUEFI magic at the start of the decoded blob")]
     BadMagic,
+    /// Shorter than the 16-byte header (its length).
     #[error("blob of {0} bytes is shorter than its 16-byte header")]
     Truncated(usize),
+    /// The CRC-32C does not match.
     #[error("CRC-32C mismatch: stored {stored:#010x}, computed {computed:#010x} (was the blob copied whole?)")]
-    Checksum { stored: u32, computed: u32 },
+    Checksum {
+        /// The CRC-32C in the header.
+        stored: u32,
+        /// The CRC-32C of the content.
+        computed: u32,
+    },
+    /// A format version other than [`VERSION`].
     #[error("format version {0} (only version 0 is known)")]
     Version(u32),
+    /// The zlib stream does not inflate.
     #[error("compressed stream: {0}")]
     Inflate(String),
+    /// The inflated store exceeds its limit.
     #[error("inflated store is larger than {MAX_INFLATED} bytes")]
     TooLarge,
+    /// A field of the inflated store does not decode.
     #[error("inflated store, offset {}: {}", .0.offset, .0.what)]
     Malformed(Malformed),
+    /// An entry is not a valid variable.
     #[error("entry {index}: {problem}")]
-    Entry { index: u64, problem: String },
+    Entry {
+        /// Its index.
+        index: u64,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Bytes left after the last entry (how many).
     #[error("{} bytes after the last entry", .0)]
     Trailing(usize),
+    /// A variable the format cannot hold.
     #[error("variable {name:?}: {problem}")]
-    Unencodable { name: String, problem: String },
+    Unencodable {
+        /// Its name.
+        name: String,
+        /// Why.
+        problem: String,
+    },
 }
 
 impl From<Malformed> for AwsError {

@@ -107,29 +107,66 @@ const SCAN_STEP: usize = 1024;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Edk2Error {
+    /// No variable firmware volume in the image.
     #[error("no edk2 variable firmware volume (_FVH with gEfiSystemNvDataFvGuid) in the image")]
     NoVolume,
+    /// The firmware volume header is wrong.
     #[error("firmware volume at offset {offset:#x}: {problem}")]
-    BadVolume { offset: usize, problem: String },
+    BadVolume {
+        /// Its offset.
+        offset: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The variable store header is wrong.
     #[error("variable store header at offset {offset:#x}: {problem}")]
-    BadStore { offset: usize, problem: String },
+    BadStore {
+        /// Its offset.
+        offset: usize,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A field runs past the end of the image.
     #[error("offset {:#x}: {}", .0.offset, .0.what)]
     Malformed(Malformed),
+    /// A variable header is wrong.
     #[error("variable at offset {offset:#x}: {problem}")]
-    BadVariable { offset: usize, problem: String },
+    BadVariable {
+        /// Its offset.
+        offset: usize,
+        /// What is wrong.
+        problem: String,
+    },
     #[error(
         "the fault-tolerant write working block at offset {offset:#x} holds an unfinished write \
          (the machine stopped while the firmware was rewriting the store; it completes the write \
          at its next boot): boot the VM once, or convert a copy taken while it was shut down"
     )]
-    UnfinishedWrite { offset: usize },
+    /// A fault-tolerant write is pending in the working block.
+    UnfinishedWrite {
+        /// Offset of the working block.
+        offset: usize,
+    },
     #[error(
         "the variables need {needed} bytes but the template's variable store has room for \
          {available} (use a larger layout such as --layout ovmf-4m, or remove variables)"
     )]
-    TooLarge { needed: u64, available: u64 },
+    /// The variables do not fit the template.
+    TooLarge {
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes the store has.
+        available: u64,
+    },
+    /// A variable the format cannot hold.
     #[error("variable {name:?}: {problem}")]
-    Unencodable { name: String, problem: String },
+    Unencodable {
+        /// Its name.
+        name: String,
+        /// Why.
+        problem: String,
+    },
+    /// The template image is not usable.
     #[error("{0}")]
     Template(String),
 }
@@ -145,12 +182,15 @@ impl From<Malformed> for Edk2Error {
 pub struct Skipped {
     /// Offset of the header in the image.
     pub offset: usize,
+    /// The header's State byte.
     pub state: u8,
     /// The name, when it decodes.
     pub name: Option<String>,
+    /// Why it does not count.
     pub why: SkipReason,
 }
 
+/// Why a variable header does not count as a variable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SkipReason {
@@ -175,6 +215,7 @@ pub struct Geometry {
     pub store: usize,
     /// First and one-past-last byte of the variable area.
     pub vars_start: usize,
+    /// One past the last byte of the variable area.
     pub vars_end: usize,
     /// Store of AUTHENTICATED_VARIABLE_HEADERs (gEfiAuthenticatedVariableGuid).
     pub authenticated: bool,
@@ -187,6 +228,7 @@ pub struct Geometry {
 pub struct FlashStore {
     /// The variables edk2 would see, in store order.
     pub variables: Vec<Variable>,
+    /// Headers that do not count as variables, in image order.
     pub skipped: Vec<Skipped>,
     /// `None` for a blank (all 0x00 or all 0xFF) image, which the firmware
     /// formats at its first boot and which therefore holds no variables.

@@ -17,15 +17,21 @@ use crate::variable::Variable;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Format {
+    /// QEMU's JSON store.
     Json,
+    /// An edk2 flash image (`OVMF_VARS.fd`).
     Edk2,
+    /// The AWS EC2 uefi-data blob.
     Aws,
+    /// A qcow2 image (recognised only).
     Qcow2,
 }
 
 impl Format {
+    /// Every format, in the order [`detect`] tries them.
     pub const ALL: [Format; 4] = [Format::Json, Format::Edk2, Format::Aws, Format::Qcow2];
 
+    /// The short name (`json`, `fd`, `aws`, `qcow2`).
     pub fn name(self) -> &'static str {
         match self {
             Format::Json => "json",
@@ -89,14 +95,19 @@ pub fn detect(bytes: &[u8]) -> Option<Format> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreFormatError {
+    /// Not a store in any known format.
     #[error("not a variable store in any known format (QEMU JSON, edk2 .fd image, AWS uefi-data, qcow2)")]
     Unknown,
+    /// A qcow2 image, which the caller must unwrap first.
     #[error("a qcow2 image must be unwrapped to its raw bytes first")]
     Qcow2,
+    /// The JSON store does not decode.
     #[error("{0}")]
     Json(#[from] json::FormatError),
+    /// The edk2 image does not decode or encode.
     #[error("edk2 image: {0}")]
     Edk2(#[from] edk2::Edk2Error),
+    /// The AWS blob does not decode or encode.
     #[error("AWS uefi-data: {0}")]
     Aws(#[from] aws::AwsError),
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::TestRunner;
-use uefi_vars_serve::protocol::{
+use uefi_vars_client::protocol::{
     read_frame, ErrorBody, Frame, FrameDecoder, FrameType, Hello, MmRequest, MmResponseBody,
     ReadError, ResetDone, Welcome, HEADER_LEN, MAX_FRAME_LEN,
 };

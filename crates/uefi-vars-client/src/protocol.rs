@@ -51,6 +51,7 @@ pub const MAX_PING_LEN: usize = 64;
 
 /// Frame types (the u16 at offset 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FrameType {
     /// client → server, first frame of a connection.
     Hello = 0x0001,
@@ -73,6 +74,7 @@ pub enum FrameType {
 }
 
 impl FrameType {
+    /// The frame type with this wire code; `None` for an unknown code.
     pub fn from_u16(v: u16) -> Option<Self> {
         Some(match v {
             0x0001 => FrameType::Hello,
@@ -88,6 +90,7 @@ impl FrameType {
         })
     }
 
+    /// The wire code of this frame type.
     pub fn to_u16(self) -> u16 {
         self as u16
     }
@@ -95,6 +98,7 @@ impl FrameType {
 
 /// Codes carried by ERROR frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ErrorCode {
     /// The HELLO magic is wrong.
     BadMagic,
@@ -119,6 +123,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The error code with this wire value; unknown values are kept in [`ErrorCode::Other`].
     pub fn from_u32(v: u32) -> Self {
         match v {
             1 => ErrorCode::BadMagic,
@@ -134,6 +139,7 @@ impl ErrorCode {
         }
     }
 
+    /// The wire value of this code.
     pub fn to_u32(self) -> u32 {
         match self {
             ErrorCode::BadMagic => 1,
@@ -170,29 +176,51 @@ impl std::fmt::Display for ErrorCode {
 
 /// Why bytes could not be decoded as a frame.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProtocolError {
+    /// The frame type code is not one of the protocol's.
     #[error("unknown frame type {0:#06x}")]
     UnknownType(u16),
+    /// The reserved header field is not 0.
     #[error("reserved header field is {0:#06x}, not 0")]
     Reserved(u16),
+    /// The body length exceeds [`MAX_BODY_LEN`].
     #[error("frame body of {len} bytes exceeds the limit of {max}")]
-    Oversize { len: u32, max: u32 },
+    Oversize {
+        /// The body length in the header.
+        len: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// A body has the wrong length for its frame type.
     #[error("{what} body has {len} bytes; {expected}")]
     BadLength {
+        /// The frame type, as named in `docs/serve-protocol.md`.
         what: &'static str,
+        /// The body's length.
         len: usize,
+        /// What the protocol wants, in words.
         expected: &'static str,
     },
+    /// A field of a body has a value the protocol does not allow.
     #[error("{0}")]
     BadField(String),
+    /// A valid frame that is not allowed in the connection's current state.
     #[error("unexpected {got:?} frame ({state})")]
-    Unexpected { got: FrameType, state: &'static str },
+    Unexpected {
+        /// The frame's type.
+        got: FrameType,
+        /// The connection's state, in words.
+        state: &'static str,
+    },
 }
 
 /// A validated frame header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameHeader {
+    /// The frame type.
     pub kind: FrameType,
+    /// The body length, at most [`MAX_BODY_LEN`].
     pub len: u32,
 }
 
@@ -216,6 +244,7 @@ impl FrameHeader {
         Ok(FrameHeader { kind, len })
     }
 
+    /// The 8 header bytes (type, reserved 0, length; little-endian).
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         let (t, rest) = out.split_at_mut(2);
@@ -230,11 +259,14 @@ impl FrameHeader {
 /// One raw frame: its type and body.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
+    /// The frame type.
     pub kind: FrameType,
+    /// The body bytes, as sent.
     pub body: Vec<u8>,
 }
 
 impl Frame {
+    /// A frame of `kind` carrying `body`.
     pub fn new(kind: FrameType, body: Vec<u8>) -> Self {
         Frame { kind, body }
     }
@@ -265,13 +297,18 @@ impl Frame {
 /// Error of [`read_frame`]: the transport failed, the peer closed, or the
 /// bytes are not a frame.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadError {
+    /// The peer closed the connection between frames.
     #[error("connection closed by the peer")]
     Closed,
+    /// The peer closed the connection in the middle of a frame.
     #[error("connection closed in the middle of a frame")]
     Truncated,
+    /// Reading the stream failed.
     #[error("I/O error: {0}")]
     Io(#[from] io::Error),
+    /// The bytes are not a valid frame.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
 }
@@ -325,10 +362,12 @@ pub struct FrameDecoder {
 }
 
 impl FrameDecoder {
+    /// An empty decoder.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Appends bytes as they arrived from the socket.
     pub fn push(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
     }
@@ -407,8 +446,11 @@ pub fn layout_for_bits(bits: u8) -> Option<Layout> {
 /// buffer size, guest word size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Hello {
+    /// [`MAGIC`] when well-formed.
     pub magic: [u8; 8],
+    /// The highest protocol version the client speaks.
     pub version: u32,
+    /// The communication buffer size the client asks for.
     pub buffer_size: u32,
     /// 32 or 64 when well-formed; other values are kept for the server to
     /// refuse with [`ErrorCode::BadWordSize`].
@@ -416,6 +458,7 @@ pub struct Hello {
 }
 
 impl Hello {
+    /// The HELLO of this client version for a guest of `layout`.
     pub fn new(buffer_size: u32, layout: Layout) -> Self {
         Hello {
             magic: MAGIC,
@@ -425,6 +468,7 @@ impl Hello {
         }
     }
 
+    /// The HELLO frame (body padded to [`HELLO_LEN`]).
     pub fn encode(&self) -> Frame {
         let mut b = Vec::with_capacity(HELLO_LEN);
         b.extend_from_slice(&self.magic);
@@ -435,6 +479,7 @@ impl Hello {
         Frame::new(FrameType::Hello, b)
     }
 
+    /// Decodes a HELLO body (at least [`HELLO_LEN`] bytes; the rest is ignored).
     pub fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         let err = || bad_len("HELLO", body.len(), "at least 24 expected");
         if body.len() < HELLO_LEN {
@@ -456,14 +501,17 @@ impl Hello {
 /// WELCOME: what the server accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Welcome {
+    /// The protocol version the connection uses.
     pub version: u32,
     /// The largest buffer size the client may use (the request clamped to
     /// 64 KiB).
     pub buffer_size: u32,
+    /// The guest word size the service runs for (32 or 64).
     pub word_bits: u8,
 }
 
 impl Welcome {
+    /// The WELCOME frame (body padded to [`WELCOME_LEN`]).
     pub fn encode(&self) -> Frame {
         let mut b = Vec::with_capacity(WELCOME_LEN);
         b.extend_from_slice(&self.version.to_le_bytes());
@@ -473,6 +521,7 @@ impl Welcome {
         Frame::new(FrameType::Welcome, b)
     }
 
+    /// Decodes a WELCOME body (at least [`WELCOME_LEN`] bytes).
     pub fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         let err = || bad_len("WELCOME", body.len(), "at least 12 expected");
         if body.len() < WELCOME_LEN {
@@ -489,7 +538,9 @@ impl Welcome {
 /// ERROR: a code and a human-readable message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorBody {
+    /// Why the server refused.
     pub code: ErrorCode,
+    /// Human-readable details, at most [`MAX_MESSAGE_LEN`] bytes on the wire.
     pub message: String,
 }
 
@@ -508,6 +559,7 @@ fn message_from(bytes: &[u8]) -> String {
 }
 
 impl ErrorBody {
+    /// An ERROR body.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         ErrorBody {
             code,
@@ -515,12 +567,14 @@ impl ErrorBody {
         }
     }
 
+    /// The ERROR frame (the message cut to [`MAX_MESSAGE_LEN`] bytes).
     pub fn encode(&self) -> Frame {
         let mut b = self.code.to_u32().to_le_bytes().to_vec();
         b.extend_from_slice(bounded(&self.message));
         Frame::new(FrameType::Error, b)
     }
 
+    /// Decodes an ERROR body (code, then the message as lossy UTF-8).
     pub fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         let code =
             u32_at(body, 0).ok_or_else(|| bad_len("ERROR", body.len(), "at least 4 expected"))?;
@@ -535,11 +589,14 @@ impl ErrorBody {
 /// bytes (MM header plus MessageLength bytes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MmRequest {
+    /// BUFFER_SIZE as the device register holds it.
     pub buffer_size: u32,
+    /// The request: MM header plus MessageLength bytes.
     pub request: Vec<u8>,
 }
 
 impl MmRequest {
+    /// The MM_REQUEST frame for `request` under `buffer_size`.
     pub fn encode(buffer_size: u32, request: &[u8]) -> Frame {
         let mut b = Vec::with_capacity(request.len().saturating_add(4));
         b.extend_from_slice(&buffer_size.to_le_bytes());
@@ -582,11 +639,14 @@ pub const RESPONSE_HOST_ERROR: u8 = 2;
 pub struct MmResponseBody {
     /// The CMD_STS value.
     pub status: u16,
+    /// The reply buffer the device writes back, if the service produced one.
     pub reply: Option<Vec<u8>>,
+    /// The request caused a host-side error ([`RESPONSE_HOST_ERROR`]).
     pub host_error: bool,
 }
 
 impl MmResponseBody {
+    /// The MM_RESPONSE frame.
     pub fn encode(&self) -> Frame {
         let mut flags = 0u8;
         if self.reply.is_some() {
@@ -604,6 +664,7 @@ impl MmResponseBody {
         Frame::new(FrameType::MmResponse, b)
     }
 
+    /// Decodes an MM_RESPONSE body; unknown flags and stray bytes are errors.
     pub fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         let err = || bad_len("MM_RESPONSE", body.len(), "at least 4 expected");
         let status = u16_at(body, 0).ok_or_else(err)?;
@@ -646,10 +707,12 @@ pub fn device_status(code: u16) -> DeviceStatus {
 /// RESET_DONE: 0 and no text on success; 1 and the host error otherwise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResetDone {
+    /// The host error that kept the reset from completing, if any.
     pub error: Option<String>,
 }
 
 impl ResetDone {
+    /// The RESET_DONE frame.
     pub fn encode(&self) -> Frame {
         let mut b = Vec::new();
         match &self.error {
@@ -662,6 +725,7 @@ impl ResetDone {
         Frame::new(FrameType::ResetDone, b)
     }
 
+    /// Decodes a RESET_DONE body.
     pub fn decode(body: &[u8]) -> Result<Self, ProtocolError> {
         let result = u32_at(body, 0)
             .ok_or_else(|| bad_len("RESET_DONE", body.len(), "at least 4 expected"))?;

@@ -21,22 +21,34 @@ use crate::protocol::{
 
 /// Why a call to the remote service failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ClientError {
+    /// The socket could not be connected.
     #[error("cannot connect to {path}: {source}")]
     Connect {
+        /// The socket path.
         path: String,
+        /// What `connect(2)` said.
         #[source]
         source: io::Error,
     },
+    /// Reading or writing the socket failed.
     #[error("I/O error on the service socket: {0}")]
     Io(#[from] io::Error),
+    /// The service closed the connection (also in the middle of a frame).
     #[error("the service closed the connection")]
     Closed,
+    /// The service sent bytes that are not a valid frame or body.
     #[error("malformed answer from the service: {0}")]
     Protocol(#[from] ProtocolError),
     /// The service answered with an ERROR frame (and closed the connection).
     #[error("the service refused: {code}: {message}")]
-    Refused { code: ErrorCode, message: String },
+    Refused {
+        /// The ERROR frame's code.
+        code: ErrorCode,
+        /// The ERROR frame's message.
+        message: String,
+    },
     /// The service negotiated something this client cannot use.
     #[error("handshake failed: {0}")]
     Handshake(String),
@@ -180,10 +192,12 @@ impl RemoteService {
         self.stream.set_write_timeout(timeout)
     }
 
+    /// The guest layout (MM header size) the service accepted.
     pub fn layout(&self) -> Layout {
         self.layout
     }
 
+    /// The protocol version both sides agreed on in WELCOME.
     pub fn protocol_version(&self) -> u32 {
         self.version
     }
