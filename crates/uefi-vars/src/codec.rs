@@ -1,5 +1,7 @@
 //! Wire codec: every guest-supplied byte is decoded here and nowhere else.
 //!
+//! Byte strings (variable payloads, snapshots, store files, frames of the
+//! serve protocol) are read with the bounded cursor [`Reader`].
 //! The MM communicate buffer is read and written through [`MmBuffer`], whose
 //! accessors are bounds-checked and little-endian regardless of the host. The
 //! structures edk2 exchanges contain `UINTN` fields, so their layout depends
@@ -10,6 +12,9 @@
 use crate::guid::Guid;
 use crate::status::{DeviceStatus, EfiStatus};
 use crate::time::EfiTime;
+
+mod reader;
+pub use reader::{u16_at, u32_at, u64_at, ucs2_units, uintn_at, Malformed, Reader};
 
 /// Width of the guest's `UINTN`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -271,12 +276,7 @@ impl MmBuffer {
 }
 
 fn read_uintn(bytes: &[u8], off: usize, layout: Layout) -> Option<u64> {
-    let end = off.checked_add(layout.uintn())?;
-    let b = bytes.get(off..end)?;
-    Some(match layout.word {
-        WordSize::W64 => u64::from_le_bytes(b.try_into().ok()?),
-        WordSize::W32 => u64::from(u32::from_le_bytes(b.try_into().ok()?)),
-    })
+    uintn_at(bytes, off, layout.word, "MessageLength").ok()
 }
 
 /// Builds an MM request (header + message) for a given layout; used by
@@ -320,15 +320,13 @@ pub const WIN_CERT_UEFI_GUID_HEADER: u32 = 24;
 impl Auth2Header {
     /// Reads the fixed 40-byte header; `None` if `data` is shorter.
     pub fn parse(data: &[u8]) -> Option<Self> {
-        let b = data.get(..AUTH2_FIXED_SIZE)?;
-        let mut ts = [0u8; 16];
-        ts.copy_from_slice(b.get(0..16)?);
+        let mut r = Reader::new(data);
         Some(Auth2Header {
-            timestamp: EfiTime(ts),
-            length: u32::from_le_bytes(b.get(16..20)?.try_into().ok()?),
-            revision: u16::from_le_bytes(b.get(20..22)?.try_into().ok()?),
-            cert_type: u16::from_le_bytes(b.get(22..24)?.try_into().ok()?),
-            cert_type_guid: Guid(b.get(24..40)?.try_into().ok()?),
+            timestamp: EfiTime(r.array("TimeStamp").ok()?),
+            length: r.u32("AuthInfo.Hdr.dwLength").ok()?,
+            revision: r.u16("AuthInfo.Hdr.wRevision").ok()?,
+            cert_type: r.u16("AuthInfo.Hdr.wCertificateType").ok()?,
+            cert_type_guid: r.guid("AuthInfo.CertType").ok()?,
         })
     }
 }
@@ -353,27 +351,17 @@ pub const LOCK_ON_VAR_STATE_HEADER_SIZE: usize = 18;
 
 impl PolicyEntryHeader {
     pub fn parse(b: &[u8]) -> Option<Self> {
-        let b = b.get(..POLICY_ENTRY_HEADER_SIZE)?;
-        let u32_at = |o: usize| -> Option<u32> {
-            Some(u32::from_le_bytes(
-                b.get(o..o.checked_add(4)?)?.try_into().ok()?,
-            ))
-        };
-        let u16_at = |o: usize| -> Option<u16> {
-            Some(u16::from_le_bytes(
-                b.get(o..o.checked_add(2)?)?.try_into().ok()?,
-            ))
-        };
+        let mut r = Reader::new(b.get(..POLICY_ENTRY_HEADER_SIZE)?);
         Some(PolicyEntryHeader {
-            version: u32_at(0)?,
-            size: u16_at(4)?,
-            offset_to_name: u16_at(6)?,
-            namespace: Guid(b.get(8..24)?.try_into().ok()?),
-            min_size: u32_at(24)?,
-            max_size: u32_at(28)?,
-            attributes_must_have: u32_at(32)?,
-            attributes_cant_have: u32_at(36)?,
-            lock_policy_type: *b.get(40)?,
+            version: r.u32("Version").ok()?,
+            size: r.u16("Size").ok()?,
+            offset_to_name: r.u16("OffsetToName").ok()?,
+            namespace: r.guid("Namespace").ok()?,
+            min_size: r.u32("MinSize").ok()?,
+            max_size: r.u32("MaxSize").ok()?,
+            attributes_must_have: r.u32("AttributesMustHave").ok()?,
+            attributes_cant_have: r.u32("AttributesCantHave").ok()?,
+            lock_policy_type: r.u8("LockPolicyType").ok()?,
         })
     }
 
@@ -393,15 +381,6 @@ impl PolicyEntryHeader {
         out.copy_from_slice(&w);
         out
     }
-}
-
-/// Decodes little-endian UCS-2 units from a byte area (an odd trailing byte
-/// is ignored).
-pub fn ucs2_units(area: &[u8]) -> Vec<u16> {
-    area.chunks_exact(2)
-        .filter_map(|p| <[u8; 2]>::try_from(p).ok())
-        .map(u16::from_le_bytes)
-        .collect()
 }
 
 #[cfg(test)]
