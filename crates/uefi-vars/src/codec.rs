@@ -297,6 +297,72 @@ pub fn push_uintn(out: &mut Vec<u8>, layout: Layout, v: u64) {
     }
 }
 
+/// Defines numbered constants and the one table that names them.
+macro_rules! numbered_table {
+    ($(#[$doc:meta])* $table:ident: $ty:ty { $($name:ident = $value:expr,)* }) => {
+        $(pub const $name: $ty = $value;)*
+        $(#[$doc])*
+        pub const $table: &[($ty, &str)] = &[$(($name, stringify!($name)),)*];
+    };
+}
+
+/// SMM_VARIABLE_FUNCTION_* (edk2 MdeModulePkg/Include/Guid/SmmVariableCommon.h):
+/// the function numbers of the variable protocol, written once.
+pub mod function {
+    numbered_table! {
+        /// Every function number with its edk2 name.
+        NAMES: u64 {
+            GET_VARIABLE = 1,
+            GET_NEXT_VARIABLE_NAME = 2,
+            SET_VARIABLE = 3,
+            QUERY_VARIABLE_INFO = 4,
+            READY_TO_BOOT = 5,
+            EXIT_BOOT_SERVICE = 6,
+            GET_STATISTICS = 7,
+            LOCK_VARIABLE = 8,
+            VAR_CHECK_VARIABLE_PROPERTY_SET = 9,
+            VAR_CHECK_VARIABLE_PROPERTY_GET = 10,
+            GET_PAYLOAD_SIZE = 11,
+            INIT_RUNTIME_VARIABLE_CACHE_CONTEXT = 12,
+            SYNC_RUNTIME_CACHE = 13,
+            GET_RUNTIME_CACHE_INFO = 14,
+        }
+    }
+
+    /// The edk2 name of a function number.
+    pub fn name(function: u64) -> Option<&'static str> {
+        NAMES.iter().find(|(f, _)| *f == function).map(|(_, n)| *n)
+    }
+}
+
+/// VAR_CHECK_POLICY_COMMAND_* (edk2 MdeModulePkg/Include/Guid/VarCheckPolicyMmi.h):
+/// the VarCheck policy commands and the header's signature and revision,
+/// written once.
+pub mod policy_command {
+    /// VAR_CHECK_POLICY_COMM_SIG: "VCPC" read as a little-endian u32.
+    pub const SIGNATURE: u32 = u32::from_le_bytes(*b"VCPC");
+    /// VAR_CHECK_POLICY_COMM_REVISION.
+    pub const REVISION: u32 = 1;
+
+    numbered_table! {
+        /// Every command with its edk2 name.
+        NAMES: u32 {
+            DISABLE = 1,
+            IS_ENABLED = 2,
+            REGISTER = 3,
+            DUMP = 4,
+            LOCK = 5,
+            GET_INFO = 6,
+            GET_LOCK_VAR_STATE_INFO = 7,
+        }
+    }
+
+    /// The edk2 name of a command.
+    pub fn name(command: u32) -> Option<&'static str> {
+        NAMES.iter().find(|(c, _)| *c == command).map(|(_, n)| *n)
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Structures inside variable payloads (not in the MM buffer itself).
 
@@ -457,6 +523,11 @@ mod tests {
 /// by the tests, the fuzz targets and the QEMU oracle.
 #[cfg(any(test, feature = "testing"))]
 pub mod request {
+    use super::function::{
+        GET_NEXT_VARIABLE_NAME, GET_PAYLOAD_SIZE, GET_VARIABLE, LOCK_VARIABLE, QUERY_VARIABLE_INFO,
+        SET_VARIABLE,
+    };
+    use super::policy_command::{REVISION, SIGNATURE};
     use super::{build_request, push_uintn, Layout};
     use crate::guid::{Guid, SMM_VARIABLE_PROTOCOL, VAR_CHECK_POLICY_MMI};
 
@@ -490,7 +561,11 @@ pub mod request {
     /// name area (UCS-2 with NUL, see [`crate::name::VarName::to_wire`]).
     pub fn get_variable(layout: Layout, guid: &Guid, name: &[u8], capacity: u64) -> Vec<u8> {
         let room = vec![0u8; usize::try_from(capacity).unwrap_or(0)];
-        variable(layout, 1, &access(layout, guid, capacity, name, 0, &room))
+        variable(
+            layout,
+            GET_VARIABLE,
+            &access(layout, guid, capacity, name, 0, &room),
+        )
     }
 
     /// SET_VARIABLE.
@@ -503,7 +578,7 @@ pub mod request {
     ) -> Vec<u8> {
         variable(
             layout,
-            3,
+            SET_VARIABLE,
             &access(layout, guid, data.len() as u64, name, attributes, data),
         )
     }
@@ -521,7 +596,7 @@ pub mod request {
         let mut area = name.to_vec();
         area.resize(usize::try_from(capacity).unwrap_or(0).max(name.len()), 0);
         p.extend_from_slice(&area);
-        variable(layout, 2, &p)
+        variable(layout, GET_NEXT_VARIABLE_NAME, &p)
     }
 
     /// QUERY_VARIABLE_INFO (edk2's 32-byte struct with padding).
@@ -529,12 +604,12 @@ pub mod request {
         let mut p = vec![0u8; 24];
         p.extend_from_slice(&attributes.to_le_bytes());
         p.extend_from_slice(&[0u8; 4]);
-        variable(layout, 4, &p)
+        variable(layout, QUERY_VARIABLE_INFO, &p)
     }
 
     /// GET_PAYLOAD_SIZE.
     pub fn get_payload_size(layout: Layout) -> Vec<u8> {
-        variable(layout, 11, &vec![0u8; layout.uintn()])
+        variable(layout, GET_PAYLOAD_SIZE, &vec![0u8; layout.uintn()])
     }
 
     /// LOCK_VARIABLE (legacy VariableLock).
@@ -542,7 +617,7 @@ pub mod request {
         let mut p = guid.0.to_vec();
         push_uintn(&mut p, layout, name.len() as u64);
         p.extend_from_slice(name);
-        variable(layout, 8, &p)
+        variable(layout, LOCK_VARIABLE, &p)
     }
 
     /// A boot-phase event: bare header with a one-byte payload, as VirtMm
@@ -554,8 +629,8 @@ pub mod request {
     /// A VarCheck policy command with its parameters.
     pub fn policy(layout: Layout, command: u32, params: &[u8]) -> Vec<u8> {
         let mut msg = Vec::new();
-        msg.extend_from_slice(&u32::from_le_bytes(*b"VCPC").to_le_bytes());
-        msg.extend_from_slice(&1u32.to_le_bytes());
+        msg.extend_from_slice(&SIGNATURE.to_le_bytes());
+        msg.extend_from_slice(&REVISION.to_le_bytes());
         msg.extend_from_slice(&command.to_le_bytes());
         push_uintn(&mut msg, layout, 0xafaf_afaf_afaf_afaf);
         msg.extend_from_slice(params);

@@ -121,6 +121,17 @@ impl<'a> Reader<'a> {
         self.array(what).map(u64::from_le_bytes)
     }
 
+    /// A big-endian u16: only pcap framing written on a big-endian host
+    /// uses it (the pcap global header's magic tells the order).
+    pub fn u16_be(&mut self, what: &str) -> Result<u16, Malformed> {
+        self.array(what).map(u16::from_be_bytes)
+    }
+
+    /// A big-endian u32 (pcap framing only, as [`Reader::u16_be`]).
+    pub fn u32_be(&mut self, what: &str) -> Result<u32, Malformed> {
+        self.array(what).map(u32::from_be_bytes)
+    }
+
     /// A UINTN of the guest's width, widened to u64.
     pub fn uintn(&mut self, word: WordSize, what: &str) -> Result<u64, Malformed> {
         match word {
