@@ -10,7 +10,7 @@ use openssl::stack::Stack;
 use openssl::x509::{X509NameRef, X509};
 
 use uefi_vars::auth::{parse_auth2, Auth2};
-use uefi_vars::envelope::BodyReader;
+use uefi_vars::codec::Reader;
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
 use uefi_vars::siglist::{self, FormatProblem};
@@ -87,7 +87,7 @@ fn subjects(list: &[u8]) -> Vec<String> {
 
 /// Where in `data` the signature lists stop making sense.
 fn list_offset_problem(data: &[u8]) -> Option<String> {
-    let mut r = BodyReader::new(data);
+    let mut r = Reader::new(data);
     while r.remaining() > 0 {
         let at = r.pos();
         let fail = |what: String| Some(format!("at offset {at:#x}: {what}"));
@@ -97,7 +97,7 @@ fn list_offset_problem(data: &[u8]) -> Option<String> {
                 r.remaining()
             ));
         };
-        let mut h = BodyReader::new(header);
+        let mut h = Reader::new(header);
         let ty = h.array::<16>("type").map(Guid).unwrap_or_default();
         let list = h.u32("ListSize").unwrap_or(0) as usize;
         let head = h.u32("HeaderSize").unwrap_or(0) as usize;

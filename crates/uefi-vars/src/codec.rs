@@ -14,7 +14,7 @@ use crate::status::{DeviceStatus, EfiStatus};
 use crate::time::EfiTime;
 
 mod reader;
-pub use reader::{u16_at, u32_at, u64_at, ucs2_units, uintn_at, Malformed, Reader};
+pub use reader::{u16_at, u16_words, u32_at, u64_at, ucs2_units, uintn_at, Malformed, Reader};
 
 /// Width of the guest's `UINTN`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use crate::envelope::{BodyReader, Malformed};
+use crate::codec::{Malformed, Reader};
 use crate::guid::Guid;
 
 const END_TYPE: u8 = 0x7f;
@@ -24,13 +24,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn ucs2_text(bytes: &[u8]) -> String {
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .filter_map(|p| <[u8; 2]>::try_from(p).ok())
-        .map(u16::from_le_bytes)
-        .take_while(|&u| u != 0)
-        .collect();
-    String::from_utf16_lossy(&units)
+    String::from_utf16_lossy(&crate::name::VarName::units_until_nul(bytes))
 }
 
 fn ipv4(b: &[u8]) -> String {
@@ -42,7 +36,7 @@ fn ipv4(b: &[u8]) -> String {
 
 /// The text of one node's body, or `None` for the generic form.
 fn node_text(ty: u8, sub: u8, body: &[u8]) -> Option<String> {
-    let mut r = BodyReader::new(body);
+    let mut r = Reader::new(body);
     let text = match (ty, sub) {
         (1, 1) => {
             let function = r.u8("function").ok()?;
@@ -122,7 +116,7 @@ fn node_text(ty: u8, sub: u8, body: &[u8]) -> Option<String> {
 }
 
 fn vendor(kind: &str, body: &[u8]) -> Option<String> {
-    let mut r = BodyReader::new(body);
+    let mut r = Reader::new(body);
     let g = Guid::from_bytes(r.array::<16>("vendor").ok()?);
     let rest = body.get(16..).unwrap_or_default();
     Some(if rest.is_empty() {
@@ -150,7 +144,7 @@ fn acpi(hid: u32, uid: u32) -> String {
     }
 }
 
-fn ipv4_node(r: &mut BodyReader<'_>, len: usize) -> Option<String> {
+fn ipv4_node(r: &mut Reader<'_>, len: usize) -> Option<String> {
     let local = r.take(4, "local").ok()?;
     let remote = r.take(4, "remote").ok()?;
     r.take(4, "ports").ok()?;
@@ -177,7 +171,7 @@ fn ipv4_node(r: &mut BodyReader<'_>, len: usize) -> Option<String> {
     Some(s)
 }
 
-fn uart(r: &mut BodyReader<'_>) -> Option<String> {
+fn uart(r: &mut Reader<'_>) -> Option<String> {
     r.u32("reserved").ok()?;
     let baud = r.u64("baud").ok()?;
     let data_bits = r.u8("data bits").ok()?;
@@ -210,7 +204,7 @@ fn uart(r: &mut BodyReader<'_>) -> Option<String> {
     Some(format!("Uart({baud},{bits},{parity},{stop})"))
 }
 
-fn hard_drive(r: &mut BodyReader<'_>) -> Option<String> {
+fn hard_drive(r: &mut Reader<'_>) -> Option<String> {
     let part = r.u32("partition").ok()?;
     let start = r.u64("start").ok()?;
     let size = r.u64("size").ok()?;
@@ -219,7 +213,7 @@ fn hard_drive(r: &mut BodyReader<'_>) -> Option<String> {
     let sig_type = r.u8("signature type").ok()?;
     let head = match sig_type {
         1 => {
-            let mbr = u32::from_le_bytes([sig[0], sig[1], sig[2], sig[3]]);
+            let mbr = crate::codec::u32_at(&sig, 0, "MBR signature").ok()?;
             format!("HD({part},MBR,0x{mbr:08x}")
         }
         2 => format!("HD({part},GPT,{}", Guid::from_bytes(sig)),
@@ -251,7 +245,7 @@ fn generic(ty: u8, sub: u8, body: &[u8]) -> String {
 /// The text of a device path (all its instances).
 pub fn to_text(path: &[u8]) -> String {
     let mut out = String::new();
-    let mut r = BodyReader::new(path);
+    let mut r = Reader::new(path);
     while r.remaining() > 0 {
         let at = r.pos();
         let node = (|| -> Result<(u8, u8, &[u8]), Malformed> {
@@ -306,7 +300,7 @@ impl LoadOption {
     /// Attributes, FilePathListLength, Description (NUL-terminated UCS-2),
     /// FilePathList, OptionalData.
     pub fn parse(data: &[u8]) -> Result<LoadOption, Malformed> {
-        let mut r = BodyReader::new(data);
+        let mut r = Reader::new(data);
         let attributes = r.u32("Attributes")?;
         let path_len = usize::from(r.u16("FilePathListLength")?);
         let mut units = Vec::new();

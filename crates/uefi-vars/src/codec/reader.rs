@@ -182,13 +182,18 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes little-endian UCS-2 units from a byte area (an odd trailing byte
-/// is ignored).
-pub fn ucs2_units(area: &[u8]) -> Vec<u16> {
+/// The little-endian 16-bit words of a byte area (an odd trailing byte is
+/// ignored).
+pub fn u16_words(area: &[u8]) -> impl Iterator<Item = u16> + '_ {
     area.chunks_exact(2)
         .filter_map(|p| <[u8; 2]>::try_from(p).ok())
         .map(u16::from_le_bytes)
-        .collect()
+}
+
+/// Decodes little-endian UCS-2 units from a byte area (an odd trailing byte
+/// is ignored).
+pub fn ucs2_units(area: &[u8]) -> Vec<u16> {
+    u16_words(area).collect()
 }
 
 /// The little-endian u16 at `offset` of `buf`.

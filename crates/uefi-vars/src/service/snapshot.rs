@@ -82,7 +82,8 @@
 
 use super::{BootPhase, Config, Service, MAX_BUFFER_SIZE};
 use crate::codec::{ucs2_units, PolicyEntryHeader, POLICY_ENTRY_HEADER_SIZE};
-use crate::envelope::{self, BodyReader as Reader, EnvelopeError, Malformed};
+use crate::codec::{Malformed, Reader};
+use crate::envelope::{self, EnvelopeError};
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::persist::Storage;

@@ -14,8 +14,8 @@
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
+use crate::codec::{Malformed, Reader};
 use crate::crc32c::crc32c;
-use crate::envelope::{BodyReader, Malformed};
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::time::EfiTime;
@@ -84,7 +84,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Variable>, AwsError> {
 }
 
 fn open(raw: &[u8]) -> Result<&[u8], AwsError> {
-    let mut r = BodyReader::new(raw);
+    let mut r = Reader::new(raw);
     let magic = r
         .array::<8>("magic")
         .map_err(|_| AwsError::Truncated(raw.len()))?;
@@ -150,7 +150,7 @@ fn inflate(input: &[u8]) -> Result<Vec<u8>, AwsError> {
 }
 
 fn parse_entries(store: &[u8]) -> Result<Vec<Variable>, AwsError> {
-    let mut r = BodyReader::new(store);
+    let mut r = Reader::new(store);
     let count = r.u64("entry count")?;
     let mut vars = Vec::new();
     for index in 0..count {
@@ -162,7 +162,7 @@ fn parse_entries(store: &[u8]) -> Result<Vec<Variable>, AwsError> {
     Ok(vars)
 }
 
-fn sized<'a>(r: &mut BodyReader<'a>, what: &str) -> Result<&'a [u8], Malformed> {
+fn sized<'a>(r: &mut Reader<'a>, what: &str) -> Result<&'a [u8], Malformed> {
     let at = r.pos();
     let len = r.u64(what)?;
     let len = usize::try_from(len).map_err(|_| Malformed {
@@ -172,7 +172,7 @@ fn sized<'a>(r: &mut BodyReader<'a>, what: &str) -> Result<&'a [u8], Malformed> 
     r.take(len, what)
 }
 
-fn parse_entry(r: &mut BodyReader<'_>, index: u64) -> Result<Variable, AwsError> {
+fn parse_entry(r: &mut Reader<'_>, index: u64) -> Result<Variable, AwsError> {
     let entry = |problem: String| AwsError::Entry { index, problem };
     let name = std::str::from_utf8(sized(r, "name")?)
         .map_err(|e| entry(format!("name is not UTF-8: {e}")))?;
