@@ -8,7 +8,8 @@ use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
 use uefi_vars::siglist;
 use uefi_vars::time::EfiTime;
-use uefi_vars::variable::{attr, Variable};
+use uefi_vars::variable::{Attributes, Variable};
+use uefi_vars::well_known;
 
 use crate::{keys, CliError};
 
@@ -194,9 +195,9 @@ pub fn sign(args: &SignArgs) -> Result<ExitCode, CliError> {
         Some(t) => parse_time(t)?,
         None => now_time(),
     };
-    let mut attributes = attr::SECURE_BOOT_DB;
+    let mut attributes = Attributes::SECURE_BOOT_DB.bits();
     if args.append {
-        attributes |= attr::APPEND_WRITE;
+        attributes |= Attributes::APPEND_WRITE.bits();
     }
     let cert = keys::load_cert(&args.cert)?;
     let key = keys::load_key(&args.key)?;
@@ -278,8 +279,7 @@ fn generate_pki(dir: &std::path::Path) -> Result<Vec<PathBuf>, CliError> {
 }
 
 fn has_pk(vars: &[Variable]) -> bool {
-    vars.iter()
-        .any(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK"))
+    vars.iter().any(|v| well_known::PK.is(&v.guid, &v.name))
 }
 
 pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
@@ -399,19 +399,18 @@ fn add_mok(args: &EnrollArgs, owner: &Guid, vars: &mut Vec<Variable>) -> Result<
     if add.is_empty() {
         return Ok(());
     }
-    let shim = crate::names::parse_guid("shim")?;
-    let name = VarName::from("MokList");
+    let mok = well_known::MOK_LIST;
     let mut data = vars
         .iter()
-        .find(|v| v.guid == shim && v.name == name)
+        .find(|v| mok.is(&v.guid, &v.name))
         .map(|v| v.data.clone())
         .unwrap_or_default();
     data.extend(add);
-    vars.retain(|v| !(v.guid == shim && v.name == name));
+    vars.retain(|v| !mok.is(&v.guid, &v.name));
     vars.push(Variable::new(
-        shim,
-        name,
-        attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS,
+        mok.guid,
+        mok.var_name(),
+        Attributes::NV_BS.bits(),
         data,
     ));
     Ok(())
@@ -430,7 +429,7 @@ fn apply_dbx(args: &EnrollArgs, vars: Vec<Variable>) -> Result<Vec<Variable>, Cl
     if updates.is_empty() {
         return Ok(vars);
     }
-    let is_pk = |v: &Variable| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK");
+    let is_pk = |v: &Variable| well_known::PK.is(&v.guid, &v.name);
     let pk: Vec<Variable> = vars.iter().filter(|v| is_pk(v)).cloned().collect();
     let start: Vec<Variable> = if args.presets.write_dbx_unverified {
         vars.into_iter().filter(|v| !is_pk(v)).collect()
@@ -442,9 +441,9 @@ fn apply_dbx(args: &EnrollArgs, vars: Vec<Variable>) -> Result<Vec<Variable>, Cl
     let limit = u64::from(uefi_vars::service::MAX_BUFFER_SIZE);
     for (path, append) in updates {
         let data = crate::store_io::read_bounded(path, limit, "a signed update")?;
-        let mut attributes = attr::SECURE_BOOT_DB;
+        let mut attributes = Attributes::SECURE_BOOT_DB.bits();
         if append {
-            attributes |= attr::APPEND_WRITE;
+            attributes |= Attributes::APPEND_WRITE.bits();
         }
         let before: Vec<Variable> = svc.store().iter().cloned().collect();
         let status = svc.set_variable(
@@ -493,7 +492,12 @@ fn enrolled_vars(
     let mut put = |guid: Guid, name: &str, data: Vec<u8>| {
         vars.retain(|v| !(v.guid == guid && v.name == VarName::from(name)));
         if !data.is_empty() {
-            let mut v = Variable::new(guid, VarName::from(name), attr::SECURE_BOOT_DB, data);
+            let mut v = Variable::new(
+                guid,
+                VarName::from(name),
+                Attributes::SECURE_BOOT_DB.bits(),
+                data,
+            );
             v.time = time;
             vars.push(v);
         }
@@ -510,16 +514,16 @@ fn enrolled_vars(
         "PK",
         x509_list(owner, std::slice::from_ref(pk))?,
     );
-    let sbe = VarName::from("SecureBootEnable");
-    vars.retain(|v| !(v.guid == guid::SECURE_BOOT_ENABLE_DISABLE && v.name == sbe));
+    let sbe = well_known::SECURE_BOOT_ENABLE;
+    vars.retain(|v| !sbe.is(&v.guid, &v.name));
     vars.push(Variable::new(
-        guid::SECURE_BOOT_ENABLE_DISABLE,
-        sbe,
-        attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS,
+        sbe.guid,
+        sbe.var_name(),
+        Attributes::NV_BS.bits(),
         vec![u8::from(!args.no_secure_boot)],
     ));
     for v in &vars {
-        if v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK") {
+        if well_known::PK.is(&v.guid, &v.name) {
             siglist::check_format(&v.data, true).map_err(|e| format!("PK: {e:?}"))?;
         }
     }
@@ -610,7 +614,12 @@ pub fn export_auth(args: &ExportAuthArgs) -> Result<ExitCode, CliError> {
             pkcs7: &[],
             payload: &v.data,
         };
-        let content = signed_content(&v.guid, &v.name, attr::SECURE_BOOT_DB, &unsigned);
+        let content = signed_content(
+            &v.guid,
+            &v.name,
+            Attributes::SECURE_BOOT_DB.bits(),
+            &unsigned,
+        );
         let p7 = keys::sign_detached(cert, key, &content)?;
         let path = args.dir.join(format!("{name}.auth"));
         create_new(&path, &build_auth2(&timestamp, &p7, &v.data), 0o644)?;

@@ -12,11 +12,11 @@ use std::process::ExitCode;
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
 use uefi_vars::persist::{JsonFile, Storage, WriteMode};
-use uefi_vars::variable::{attr, Variable};
+use uefi_vars::variable::{Attributes, Variable};
 use uefi_vars::{EfiStatus, Service};
 
-const NV_BS: u32 = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS;
-const NV_BS_RT: u32 = NV_BS | attr::RUNTIME_ACCESS;
+const NV_BS: u32 = Attributes::NV_BS.bits();
+const NV_BS_RT: u32 = Attributes::NV_BS_RT.bits();
 
 /// `LOAD_OPTION_ACTIVE` (UEFI 2.10 §3.1.3).
 const LOAD_OPTION_ACTIVE: u32 = 0x0000_0001;
@@ -131,7 +131,7 @@ fn by_name<'a>(svc: &'a Service, name: &str) -> Result<Option<&'a Variable>, Str
 /// of an existing one (as virt-fw-vars does), through SetVariable.
 fn set_named(svc: &mut Service, name: &str, data: &[u8]) -> Result<(), String> {
     let (g, attributes) = match by_name(svc, name)? {
-        Some(v) if v.is_time_auth() || v.attributes & attr::AUTHENTICATED_WRITE_ACCESS != 0 => {
+        Some(v) if v.attrs().is_authenticated() => {
             return Err(format!(
                 "{name} is an authenticated variable: it changes only by a signed update (`apply`)"
             ))
@@ -150,7 +150,7 @@ fn set(svc: &mut Service, g: Guid, name: &str, attributes: u32, data: &[u8]) -> 
     if status != EfiStatus::SUCCESS {
         return Err(format!(
             "writing {name} ({g}, attributes {}) refused: {status}",
-            attr::describe(attributes)
+            Attributes::from(attributes)
         ));
     }
     Ok(())

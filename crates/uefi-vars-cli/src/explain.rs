@@ -15,7 +15,7 @@ use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
 use uefi_vars::siglist::{self, FormatProblem};
 use uefi_vars::time::EfiTime;
-use uefi_vars::variable::{attr, Variable};
+use uefi_vars::variable::{Attributes, Variable};
 
 fn time_text(t: &EfiTime) -> String {
     format!(
@@ -97,11 +97,19 @@ fn list_offset_problem(data: &[u8]) -> Option<String> {
                 r.remaining()
             ));
         };
+        // `header` holds the 28 bytes these four fields fill.
         let mut h = Reader::new(header);
-        let ty = h.array::<16>("type").map(Guid).unwrap_or_default();
-        let list = h.u32("ListSize").unwrap_or(0) as usize;
-        let head = h.u32("HeaderSize").unwrap_or(0) as usize;
-        let sig = h.u32("SignatureSize").unwrap_or(0) as usize;
+        let fields = (|| {
+            let ty = h.guid("SignatureType")?;
+            let list = h.u32_size("SignatureListSize")?;
+            let head = h.u32_size("SignatureHeaderSize")?;
+            let sig = h.u32_size("SignatureSize")?;
+            Ok::<_, uefi_vars::codec::Malformed>((ty, list, head, sig))
+        })();
+        let (ty, list, head, sig) = match fields {
+            Ok(f) => f,
+            Err(e) => return fail(e.to_string()),
+        };
         let body = list.checked_sub(28).and_then(|b| b.checked_sub(head));
         match body {
             None => return fail(format!("ListSize {list} is smaller than its headers")),
@@ -170,7 +178,7 @@ pub fn refusal(
     attributes: u32,
     data: &[u8],
 ) -> Option<String> {
-    if attributes & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS == 0 {
+    if !Attributes::from(attributes).contains(Attributes::TIME_BASED_AUTHENTICATED_WRITE_ACCESS) {
         return None;
     }
     let Ok(auth) = parse_auth2(data) else {
@@ -201,7 +209,7 @@ fn timestamp_problem(
     auth: &Auth2<'_>,
 ) -> Option<String> {
     let old = find(vars, vendor, name)?;
-    if attributes & attr::APPEND_WRITE != 0 || !old.is_time_auth() {
+    if Attributes::from(attributes).contains(Attributes::APPEND_WRITE) || !old.is_time_auth() {
         return None;
     }
     (auth.timestamp.chrono_cmp(&old.time) != std::cmp::Ordering::Greater).then(|| {
@@ -253,26 +261,22 @@ pub fn plain_refusal(
     use uefi_vars::EfiStatus;
     let old = find(vars, vendor, name);
     if let Some(old) = old {
-        if old.attributes
-            & (attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS | attr::AUTHENTICATED_WRITE_ACCESS)
-            != 0
-        {
+        if old.attrs().is_authenticated() {
             return Some(format!(
                 "{name} is an authenticated variable ({}): it changes only through a signed \
                  update (`uefi-vars sign`, then `uefi-vars apply`)",
-                attr::describe(old.attributes)
+                old.attrs()
             ));
         }
-        let stored = old.attributes & !attr::APPEND_WRITE;
-        if stored != attributes & !attr::APPEND_WRITE && status == EfiStatus::INVALID_PARAMETER {
+        let stored = old.attrs() - Attributes::APPEND_WRITE;
+        let asked = Attributes::from(attributes);
+        if stored != asked - Attributes::APPEND_WRITE && status == EfiStatus::INVALID_PARAMETER {
             return Some(format!(
                 "{name} exists with attributes {}; a write cannot change them to {} \
                  (delete it first, or pass --attr {})",
-                attr::describe(stored),
-                attr::describe(attributes),
-                attr::describe(stored)
-                    .to_ascii_lowercase()
-                    .replace('|', ",")
+                stored,
+                asked,
+                stored.to_string().to_ascii_lowercase().replace('|', ",")
             ));
         }
     }

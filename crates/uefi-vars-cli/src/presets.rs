@@ -13,7 +13,8 @@ use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
 use uefi_vars::persist::{JsonFile, MemoryStorage, Storage, WriteMode};
 use uefi_vars::time::EfiTime;
-use uefi_vars::variable::{attr, Variable};
+use uefi_vars::variable::{Attributes, Variable};
+use uefi_vars::well_known;
 use uefi_vars::{Config, EfiStatus, Service};
 
 use crate::builtin_certs::{self as bc, BuiltinCert, Cert};
@@ -384,7 +385,14 @@ fn put_db(vars: &mut Vec<Variable>, g: Guid, name: &str, db: &SigDb, fresh: bool
         .filter(|_| !fresh)
         .map(|v| v.time)
         .unwrap_or_else(|| db.newest_cert().unwrap_or_else(initial_time));
-    put(vars, g, name, attr::SECURE_BOOT_DB, db.bytes(), time);
+    put(
+        vars,
+        g,
+        name,
+        Attributes::SECURE_BOOT_DB.bits(),
+        db.bytes(),
+        time,
+    );
 }
 
 fn load_vars(path: &Path) -> Result<Vec<Variable>, String> {
@@ -410,7 +418,7 @@ fn write_plan(vars: &mut Vec<Variable>, plan: &Plan, secure_boot: bool) {
     if plan.mok.changed() {
         // shim's MokList: NV+BS, no timestamp (virt-firmware efivar.py
         // `efivar_defaults`; shim mok.c mirrors it to MokListRT).
-        let mok_attr = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS;
+        let mok_attr = Attributes::NV_BS.bits();
         let t = EfiTime::default();
         put(
             vars,
@@ -422,7 +430,7 @@ fn write_plan(vars: &mut Vec<Variable>, plan: &Plan, secure_boot: bool) {
         );
     }
     if fresh {
-        let nv_bs = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS;
+        let nv_bs = Attributes::NV_BS.bits();
         let t = EfiTime::default();
         let sbe = vec![u8::from(secure_boot)];
         put(
@@ -451,7 +459,7 @@ fn write_pk(vars: &mut Vec<Variable>, pk: &SigDb) {
         vars,
         guid::GLOBAL_VARIABLE,
         "PK",
-        attr::SECURE_BOOT_DB,
+        Attributes::SECURE_BOOT_DB.bits(),
         pk.bytes(),
         time,
     );
@@ -483,9 +491,9 @@ fn apply_dbx_updates(vars: Vec<Variable>, p: &PresetArgs) -> Result<Vec<Variable
         // The signature covers the attributes, so an update verifies only
         // as the write it was signed for. --set-dbx starts from no dbx,
         // where an APPEND_WRITE creates the variable: both kinds work.
-        let mut status = write(attr::SECURE_BOOT_DB | attr::APPEND_WRITE);
+        let mut status = write((Attributes::SECURE_BOOT_DB | Attributes::APPEND_WRITE).bits());
         if !append && status == EfiStatus::SECURITY_VIOLATION {
-            status = write(attr::SECURE_BOOT_DB);
+            status = write(Attributes::SECURE_BOOT_DB.bits());
         }
         if let Some(e) = svc.take_errors().first() {
             return Err(format!("{}: writing dbx failed: {e}", file.display()));
@@ -560,10 +568,7 @@ fn unverified_updates(
     plan: &Plan,
     mut vars: Vec<Variable>,
 ) -> Result<Vec<Variable>, String> {
-    let pk = VarName::from("PK");
-    let has_pk = vars
-        .iter()
-        .any(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == pk);
+    let has_pk = vars.iter().any(|v| well_known::PK.is(&v.guid, &v.name));
     if plan.pk.is_none() && has_pk {
         return Err(format!(
             "{}: --write-dbx-unverified: the store has a PK (it is not in setup mode), \
@@ -571,7 +576,7 @@ fn unverified_updates(
             x.store.display()
         ));
     }
-    vars.retain(|v| !(v.guid == guid::GLOBAL_VARIABLE && v.name == pk));
+    vars.retain(|v| !well_known::PK.is(&v.guid, &v.name));
     apply_dbx_updates(vars, p)
 }
 
@@ -582,7 +587,7 @@ fn report(store: &Path, plan: &Plan) -> Result<ExitCode, String> {
     let var = |g: Guid, n: &str| {
         svc.store()
             .iter()
-            .find(|v| v.guid == g && v.name == VarName::from(n))
+            .find(|v| v.guid == g && v.name == n)
             .map(|v| v.data.clone())
             .unwrap_or_default()
     };

@@ -42,6 +42,11 @@ impl Attributes {
     pub const SECURE_BOOT_DB: Self =
         Self::NV_BS_RT.union(Self::TIME_BASED_AUTHENTICATED_WRITE_ACCESS);
 
+    /// Either authenticated-write bit: the variable changes only through a
+    /// signed update.
+    pub const AUTHENTICATED: Self =
+        Self::AUTHENTICATED_WRITE_ACCESS.union(Self::TIME_BASED_AUTHENTICATED_WRITE_ACCESS);
+
     /// Short names for display, lowest bit first.
     pub const SHORT_NAMES: [(Attributes, &'static str); 8] = [
         (Self::NON_VOLATILE, "NV"),
@@ -53,6 +58,10 @@ impl Attributes {
         (Self::APPEND_WRITE, "AP"),
         (Self::ENHANCED_AUTHENTICATED_ACCESS, "EA"),
     ];
+
+    pub fn is_authenticated(self) -> bool {
+        self.intersects(Self::AUTHENTICATED)
+    }
 
     /// The bits without a name.
     pub fn unknown(self) -> u32 {
