@@ -78,8 +78,7 @@ pub fn signature_lists(data: &[u8]) -> Option<String> {
             if l.sig_type == guid::CERT_X509 {
                 let _ = writeln!(out, "        {}", x509_summary(body));
             } else {
-                let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
-                let _ = writeln!(out, "        {hex}");
+                let _ = writeln!(out, "        {}", hex::encode(body));
             }
         }
     }
@@ -292,7 +291,7 @@ fn looks_ucs2(data: &[u8]) -> bool {
 fn hexdump(data: &[u8]) -> String {
     let mut out = String::new();
     for (i, chunk) in data.chunks(16).enumerate() {
-        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        let hex: Vec<String> = chunk.chunks(1).map(hex::encode).collect();
         let ascii: String = chunk
             .iter()
             .map(|&b| {

@@ -146,8 +146,8 @@ fn write_out(out: &std::path::Path, vars: &[&Variable]) -> Result<(), String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
+        .chunks(1)
+        .map(hex::encode)
         .collect::<Vec<_>>()
         .join(" ")
 }

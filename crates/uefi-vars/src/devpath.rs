@@ -20,7 +20,7 @@ const END_TYPE: u8 = 0x7f;
 const END_ENTIRE: u8 = 0xff;
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn ucs2_text(bytes: &[u8]) -> String {

@@ -252,49 +252,26 @@ fn push_quoted_name(out: &mut String, units: &[u16]) {
     out.push('"');
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 fn push_hex(out: &mut String, bytes: &[u8]) {
-    out.reserve(bytes.len().saturating_mul(2));
-    for &b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from(
-                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
-        }
-    }
+    out.push_str(&hex::encode(bytes));
 }
 
 /// Lowercase hex of `bytes`.
 pub fn to_hex(bytes: &[u8]) -> String {
-    let mut s = String::new();
-    push_hex(&mut s, bytes);
-    s
+    hex::encode(bytes)
 }
 
 /// Decodes hex text (either case, even length, nothing else).
 pub fn from_hex(text: &str) -> Result<Vec<u8>, String> {
+    // A stray character is named before the length is judged, by its
+    // position in the text (the hex crate checks the length first).
     if let Some((pos, c)) = text.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
         return Err(format!("non-hex character {c:?} at offset {pos}"));
     }
-    let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
-        return Err(format!("odd number of hex digits ({})", bytes.len()));
-    }
-    // Every byte is an ASCII hex digit (checked above).
-    let nibble = |c: u8| {
-        (c as char)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-            .unwrap_or(0)
-    };
-    Ok(bytes
-        .chunks_exact(2)
-        .map(|pair| match pair {
-            [hi, lo] => (nibble(*hi) << 4) | nibble(*lo),
-            _ => 0, // chunks_exact(2) yields only pairs
-        })
-        .collect())
+    hex::decode(text).map_err(|e| match e {
+        hex::FromHexError::OddLength => format!("odd number of hex digits ({})", text.len()),
+        other => other.to_string(),
+    })
 }
 
 // ---------------------------------------------------------------------------
