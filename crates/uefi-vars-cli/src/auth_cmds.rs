@@ -360,7 +360,7 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
     let byte = |name: &str| {
         svc.store()
             .iter()
-            .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from(name))
+            .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == name)
             .and_then(|v| v.data.first().copied())
             .unwrap_or(0)
     };
