@@ -447,8 +447,8 @@ fn apply_dbx(args: &EnrollArgs, vars: Vec<Variable>) -> Result<Vec<Variable>, Cl
         }
         let before: Vec<Variable> = svc.store().iter().cloned().collect();
         let status = svc.set_variable(
-            guid::IMAGE_SECURITY_DATABASE,
-            VarName::from("dbx"),
+            well_known::DBX.guid,
+            well_known::DBX.var_name(),
             attributes,
             &data,
         );
@@ -490,7 +490,7 @@ fn enrolled_vars(
 ) -> Result<Vec<Variable>, String> {
     let time = now_time();
     let mut put = |guid: Guid, name: &str, data: Vec<u8>| {
-        vars.retain(|v| !(v.guid == guid && v.name == VarName::from(name)));
+        vars.retain(|v| !(v.guid == guid && v.name == name));
         if !data.is_empty() {
             let mut v = Variable::new(
                 guid,
@@ -582,7 +582,7 @@ pub fn export_auth(args: &ExportAuthArgs) -> Result<ExitCode, CliError> {
         .iter()
         .filter_map(|(g, n)| {
             vars.iter()
-                .find(|v| v.guid == *g && v.name == VarName::from(*n))
+                .find(|v| v.guid == *g && v.name == *n)
                 .map(|v| (*n, v))
         })
         .collect();

@@ -112,8 +112,7 @@ fn defaults(name: &str) -> (Guid, u32) {
 
 /// The stored variable named `name` (it must be unique across GUIDs).
 fn by_name<'a>(svc: &'a Service, name: &str) -> Result<Option<&'a Variable>, String> {
-    let n = VarName::from(name);
-    let hits: Vec<&Variable> = svc.store().iter().filter(|v| v.name == n).collect();
+    let hits: Vec<&Variable> = svc.store().iter().filter(|v| v.name == name).collect();
     match hits.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one)),

@@ -150,8 +150,7 @@ fn format_problem(data: &[u8], is_pk: bool) -> Option<String> {
 }
 
 fn find<'a>(vars: &'a [Variable], g: Guid, name: &str) -> Option<&'a Variable> {
-    vars.iter()
-        .find(|v| v.guid == g && v.name == VarName::from(name))
+    vars.iter().find(|v| v.guid == g && v.name == name)
 }
 
 /// Which certificates may sign an update of `name`, as text.

@@ -581,11 +581,10 @@ fn finish(svc: &mut Service, status: EfiStatus, what: &str) -> CliResult {
 
 /// Finds a variable by name, with an optional GUID (or alias).
 fn find<'a>(vars: &'a [Variable], name: &str, guid: Option<&str>) -> Result<&'a Variable, String> {
-    let want = VarName::from(name);
     let guid = guid.map(parse_guid).transpose()?;
     let hits: Vec<&Variable> = vars
         .iter()
-        .filter(|v| v.name == want && guid.is_none_or(|g| v.guid == g))
+        .filter(|v| v.name == name && guid.is_none_or(|g| v.guid == g))
         .collect();
     match hits.as_slice() {
         [one] => Ok(one),

@@ -359,16 +359,14 @@ fn fill_db(p: &PresetArgs, x: &Explicit<'_>, db: &mut SigDb) -> Result<(), Strin
 }
 
 fn find<'a>(vars: &'a [Variable], g: Guid, name: &str) -> Option<&'a Variable> {
-    let n = VarName::from(name);
-    vars.iter().find(|v| v.guid == g && v.name == n)
+    vars.iter().find(|v| v.guid == g && v.name == name)
 }
 
 /// Replaces (or, with empty data, removes) one variable.
 fn put(vars: &mut Vec<Variable>, g: Guid, name: &str, attributes: u32, data: Vec<u8>, t: EfiTime) {
-    let n = VarName::from(name);
-    vars.retain(|v| !(v.guid == g && v.name == n));
+    vars.retain(|v| !(v.guid == g && v.name == name));
     if !data.is_empty() {
-        let mut v = Variable::new(g, n, attributes, data);
+        let mut v = Variable::new(g, VarName::from(name), attributes, data);
         v.time = t;
         vars.push(v);
     }
@@ -482,8 +480,8 @@ fn apply_dbx_updates(vars: Vec<Variable>, p: &PresetArgs) -> Result<Vec<Variable
         let data = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
         let mut write = |attributes: u32| {
             svc.set_variable(
-                guid::IMAGE_SECURITY_DATABASE,
-                VarName::from("dbx"),
+                well_known::DBX.guid,
+                well_known::DBX.var_name(),
                 attributes,
                 &data,
             )
