@@ -283,9 +283,9 @@ fn looks_ucs2(data: &[u8]) -> bool {
     data.len() >= 4
         && data.len() % 2 == 0
         && data.ends_with(&[0, 0])
-        && data[..data.len() - 2]
-            .chunks_exact(2)
-            .all(|c| c[1] == 0 && (0x20..0x7f).contains(&c[0]))
+        && VarName::ucs2_units(&data[..data.len() - 2])
+            .iter()
+            .all(|u| (0x20..0x7f).contains(u))
 }
 
 fn hexdump(data: &[u8]) -> String {

@@ -5,89 +5,107 @@
 
 use uefi_vars::guid::{self, Guid};
 
-/// (display name, other accepted names, GUID text).
-const TABLE: &[(&str, &[&str], &str)] = &[
+/// (display name, other accepted names, GUID): the library's constants
+/// where it has one.
+const TABLE: &[(&str, &[&str], Guid)] = &[
     (
         "EfiGlobalVariable",
         &["global", "efi-global"],
-        "8be4df61-93ca-11d2-aa0d-00e098032b8c",
+        guid::GLOBAL_VARIABLE,
     ),
     (
         "EfiImageSecurityDatabase",
         &["db", "image-security"],
-        "d719b2cb-3d3a-4596-a3bc-dad00e67656f",
+        guid::IMAGE_SECURITY_DATABASE,
     ),
     (
         "SecureBootEnableDisable",
         &["secureboot", "secure-boot-enable"],
-        "f0a30bc7-af08-4556-99c4-001009c93a44",
+        guid::SECURE_BOOT_ENABLE_DISABLE,
     ),
     (
         "CustomModeEnable",
         &["custommode", "custom-mode"],
-        "c076ec0c-7028-4399-a072-71ee5c448b9f",
+        guid::CUSTOM_MODE_ENABLE,
     ),
     (
         "VendorKeysNv",
         &["vendor-keys"],
-        "9073e4e0-60ec-4b6e-9903-4c223c260f3c",
+        Guid::from_fields(
+            0x9073e4e0,
+            0x60ec,
+            0x4b6e,
+            [0x99, 0x03, 0x4c, 0x22, 0x3c, 0x26, 0x0f, 0x3c],
+        ),
     ),
     (
         "CertDb",
         &["certdb"],
-        "d9bee56e-75dc-49d9-b4d7-b534210f637a",
+        Guid::from_fields(
+            0xd9bee56e,
+            0x75dc,
+            0x49d9,
+            [0xb4, 0xd7, 0xb5, 0x34, 0x21, 0x0f, 0x63, 0x7a],
+        ),
     ),
-    (
-        "ShimLock",
-        &["shim", "shim-lock", "mok"],
-        "605dab50-e046-4300-abb6-3dd810dd8b23",
-    ),
+    ("ShimLock", &["shim", "shim-lock", "mok"], guid::SHIM_LOCK),
     (
         "MemoryTypeInformation",
         &["memory-type-information"],
-        "4c19049f-4137-4dd3-9c10-8b97a83ffdfa",
+        Guid::from_fields(
+            0x4c19049f,
+            0x4137,
+            0x4dd3,
+            [0x9c, 0x10, 0x8b, 0x97, 0xa8, 0x3f, 0xfd, 0xfa],
+        ),
     ),
     (
         "MtcVendor",
         &["mtc"],
-        "eb704011-1402-11d3-8e77-00a0c969723b",
+        Guid::from_fields(
+            0xeb704011,
+            0x1402,
+            0x11d3,
+            [0x8e, 0x77, 0x00, 0xa0, 0xc9, 0x69, 0x72, 0x3b],
+        ),
     ),
     (
         "VarErrorFlag",
         &["var-error-flag"],
-        "04b37fe8-f6ae-480b-bdd5-37d98c5e89aa",
+        Guid::from_fields(
+            0x04b37fe8,
+            0xf6ae,
+            0x480b,
+            [0xbd, 0xd5, 0x37, 0xd9, 0x8c, 0x5e, 0x89, 0xaa],
+        ),
     ),
     (
         "IScsiConfig",
         &["iscsi"],
-        "4b47d616-a8d6-4552-9d44-ccad2e0f4cf9",
+        Guid::from_fields(
+            0x4b47d616,
+            0xa8d6,
+            0x4552,
+            [0x9d, 0x44, 0xcc, 0xad, 0x2e, 0x0f, 0x4c, 0xf9],
+        ),
     ),
     (
         "SystemdBootLoader",
         &["systemd-boot", "loader"],
-        "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f",
+        Guid::from_fields(
+            0x4a67b082,
+            0x0a4c,
+            0x41cf,
+            [0xb6, 0xc7, 0x44, 0x0b, 0x29, 0xbb, 0x8c, 0x4f],
+        ),
     ),
-    (
-        "MicrosoftOwner",
-        &["microsoft"],
-        "77fa9abd-0359-4d32-bd60-28f4e78f784b",
-    ),
-    (
-        "EfiCertX509",
-        &["x509"],
-        "a5c059a1-94e4-4aa7-87b5-ab155c2bf072",
-    ),
-    (
-        "EfiCertSha256",
-        &["sha256"],
-        "c1c41626-504c-4092-aca9-41f936934328",
-    ),
+    ("MicrosoftOwner", &["microsoft"], guid::MICROSOFT_VENDOR),
+    ("EfiCertX509", &["x509"], guid::CERT_X509),
+    ("EfiCertSha256", &["sha256"], guid::CERT_SHA256),
 ];
 
 fn entries() -> impl Iterator<Item = (&'static str, &'static [&'static str], Guid)> {
-    TABLE
-        .iter()
-        .filter_map(|(n, aliases, g)| g.parse().ok().map(|g| (*n, *aliases, g)))
+    TABLE.iter().map(|(n, aliases, g)| (*n, *aliases, *g))
 }
 
 /// The display name of a well-known GUID.
@@ -124,6 +142,19 @@ pub fn parse_guid(text: &str) -> Result<Guid, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn guids_without_a_library_constant_keep_their_text() {
+        // MdeModulePkg.dec gMemoryTypeInformationGuid, SecurityPkg.dec
+        // gEfiCertDbGuid, systemd-boot's loader vendor GUID.
+        for (name, text) in [
+            ("memory-type-information", "4c19049f-4137-4dd3-9c10-8b97a83ffdfa"),
+            ("certdb", "d9bee56e-75dc-49d9-b4d7-b534210f637a"),
+            ("loader", "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"),
+        ] {
+            assert_eq!(parse_guid(name).unwrap().to_string(), text);
+        }
+    }
 
     #[test]
     fn names_braces_and_case() {
