@@ -21,18 +21,7 @@ fn is_signature_database(v: &Variable) -> bool {
 fn x509_summary(der: &[u8]) -> String {
     match openssl::x509::X509::from_der(der) {
         Ok(c) => {
-            let name = |n: &openssl::x509::X509NameRef| {
-                n.entries()
-                    .map(|e| {
-                        format!(
-                            "{}={}",
-                            e.object().nid().short_name().unwrap_or("?"),
-                            e.data().to_string().unwrap_or_default()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let name = crate::explain::name_text;
             let serial = c
                 .serial_number()
                 .to_bn()
@@ -175,18 +164,7 @@ fn x509_json(der: &[u8]) -> serde_json::Value {
     let Ok(c) = openssl::x509::X509::from_der(der) else {
         return serde_json::json!({ "unparsable": true });
     };
-    let name = |n: &openssl::x509::X509NameRef| {
-        n.entries()
-            .map(|e| {
-                format!(
-                    "{}={}",
-                    e.object().nid().short_name().unwrap_or("?"),
-                    e.data().to_string().unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let name = crate::explain::name_text;
     let sha256 = c
         .digest(MessageDigest::sha256())
         .map(|d| uefi_vars::persist::json::to_hex(&d))

@@ -29,7 +29,8 @@ fn time_text(t: &EfiTime) -> String {
     )
 }
 
-fn name_text(n: &X509NameRef) -> String {
+/// `CN=..., O=...` text of an X.509 name (short names, as `openssl x509`).
+pub(crate) fn name_text(n: &X509NameRef) -> String {
     n.entries()
         .map(|e| {
             format!(
