@@ -360,7 +360,7 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
     let byte = |name: &str| {
         svc.store()
             .iter()
-            .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == name)
+            .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name.eq_str(name))
             .and_then(|v| v.data.first().copied())
             .unwrap_or(0)
     };
@@ -490,7 +490,7 @@ fn enrolled_vars(
 ) -> Result<Vec<Variable>, String> {
     let time = now_time();
     let mut put = |guid: Guid, name: &str, data: Vec<u8>| {
-        vars.retain(|v| !(v.guid == guid && v.name == name));
+        vars.retain(|v| !(v.guid == guid && v.name.eq_str(name)));
         if !data.is_empty() {
             let mut v = Variable::new(
                 guid,
@@ -582,7 +582,7 @@ pub fn export_auth(args: &ExportAuthArgs) -> Result<ExitCode, CliError> {
         .iter()
         .filter_map(|(g, n)| {
             vars.iter()
-                .find(|v| v.guid == *g && v.name == *n)
+                .find(|v| v.guid == *g && v.name.eq_str(n))
                 .map(|v| (*n, v))
         })
         .collect();

@@ -112,7 +112,7 @@ fn defaults(name: &str) -> (Guid, u32) {
 
 /// The stored variable named `name` (it must be unique across GUIDs).
 fn by_name<'a>(svc: &'a Service, name: &str) -> Result<Option<&'a Variable>, String> {
-    let hits: Vec<&Variable> = svc.store().iter().filter(|v| v.name == name).collect();
+    let hits: Vec<&Variable> = svc.store().iter().filter(|v| v.name.eq_str(name)).collect();
     match hits.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one)),
@@ -191,7 +191,7 @@ fn boot_var(svc: &Service, n: u16) -> Option<&Variable> {
     let name = boot_name(n);
     svc.store()
         .iter()
-        .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == name.as_str())
+        .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name.eq_str(name.as_str()))
 }
 
 /// Whether a load option's description starts with `prefix`.

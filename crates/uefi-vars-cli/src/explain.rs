@@ -151,7 +151,7 @@ fn format_problem(data: &[u8], is_pk: bool) -> Option<String> {
 }
 
 fn find<'a>(vars: &'a [Variable], g: Guid, name: &str) -> Option<&'a Variable> {
-    vars.iter().find(|v| v.guid == g && v.name == name)
+    vars.iter().find(|v| v.guid == g && v.name.eq_str(name))
 }
 
 /// Which certificates may sign an update of `name`, as text.

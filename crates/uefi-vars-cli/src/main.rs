@@ -584,7 +584,7 @@ fn find<'a>(vars: &'a [Variable], name: &str, guid: Option<&str>) -> Result<&'a 
     let guid = guid.map(parse_guid).transpose()?;
     let hits: Vec<&Variable> = vars
         .iter()
-        .filter(|v| v.name == name && guid.is_none_or(|g| v.guid == g))
+        .filter(|v| v.name.eq_str(name) && guid.is_none_or(|g| v.guid == g))
         .collect();
     match hits.as_slice() {
         [one] => Ok(one),

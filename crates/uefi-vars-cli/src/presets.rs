@@ -359,12 +359,12 @@ fn fill_db(p: &PresetArgs, x: &Explicit<'_>, db: &mut SigDb) -> Result<(), Strin
 }
 
 fn find<'a>(vars: &'a [Variable], g: Guid, name: &str) -> Option<&'a Variable> {
-    vars.iter().find(|v| v.guid == g && v.name == name)
+    vars.iter().find(|v| v.guid == g && v.name.eq_str(name))
 }
 
 /// Replaces (or, with empty data, removes) one variable.
 fn put(vars: &mut Vec<Variable>, g: Guid, name: &str, attributes: u32, data: Vec<u8>, t: EfiTime) {
-    vars.retain(|v| !(v.guid == g && v.name == name));
+    vars.retain(|v| !(v.guid == g && v.name.eq_str(name)));
     if !data.is_empty() {
         let mut v = Variable::new(g, VarName::from(name), attributes, data);
         v.time = t;
@@ -585,7 +585,7 @@ fn report(store: &Path, plan: &Plan) -> Result<ExitCode, String> {
     let var = |g: Guid, n: &str| {
         svc.store()
             .iter()
-            .find(|v| v.guid == g && v.name == n)
+            .find(|v| v.guid == g && v.name.eq_str(n))
             .map(|v| v.data.clone())
             .unwrap_or_default()
     };

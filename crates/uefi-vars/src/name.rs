@@ -101,18 +101,6 @@ impl From<&str> for VarName {
     }
 }
 
-impl PartialEq<str> for VarName {
-    fn eq(&self, other: &str) -> bool {
-        self.eq_str(other)
-    }
-}
-
-impl PartialEq<&str> for VarName {
-    fn eq(&self, other: &&str) -> bool {
-        self.eq_str(other)
-    }
-}
-
 impl fmt::Display for VarName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", String::from_utf16_lossy(&self.0))
@@ -164,9 +152,9 @@ mod tests {
     #[test]
     fn compares_with_text_and_decodes_lossily() {
         let n = VarName::from("PK");
-        assert!(n == "PK");
-        assert!(n != "PKX");
-        assert!(n != "P");
+        assert!(n.eq_str("PK"));
+        assert!(!n.eq_str("PKX"));
+        assert!(!n.eq_str("P"));
         assert!(!VarName::from("Pk").eq_str("PK"));
         assert_eq!(
             VarName::from_wire_lossy(&wire(&[0x41, 0, 0x42])),

@@ -27,7 +27,7 @@ impl WellKnown {
 
     /// Whether `(guid, name)` is this variable (no allocation).
     pub fn is(&self, guid: &Guid, name: &VarName) -> bool {
-        *guid == self.guid && *name == *self.name
+        *guid == self.guid && name.eq_str(self.name)
     }
 
     /// [`WellKnown::is`] over raw UCS-2 units (NUL excluded).
