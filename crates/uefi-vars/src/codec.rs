@@ -303,6 +303,11 @@ macro_rules! numbered_table {
         $(pub const $name: $ty = $value;)*
         $(#[$doc])*
         pub const $table: &[($ty, &str)] = &[$(($name, stringify!($name)),)*];
+
+        /// The edk2 name of a number.
+        pub fn name(value: $ty) -> Option<&'static str> {
+            $table.iter().find(|(v, _)| *v == value).map(|(_, n)| *n)
+        }
     };
 }
 
@@ -328,11 +333,6 @@ pub mod function {
             GET_RUNTIME_CACHE_INFO = 14,
         }
     }
-
-    /// The edk2 name of a function number.
-    pub fn name(function: u64) -> Option<&'static str> {
-        NAMES.iter().find(|(f, _)| *f == function).map(|(_, n)| *n)
-    }
 }
 
 /// VAR_CHECK_POLICY_COMMAND_* (edk2 MdeModulePkg/Include/Guid/VarCheckPolicyMmi.h):
@@ -355,11 +355,6 @@ pub mod policy_command {
             GET_INFO = 6,
             GET_LOCK_VAR_STATE_INFO = 7,
         }
-    }
-
-    /// The edk2 name of a command.
-    pub fn name(command: u32) -> Option<&'static str> {
-        NAMES.iter().find(|(c, _)| *c == command).map(|(_, n)| *n)
     }
 }
 
@@ -498,6 +493,18 @@ mod tests {
         assert_eq!(b.u64(20), None);
         assert_eq!(b.put_u64(usize::MAX - 2, 1), None);
         assert_eq!(b.slice(usize::MAX, 2), None);
+    }
+
+    #[test]
+    fn function_and_command_tables() {
+        // edk2 SmmVariableCommon.h and VarCheckPolicyMmi.h.
+        assert_eq!(function::name(11), Some("GET_PAYLOAD_SIZE"));
+        assert_eq!(function::name(3), Some("SET_VARIABLE"));
+        assert_eq!(function::name(15), None);
+        assert_eq!(function::NAMES.len(), 14);
+        assert_eq!(policy_command::name(3), Some("REGISTER"));
+        assert_eq!(policy_command::name(8), None);
+        assert_eq!(policy_command::SIGNATURE, 0x4350_4356);
     }
 
     #[test]

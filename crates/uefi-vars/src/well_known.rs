@@ -239,23 +239,9 @@ mod tests {
     fn read_only_list_is_edk2s() {
         // AuthVariableLib's read-only variables, by name.
         let names: Vec<&str> = READ_ONLY.iter().map(|v| v.name).collect();
-        assert_eq!(
-            names,
-            [
-                "SetupMode",
-                "SecureBoot",
-                "SignatureSupport",
-                "VendorKeys",
-                "VendorKeysNv",
-                "AuditMode",
-                "DeployedMode",
-                "PKDefault",
-                "KEKDefault",
-                "dbDefault",
-                "dbxDefault",
-                "dbtDefault"
-            ]
-        );
+        let edk2 = "SetupMode SecureBoot SignatureSupport VendorKeys VendorKeysNv AuditMode \
+                    DeployedMode PKDefault KEKDefault dbDefault dbxDefault dbtDefault";
+        assert_eq!(names, edk2.split_whitespace().collect::<Vec<_>>());
         assert!(is_read_only(
             &guid::GLOBAL_VARIABLE,
             &VarName::from("SetupMode")
