@@ -61,6 +61,10 @@ pub fn open<'a>(blob: &'a [u8], magic: &[u8; 8], version: u32) -> Result<&'a [u8
     let available = blob.len() as u64;
     let truncated = |needed: u64| EnvelopeError::Truncated { needed, available };
     let minimum = (HEADER_LEN + CHECKSUM_LEN) as u64;
+    // A blob without its whole header is truncated, whatever its first bytes.
+    if blob.len() < HEADER_LEN {
+        return Err(truncated(minimum));
+    }
     let mut r = BodyReader::new(blob);
     let found_magic = r.array::<8>("magic").map_err(|_| truncated(minimum))?;
     if &found_magic != magic {
@@ -118,6 +122,14 @@ mod tests {
         );
         assert_eq!(
             open(&blob[..10], b"TESTTEST", 3),
+            Err(EnvelopeError::Truncated {
+                needed: 24,
+                available: 10
+            })
+        );
+        // a short blob is truncated even when its magic is wrong
+        assert_eq!(
+            open(&blob[..10], b"OTHEROTH", 3),
             Err(EnvelopeError::Truncated {
                 needed: 24,
                 available: 10
