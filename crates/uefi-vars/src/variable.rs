@@ -170,7 +170,9 @@ impl Variable {
         Variable {
             guid,
             name,
-            attributes: attributes & !attr::APPEND_WRITE,
+            attributes: Attributes::from(attributes)
+                .difference(Attributes::APPEND_WRITE)
+                .bits(),
             data,
             time: EfiTime::default(),
             digest: None,
@@ -187,11 +189,12 @@ impl Variable {
     }
 
     pub fn is_non_volatile(&self) -> bool {
-        self.attributes & attr::NON_VOLATILE != 0
+        self.attrs().contains(Attributes::NON_VOLATILE)
     }
 
     pub fn is_time_auth(&self) -> bool {
-        self.attributes & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0
+        self.attrs()
+            .contains(Attributes::TIME_BASED_AUTHENTICATED_WRITE_ACCESS)
     }
 
     /// Bytes of the name on the wire, NUL included.

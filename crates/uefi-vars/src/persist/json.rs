@@ -57,7 +57,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::time::EfiTime;
-use crate::variable::{attr, VarKey, Variable};
+use crate::variable::{Attributes, VarKey, Variable};
 
 /// The only format version written and accepted.
 pub const VERSION: u64 = 2;
@@ -203,7 +203,7 @@ pub(crate) fn check_encodable(var: &Variable) -> Result<(), String> {
     if var.data.is_empty() {
         return Err("empty data (a variable of size 0 does not exist)".into());
     }
-    if var.attributes & attr::APPEND_WRITE != 0 {
+    if var.attrs().contains(Attributes::APPEND_WRITE) {
         return Err("APPEND_WRITE (0x40) in the stored attributes".into());
     }
     if var.digest.as_ref().is_some_and(Vec::is_empty) {
@@ -509,7 +509,7 @@ fn decode_entry(index: usize, entry: Json) -> Result<Variable, FormatError> {
         Some(other) => return Err(err("attr", format!("is {}, not a number", other.kind()))),
         None => return Err(err("attr", "missing".into())),
     };
-    if attributes & attr::APPEND_WRITE != 0 {
+    if Attributes::from(attributes).contains(Attributes::APPEND_WRITE) {
         return Err(err(
             "attr",
             format!("{attributes:#x} has APPEND_WRITE (0x40), which is never stored"),
@@ -582,6 +582,7 @@ fn decode_name(text: &str) -> Result<VarName, String> {
 mod tests {
     use super::*;
     use crate::guid::GLOBAL_VARIABLE;
+    use crate::variable::attr;
 
     fn var(name: &str, attributes: u32, data: &[u8]) -> Variable {
         Variable::new(

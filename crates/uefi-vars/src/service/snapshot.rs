@@ -91,7 +91,7 @@ use crate::policy::{Policy, PolicyEngine};
 use crate::status::EfiStatus;
 use crate::store::VarStore;
 use crate::time::EfiTime;
-use crate::variable::{attr, Variable};
+use crate::variable::{Attributes, Variable};
 
 /// First bytes of every service snapshot.
 pub const MAGIC: [u8; 8] = *b"UEFIVSNP";
@@ -440,7 +440,7 @@ fn check_variable(var: &Variable) -> Result<(), String> {
     if var.data.is_empty() {
         return Err("empty data".into());
     }
-    if var.attributes & attr::APPEND_WRITE != 0 {
+    if var.attrs().contains(Attributes::APPEND_WRITE) {
         return Err("APPEND_WRITE in the stored attributes".into());
     }
     if var.digest.as_ref().is_some_and(Vec::is_empty) {
@@ -520,6 +520,7 @@ mod tests {
     use super::*;
     use crate::envelope::{CHECKSUM_LEN, HEADER_LEN};
     use crate::guid::GLOBAL_VARIABLE;
+    use crate::variable::attr;
 
     #[test]
     fn crc_check_value() {

@@ -19,7 +19,7 @@ use crate::crc32c::crc32c;
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::time::EfiTime;
-use crate::variable::{attr, Variable};
+use crate::variable::{Attributes, Variable};
 
 /// The preset dictionary of format version 0.
 pub const DICTIONARY: &[u8] = include_bytes!("../../../data/aws-uefi-data-v0.dict");
@@ -190,7 +190,7 @@ fn parse_entry(r: &mut Reader<'_>, index: u64) -> Result<Variable, AwsError> {
     let guid = Guid::from_bytes(r.array::<16>("guid")?);
     let attributes = r.u32("attributes")?;
     let mut v = Variable::new(guid, VarName::from_units(units), attributes, data);
-    if attributes & attr::APPEND_WRITE != 0 {
+    if Attributes::from(attributes).contains(Attributes::APPEND_WRITE) {
         return Err(entry(format!(
             "{name:?} has APPEND_WRITE in its stored attributes"
         )));
