@@ -65,7 +65,7 @@ fn framed(json: &[u8], spec: &[u8]) -> Vec<u8> {
     let mut rest = spec;
     let mut seq = 1;
     while rest.len() >= 2 {
-        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
+        let len = usize::from(uefi_vars::codec::u16_at(rest, 0, "length").expect("2 bytes"));
         rest = &rest[2..];
         let take = len.min(rest.len());
         let record = journal::frame_record(seq, &rest[..take]).expect("small record");

@@ -73,7 +73,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let (head, stream) = data.split_at(3);
-    let max_buffer = u32::from(u16::from_le_bytes([head[0], head[1]])).saturating_mul(2);
+    let max_buffer = u32::from(uefi_vars::codec::u16_at(head, 0, "size").expect("3 bytes"))
+        .saturating_mul(2);
     let mut seed = u32::from(head[2]) | 1;
 
     // Server side: bytes in pieces of pseudo-random sizes (1 byte to a few

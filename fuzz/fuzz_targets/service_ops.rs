@@ -24,7 +24,7 @@ use uefi_vars::name::VarName;
 use uefi_vars::persist::fault::FaultyStorage;
 use uefi_vars::persist::MemoryStorage;
 use uefi_vars::policy::{PolicyLimits, POLICY_ENTRY_REVISION};
-use uefi_vars::service::policy_mmi;
+use uefi_vars::codec::policy_command;
 use uefi_vars::store::Visibility;
 use uefi_vars::variable::{attr, VarKey};
 use uefi_vars::{Config, EfiStatus, Service};
@@ -491,7 +491,7 @@ impl Runner {
                 if var_status(l, &reply) == Some(EfiStatus::SUCCESS) {
                     let p = l.var_payload_off();
                     let at =
-                        |o: usize| u64::from_le_bytes(reply[o..o + 8].try_into().expect("u64"));
+                        |o: usize| uefi_vars::codec::u64_at(&reply, o, "u64").expect("u64");
                     let max = self.svc.config().max_storage;
                     assert_eq!(at(p), max);
                     assert_eq!(at(p + 8), max.saturating_sub(self.svc.store().used()));
@@ -504,7 +504,7 @@ impl Runner {
                 self.call(&request::lock_variable(l, &guid.get(), &name.wire()));
             }
             Op::PolicyRegister(p) => {
-                self.call(&request::policy(l, policy_mmi::CMD_REGISTER, &p.encode()));
+                self.call(&request::policy(l, policy_command::REGISTER, &p.encode()));
             }
             Op::PolicyRaw { command, params } => {
                 self.call(&request::policy(l, u32::from(*command % 9), params));
@@ -514,7 +514,7 @@ impl Runner {
                 let page_size = 4 * 4096 - l.mm_header() - l.policy_header() - 13;
                 let mut params = u32::from(*page % 4).to_le_bytes().to_vec();
                 params.resize(13 + page_size, 0);
-                self.call(&request::policy(l, policy_mmi::CMD_DUMP, &params));
+                self.call(&request::policy(l, policy_command::DUMP, &params));
             }
             Op::PolicyInfo {
                 guid,
@@ -530,9 +530,9 @@ impl Runner {
                 params.extend_from_slice(&n);
                 params.resize(params.len() + usize::from(*out_capacity), 0);
                 let cmd = if *lock_state {
-                    policy_mmi::CMD_GET_LOCK_VAR_STATE_INFO
+                    policy_command::GET_LOCK_VAR_STATE_INFO
                 } else {
-                    policy_mmi::CMD_GET_INFO
+                    policy_command::GET_INFO
                 };
                 self.call(&request::policy(l, cmd, &params));
             }

@@ -6,12 +6,12 @@
 
 use std::collections::BTreeSet;
 
-use uefi_vars::codec::{request, Layout};
+use uefi_vars::codec::{self, request, Layout};
 use uefi_vars::guid::Guid;
 use uefi_vars::name::VarName;
 use uefi_vars::persist::fault::FaultyStorage;
 use uefi_vars::persist::{json, MemoryStorage};
-use uefi_vars::service::vars::GET_NEXT_VARIABLE_NAME;
+use uefi_vars::codec::function::GET_NEXT_VARIABLE_NAME;
 use uefi_vars::store::Visibility;
 use uefi_vars::variable::{VarKey, Variable};
 use uefi_vars::{EfiStatus, MmResponse, Service};
@@ -20,11 +20,7 @@ pub mod auth;
 
 /// A UINTN of the layout's width at `off`.
 pub fn read_uintn(layout: Layout, bytes: &[u8], off: usize) -> Option<u64> {
-    let n = layout.uintn();
-    let b = bytes.get(off..off.checked_add(n)?)?;
-    let mut v = [0u8; 8];
-    v.get_mut(..n)?.copy_from_slice(b);
-    Some(u64::from_le_bytes(v))
+    codec::uintn_at(bytes, off, layout.word, "UINTN").ok()
 }
 
 /// MessageLength of a request as the service reads it, if the header is
@@ -121,12 +117,9 @@ pub fn check_enumeration(svc: &mut Service) {
             EfiStatus::SUCCESS,
             "GetNextVariableName failed part way after {seen:?}"
         );
-        let next_guid = Guid(
-            reply
-                .get(payload_off..payload_off + 16)
-                .and_then(|g| g.try_into().ok())
-                .expect("reply too short for the GUID"),
-        );
+        let next_guid = codec::Reader::at(&reply, payload_off)
+            .guid("VendorGuid")
+            .expect("reply too short for the GUID");
         let size = read_uintn(layout, &reply, payload_off + 16).expect("no NameSize") as usize;
         let area = reply
             .get(name_off..name_off + size)

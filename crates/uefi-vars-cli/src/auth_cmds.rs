@@ -8,7 +8,8 @@ use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
 use uefi_vars::siglist;
 use uefi_vars::time::EfiTime;
-use uefi_vars::variable::{attr, Variable};
+use uefi_vars::variable::{Attributes, Variable};
+use uefi_vars::well_known;
 
 use crate::{keys, CliError};
 
@@ -207,9 +208,9 @@ pub fn sign(args: &SignArgs) -> Result<ExitCode, CliError> {
         Some(t) => parse_time(t)?,
         None => now_time(),
     };
-    let mut attributes = attr::SECURE_BOOT_DB;
+    let mut attributes = Attributes::SECURE_BOOT_DB.bits();
     if args.append {
-        attributes |= attr::APPEND_WRITE;
+        attributes |= Attributes::APPEND_WRITE.bits();
     }
     let cert = keys::load_cert(&args.cert)?;
     let key = keys::load_key(&args.key)?;
@@ -291,8 +292,7 @@ fn generate_pki(dir: &std::path::Path) -> Result<Vec<PathBuf>, CliError> {
 }
 
 fn has_pk(vars: &[Variable]) -> bool {
-    vars.iter()
-        .any(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK"))
+    vars.iter().any(|v| well_known::PK.is(&v.guid, &v.name))
 }
 
 /// Whether `enroll` brings a new platform key (and so replaces PK, KEK
@@ -369,9 +369,14 @@ fn enrolled_vars(
 ) -> Result<Vec<Variable>, String> {
     let time = now_time();
     let mut put = |guid: Guid, name: &str, data: Vec<u8>| {
-        vars.retain(|v| !(v.guid == guid && v.name == VarName::from(name)));
+        vars.retain(|v| !(v.guid == guid && v.name.eq_str(name)));
         if !data.is_empty() {
-            let mut v = Variable::new(guid, VarName::from(name), attr::SECURE_BOOT_DB, data);
+            let mut v = Variable::new(
+                guid,
+                VarName::from(name),
+                Attributes::SECURE_BOOT_DB.bits(),
+                data,
+            );
             v.time = time;
             vars.push(v);
         }
@@ -388,16 +393,16 @@ fn enrolled_vars(
         "PK",
         x509_list(owner, std::slice::from_ref(pk))?,
     );
-    let sbe = VarName::from("SecureBootEnable");
-    vars.retain(|v| !(v.guid == guid::SECURE_BOOT_ENABLE_DISABLE && v.name == sbe));
+    let sbe = well_known::SECURE_BOOT_ENABLE;
+    vars.retain(|v| !sbe.is(&v.guid, &v.name));
     vars.push(Variable::new(
-        guid::SECURE_BOOT_ENABLE_DISABLE,
-        sbe,
-        attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS,
+        sbe.guid,
+        sbe.var_name(),
+        Attributes::NV_BS.bits(),
         vec![u8::from(!args.no_secure_boot)],
     ));
     for v in &vars {
-        if v.guid == guid::GLOBAL_VARIABLE && v.name == VarName::from("PK") {
+        if well_known::PK.is(&v.guid, &v.name) {
             siglist::check_format(&v.data, true).map_err(|e| format!("PK: {e:?}"))?;
         }
     }
@@ -456,7 +461,7 @@ pub fn export_auth(args: &ExportAuthArgs) -> Result<ExitCode, CliError> {
         .iter()
         .filter_map(|(g, n)| {
             vars.iter()
-                .find(|v| v.guid == *g && v.name == VarName::from(*n))
+                .find(|v| v.guid == *g && v.name.eq_str(n))
                 .map(|v| (*n, v))
         })
         .collect();
@@ -488,7 +493,12 @@ pub fn export_auth(args: &ExportAuthArgs) -> Result<ExitCode, CliError> {
             pkcs7: &[],
             payload: &v.data,
         };
-        let content = signed_content(&v.guid, &v.name, attr::SECURE_BOOT_DB, &unsigned);
+        let content = signed_content(
+            &v.guid,
+            &v.name,
+            Attributes::SECURE_BOOT_DB.bits(),
+            &unsigned,
+        );
         let p7 = keys::sign_detached(cert, key, &content)?;
         let path = args.dir.join(format!("{name}.auth"));
         create_new(&path, &build_auth2(&timestamp, &p7, &v.data), 0o644)?;

@@ -107,8 +107,7 @@ fn defaults(name: &str) -> (Guid, u32) {
 
 /// The stored variable named `name` (it must be unique across GUIDs).
 fn by_name<'a>(svc: &'a Service, name: &str) -> Result<Option<&'a Variable>, String> {
-    let n = VarName::from(name);
-    let hits: Vec<&Variable> = svc.store().iter().filter(|v| v.name == n).collect();
+    let hits: Vec<&Variable> = svc.store().iter().filter(|v| v.name.eq_str(name)).collect();
     match hits.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(one)),
@@ -197,16 +196,17 @@ fn boot_name(n: u16) -> String {
 }
 
 fn boot_var(svc: &Service, n: u16) -> Option<&Variable> {
-    let name = VarName::from(boot_name(n).as_str());
+    let name = boot_name(n);
     svc.store()
         .iter()
-        .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == name)
+        .find(|v| v.guid == guid::GLOBAL_VARIABLE && v.name.eq_str(name.as_str()))
 }
 
 /// Whether a load option's description starts with `prefix`.
 fn description_starts(v: &Variable, prefix: &str) -> bool {
-    let want: Vec<u8> = prefix.encode_utf16().flat_map(u16::to_le_bytes).collect();
-    v.data.get(6..).is_some_and(|d| d.starts_with(&want))
+    // EFI_LOAD_OPTION: Attributes (4), FilePathListLength (2), Description.
+    let description = VarName::ucs2_units(v.data.get(6..).unwrap_or_default());
+    description.starts_with(&prefix.encode_utf16().collect::<Vec<_>>())
 }
 
 /// `--set-boot-uri`: the load option (MSG_URI_DP node, type 3 subtype 24,

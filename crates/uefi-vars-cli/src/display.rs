@@ -2,63 +2,26 @@
 
 use std::fmt::Write;
 
+use uefi_vars::codec::{self, Reader};
 use uefi_vars::guid::{self, Guid};
+use uefi_vars::name::VarName;
 use uefi_vars::siglist;
-use uefi_vars::variable::{attr, Variable};
+use uefi_vars::variable::Variable;
+use uefi_vars::well_known;
 
 /// Short name of a signature type GUID.
 fn sig_type_name(g: &Guid) -> String {
-    let table = [
-        (guid::CERT_X509, "X509"),
-        (guid::CERT_SHA256, "SHA256"),
-        (guid::CERT_SHA1, "SHA1"),
-        (guid::CERT_SHA224, "SHA224"),
-        (guid::CERT_SHA384, "SHA384"),
-        (guid::CERT_SHA512, "SHA512"),
-        (guid::CERT_RSA2048, "RSA2048"),
-        (guid::CERT_RSA2048_SHA256, "RSA2048_SHA256"),
-        (guid::CERT_RSA2048_SHA1, "RSA2048_SHA1"),
-        (guid::CERT_X509_SHA256, "X509_SHA256"),
-        (guid::CERT_X509_SHA384, "X509_SHA384"),
-        (guid::CERT_X509_SHA512, "X509_SHA512"),
-    ];
-    table
-        .iter()
-        .find(|(t, _)| t == g)
-        .map_or_else(|| g.to_string(), |(_, n)| (*n).to_string())
+    well_known::signature_type(g).map_or_else(|| g.to_string(), |t| t.name.to_string())
 }
 
 fn is_signature_database(v: &Variable) -> bool {
-    let name = v.name.to_string();
-    (v.guid == guid::GLOBAL_VARIABLE
-        && matches!(
-            name.as_str(),
-            "PK" | "KEK" | "PKDefault" | "KEKDefault" | "dbDefault" | "dbxDefault" | "dbtDefault"
-        ))
-        || (v.guid == guid::IMAGE_SECURITY_DATABASE
-            && matches!(name.as_str(), "db" | "dbx" | "dbt" | "dbr"))
-        || (crate::names::name_of(&v.guid) == Some("ShimLock")
-            && matches!(
-                name.as_str(),
-                "MokList" | "MokListX" | "MokListRT" | "MokListXRT" | "MokListTrusted"
-            ))
+    well_known::holds_signature_lists(&v.guid, &v.name)
 }
 
 fn x509_summary(der: &[u8]) -> String {
     match openssl::x509::X509::from_der(der) {
         Ok(c) => {
-            let name = |n: &openssl::x509::X509NameRef| {
-                n.entries()
-                    .map(|e| {
-                        format!(
-                            "{}={}",
-                            e.object().nid().short_name().unwrap_or("?"),
-                            e.data().to_string().unwrap_or_default()
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let name = crate::explain::name_text;
             let serial = c
                 .serial_number()
                 .to_bn()
@@ -109,8 +72,7 @@ pub fn signature_lists(data: &[u8]) -> Option<String> {
             if l.sig_type == guid::CERT_X509 {
                 let _ = writeln!(out, "        {}", x509_summary(body));
             } else {
-                let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
-                let _ = writeln!(out, "        {hex}");
+                let _ = writeln!(out, "        {}", hex::encode(body));
             }
         }
     }
@@ -138,7 +100,7 @@ pub fn summary_line(v: &Variable) -> String {
             return format!(
                 "{}  {:<14} {:>6}  {}  = [{}]",
                 vendor_column(v),
-                attr::describe(v.attributes),
+                v.attrs(),
                 v.data.len(),
                 v.name,
                 kinds.join(", ")
@@ -151,7 +113,7 @@ pub fn summary_line(v: &Variable) -> String {
     format!(
         "{}  {:<14} {:>6}  {}{}",
         vendor_column(v),
-        attr::describe(v.attributes),
+        v.attrs(),
         v.data.len(),
         v.name,
         value.map(|p| format!("  = {p}")).unwrap_or_default()
@@ -167,12 +129,7 @@ pub fn details(v: &Variable) -> String {
         None => writeln!(out, "guid:       {}", v.guid),
     }
     .unwrap_or_default();
-    let _ = writeln!(
-        out,
-        "attributes: {:#x} ({})",
-        v.attributes,
-        attr::describe(v.attributes)
-    );
+    let _ = writeln!(out, "attributes: {:#x} ({})", v.attributes, v.attrs());
     let _ = writeln!(out, "size:       {}", v.data.len());
     if v.is_time_auth() {
         let t = &v.time;
@@ -222,18 +179,7 @@ fn x509_json(der: &[u8]) -> serde_json::Value {
     let Ok(c) = openssl::x509::X509::from_der(der) else {
         return serde_json::json!({ "unparsable": true });
     };
-    let name = |n: &openssl::x509::X509NameRef| {
-        n.entries()
-            .map(|e| {
-                format!(
-                    "{}={}",
-                    e.object().nid().short_name().unwrap_or("?"),
-                    e.data().to_string().unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let name = crate::explain::name_text;
     let sha256 = c
         .digest(MessageDigest::sha256())
         .map(|d| uefi_vars::persist::json::to_hex(&d))
@@ -283,7 +229,7 @@ pub fn to_json(v: &Variable) -> serde_json::Value {
         "guid": v.guid.to_string(),
         "guid_name": crate::names::name_of(&v.guid),
         "attributes": v.attributes,
-        "attribute_names": attr::describe(v.attributes),
+        "attribute_names": v.attrs().to_string(),
         "size": v.data.len(),
         "data": uefi_vars::persist::json::to_hex(&v.data),
     });
@@ -310,40 +256,35 @@ fn preview(data: &[u8]) -> Option<String> {
         [a, b] if [a, b].iter().all(|c| c.is_ascii_alphanumeric()) && !a.is_ascii_digit() => {
             return Some(format!("{:?}", String::from_utf8_lossy(data)))
         }
-        [a, b] => return Some(format!("{}", u16::from_le_bytes([*a, *b]))),
+        [_, _] => return codec::u16_at(data, 0, "value").ok().map(|n| format!("{n}")),
         _ => {}
     }
     if looks_ucs2(data) {
-        let units: Vec<u16> = data
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .take_while(|&u| u != 0)
-            .collect();
+        let units = VarName::units_until_nul(data);
         return Some(format!("{:?} (UCS-2)", String::from_utf16_lossy(&units)));
     }
     let text = data.strip_suffix(&[0]).unwrap_or(data);
     if text.len() >= 2 && text.iter().all(|b| (0x20..0x7f).contains(b)) {
         return Some(format!("{:?}", String::from_utf8_lossy(text)));
     }
-    match <[u8; 4]>::try_from(data) {
-        Ok(w) => Some(format!("{:#x}", u32::from_le_bytes(w))),
-        Err(_) => None,
-    }
+    let mut r = Reader::new(data);
+    let word = r.u32("value").ok().filter(|_| r.is_empty())?;
+    Some(format!("{word:#x}"))
 }
 
 fn looks_ucs2(data: &[u8]) -> bool {
     data.len() >= 4
         && data.len() % 2 == 0
         && data.ends_with(&[0, 0])
-        && data[..data.len() - 2]
-            .chunks_exact(2)
-            .all(|c| c[1] == 0 && (0x20..0x7f).contains(&c[0]))
+        && VarName::ucs2_units(&data[..data.len() - 2])
+            .iter()
+            .all(|u| (0x20..0x7f).contains(u))
 }
 
 fn hexdump(data: &[u8]) -> String {
     let mut out = String::new();
     for (i, chunk) in data.chunks(16).enumerate() {
-        let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+        let hex: Vec<String> = chunk.chunks(1).map(hex::encode).collect();
         let ascii: String = chunk
             .iter()
             .map(|&b| {

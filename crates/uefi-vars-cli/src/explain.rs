@@ -10,12 +10,12 @@ use openssl::stack::Stack;
 use openssl::x509::{X509NameRef, X509};
 
 use uefi_vars::auth::{parse_auth2, Auth2};
-use uefi_vars::envelope::BodyReader;
+use uefi_vars::codec::Reader;
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
 use uefi_vars::siglist::{self, FormatProblem};
 use uefi_vars::time::EfiTime;
-use uefi_vars::variable::{attr, Variable};
+use uefi_vars::variable::{attr, Attributes, Variable};
 
 fn time_text(t: &EfiTime) -> String {
     format!(
@@ -29,7 +29,8 @@ fn time_text(t: &EfiTime) -> String {
     )
 }
 
-fn name_text(n: &X509NameRef) -> String {
+/// `CN=..., O=...` text of an X.509 name (short names, as `openssl x509`).
+pub(crate) fn name_text(n: &X509NameRef) -> String {
     n.entries()
         .map(|e| {
             format!(
@@ -87,7 +88,7 @@ fn subjects(list: &[u8]) -> Vec<String> {
 
 /// Where in `data` the signature lists stop making sense.
 fn list_offset_problem(data: &[u8]) -> Option<String> {
-    let mut r = BodyReader::new(data);
+    let mut r = Reader::new(data);
     while r.remaining() > 0 {
         let at = r.pos();
         let fail = |what: String| Some(format!("at offset {at:#x}: {what}"));
@@ -97,11 +98,19 @@ fn list_offset_problem(data: &[u8]) -> Option<String> {
                 r.remaining()
             ));
         };
-        let mut h = BodyReader::new(header);
-        let ty = h.array::<16>("type").map(Guid).unwrap_or_default();
-        let list = h.u32("ListSize").unwrap_or(0) as usize;
-        let head = h.u32("HeaderSize").unwrap_or(0) as usize;
-        let sig = h.u32("SignatureSize").unwrap_or(0) as usize;
+        // `header` holds the 28 bytes these four fields fill.
+        let mut h = Reader::new(header);
+        let fields = (|| {
+            let ty = h.guid("SignatureType")?;
+            let list = h.u32_size("SignatureListSize")?;
+            let head = h.u32_size("SignatureHeaderSize")?;
+            let sig = h.u32_size("SignatureSize")?;
+            Ok::<_, uefi_vars::codec::Malformed>((ty, list, head, sig))
+        })();
+        let (ty, list, head, sig) = match fields {
+            Ok(f) => f,
+            Err(e) => return fail(e.to_string()),
+        };
         let body = list.checked_sub(28).and_then(|b| b.checked_sub(head));
         match body {
             None => return fail(format!("ListSize {list} is smaller than its headers")),
@@ -143,8 +152,7 @@ fn format_problem(data: &[u8], is_pk: bool) -> Option<String> {
 }
 
 fn find<'a>(vars: &'a [Variable], g: Guid, name: &str) -> Option<&'a Variable> {
-    vars.iter()
-        .find(|v| v.guid == g && v.name == VarName::from(name))
+    vars.iter().find(|v| v.guid == g && v.name.eq_str(name))
 }
 
 /// Which certificates may sign an update of `name`, as text.
@@ -171,7 +179,7 @@ pub fn refusal(
     attributes: u32,
     data: &[u8],
 ) -> Option<String> {
-    if attributes & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS == 0 {
+    if !Attributes::from(attributes).contains(Attributes::TIME_BASED_AUTHENTICATED_WRITE_ACCESS) {
         return None;
     }
     let Ok(auth) = parse_auth2(data) else {
@@ -202,7 +210,7 @@ fn timestamp_problem(
     auth: &Auth2<'_>,
 ) -> Option<String> {
     let old = find(vars, vendor, name)?;
-    if attributes & attr::APPEND_WRITE != 0 || !old.is_time_auth() {
+    if Attributes::from(attributes).contains(Attributes::APPEND_WRITE) || !old.is_time_auth() {
         return None;
     }
     (auth.timestamp.chrono_cmp(&old.time) != std::cmp::Ordering::Greater).then(|| {
@@ -254,26 +262,22 @@ pub fn plain_refusal(
     use uefi_vars::EfiStatus;
     let old = find(vars, vendor, name);
     if let Some(old) = old {
-        if old.attributes
-            & (attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS | attr::AUTHENTICATED_WRITE_ACCESS)
-            != 0
-        {
+        if old.attrs().is_authenticated() {
             return Some(format!(
                 "{name} is an authenticated variable ({}): it changes only through a signed \
                  update (`uefi-vars sign`, then `uefi-vars apply`)",
-                attr::describe(old.attributes)
+                old.attrs()
             ));
         }
-        let stored = old.attributes & !attr::APPEND_WRITE;
-        if stored != attributes & !attr::APPEND_WRITE && status == EfiStatus::INVALID_PARAMETER {
+        let stored = old.attrs() - Attributes::APPEND_WRITE;
+        let asked = Attributes::from(attributes);
+        if stored != asked - Attributes::APPEND_WRITE && status == EfiStatus::INVALID_PARAMETER {
             return Some(format!(
                 "{name} exists with attributes {}; a write cannot change them to {} \
                  (delete it first, or pass --attr {})",
-                attr::describe(stored),
-                attr::describe(attributes),
-                attr::describe(stored)
-                    .to_ascii_lowercase()
-                    .replace('|', ",")
+                stored,
+                asked,
+                stored.to_string().to_ascii_lowercase().replace('|', ",")
             ));
         }
     }

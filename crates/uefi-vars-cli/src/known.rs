@@ -6,11 +6,12 @@
 //! shim's MokVars.txt).
 
 use serde_json::{json, Value};
+use uefi_vars::codec::Reader;
 use uefi_vars::devpath::{self, LoadOption};
 use uefi_vars::guid;
+use uefi_vars::name::VarName;
 use uefi_vars::variable::Variable;
-
-use crate::names;
+use uefi_vars::well_known;
 
 /// A decoded value: one line of text and its JSON form.
 pub struct Decoded {
@@ -19,16 +20,7 @@ pub struct Decoded {
 }
 
 fn u16s(data: &[u8]) -> Option<Vec<u16>> {
-    (data.len() % 2 == 0).then(|| {
-        data.chunks_exact(2)
-            .map(|c| {
-                u16::from_le_bytes([
-                    c.first().copied().unwrap_or(0),
-                    c.get(1).copied().unwrap_or(0),
-                ])
-            })
-            .collect()
-    })
+    (data.len() % 2 == 0).then(|| VarName::ucs2_units(data))
 }
 
 fn ascii_z(data: &[u8]) -> Option<String> {
@@ -38,17 +30,10 @@ fn ascii_z(data: &[u8]) -> Option<String> {
         .then(|| String::from_utf8_lossy(text).into_owned())
 }
 
-/// `Boot0001`-style names: prefix and four upper-case hex digits.
+/// `Boot0001`-style names: the prefix (the table is
+/// [`well_known::LOAD_OPTION_PREFIXES`]).
 fn numbered(name: &str) -> Option<&'static str> {
-    ["Boot", "Driver", "SysPrep", "PlatformRecovery"]
-        .into_iter()
-        .find(|p| {
-            name.strip_prefix(p).is_some_and(|n| {
-                n.len() == 4
-                    && n.bytes()
-                        .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
-            })
-        })
+    well_known::load_option(name).map(|(prefix, _)| prefix)
 }
 
 const OS_INDICATIONS: [(u64, &str); 8] = [
@@ -126,7 +111,8 @@ fn global(name: &str, data: &[u8]) -> Option<Decoded> {
             })
         }
         "OsIndications" | "OsIndicationsSupported" => {
-            let bits = u64::from_le_bytes(<[u8; 8]>::try_from(data).ok()?);
+            let mut r = Reader::new(data);
+            let bits = r.u64("OsIndications").ok().filter(|_| r.is_empty())?;
             let names: Vec<String> = OS_INDICATIONS
                 .iter()
                 .filter(|(b, _)| bits & b != 0)
@@ -179,7 +165,7 @@ pub fn decode(v: &Variable) -> Option<Decoded> {
     let name = v.name.to_string();
     if v.guid == guid::GLOBAL_VARIABLE {
         global(&name, &v.data)
-    } else if names::name_of(&v.guid) == Some("ShimLock") {
+    } else if v.guid == guid::SHIM_LOCK {
         shim(&name, &v.data)
     } else {
         None

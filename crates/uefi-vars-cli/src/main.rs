@@ -19,10 +19,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use uefi_vars::guid::{self, Guid};
+use uefi_vars::guid::Guid;
 use uefi_vars::name::VarName;
 use uefi_vars::persist::{json, JsonFile, MemoryStorage, Storage, WriteMode};
-use uefi_vars::variable::{attr, VarKey, Variable};
+use uefi_vars::variable::{attr, Attributes, VarKey, Variable};
 use uefi_vars::{Config, EfiStatus, Service};
 
 use store_io::StoreArgs;
@@ -385,7 +385,7 @@ fn run(cmd: Command) -> CliResult {
             };
             let mut attributes = parse_attributes(&attributes)?;
             if append {
-                attributes |= attr::APPEND_WRITE;
+                attributes |= Attributes::APPEND_WRITE.bits();
             }
             // No guest can send an update larger than the MM buffer.
             let limit = u64::from(uefi_vars::service::MAX_BUFFER_SIZE);
@@ -457,9 +457,7 @@ fn print_bytes(bytes: &[u8]) -> CliResult {
 fn set(name: &str, guid: &str, io: &StoreArgs, attr_text: &str, data: &DataArgs) -> CliResult {
     let guid = parse_guid(guid)?;
     let attributes = parse_attributes(attr_text)?;
-    if attributes & (attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS | attr::AUTHENTICATED_WRITE_ACCESS)
-        != 0
-    {
+    if Attributes::from(attributes).is_authenticated() {
         return Err(CliError::Refused(
             "authenticated variables need a signed update; `set` writes plain variables only"
                 .into(),
@@ -681,11 +679,10 @@ fn finish(svc: &mut Service, status: EfiStatus, what: &str) -> CliResult {
 
 /// Finds a variable by name, with an optional GUID (or alias).
 fn find<'a>(vars: &'a [Variable], name: &str, guid: Option<&str>) -> Result<&'a Variable, String> {
-    let want = VarName::from(name);
     let guid = guid.map(parse_guid).transpose()?;
     let hits: Vec<&Variable> = vars
         .iter()
-        .filter(|v| v.name == want && guid.is_none_or(|g| v.guid == g))
+        .filter(|v| v.name.eq_str(name) && guid.is_none_or(|g| v.guid == g))
         .collect();
     match hits.as_slice() {
         [one] => Ok(one),
@@ -711,11 +708,11 @@ fn find_in(svc: &Service, name: &str, guid: Option<&str>) -> Result<Variable, St
 
 /// The namespace a well-known authenticated variable lives in.
 pub(crate) fn default_guid(name: &str) -> Result<Guid, CliError> {
-    match name {
-        "PK" | "KEK" => Ok(guid::GLOBAL_VARIABLE),
-        "db" | "dbx" | "dbt" | "dbr" => Ok(guid::IMAGE_SECURITY_DATABASE),
-        _ => Err(CliError::Usage(format!("--guid is needed for {name:?}"))),
-    }
+    uefi_vars::well_known::SIGNATURE_DATABASES
+        .iter()
+        .find(|v| v.name == name)
+        .map(|v| v.guid)
+        .ok_or_else(|| CliError::Usage(format!("--guid is needed for {name:?}")))
 }
 
 pub(crate) fn parse_guid(text: &str) -> Result<Guid, String> {
@@ -737,10 +734,10 @@ fn parse_attribute_text(text: &str) -> Result<u32, String> {
     t.split([',', '|'])
         .map(|p| {
             let p = p.trim().to_ascii_uppercase();
-            attr::NAMES
+            Attributes::SHORT_NAMES
                 .iter()
                 .find(|(_, n)| *n == p)
-                .map(|(bit, _)| *bit)
+                .map(|(bit, _)| bit.bits())
                 .ok_or_else(|| {
                     format!("unknown attribute {p:?} (use NV, BS, RT, HR, AT or a number)")
                 })

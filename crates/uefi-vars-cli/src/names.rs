@@ -203,6 +203,22 @@ mod tests {
     }
 
     #[test]
+    fn guids_without_a_library_constant_keep_their_text() {
+        // MdeModulePkg.dec gMemoryTypeInformationGuid, SecurityPkg.dec
+        // gEfiCertDbGuid, systemd-boot's loader vendor GUID.
+        for (name, text) in [
+            (
+                "memory-type-information",
+                "4c19049f-4137-4dd3-9c10-8b97a83ffdfa",
+            ),
+            ("certdb", "d9bee56e-75dc-49d9-b4d7-b534210f637a"),
+            ("loader", "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"),
+        ] {
+            assert_eq!(parse_guid(name).unwrap().to_string(), text);
+        }
+    }
+
+    #[test]
     fn names_braces_and_case() {
         assert_eq!(parse_guid("global").unwrap(), guid::GLOBAL_VARIABLE);
         assert_eq!(

@@ -12,7 +12,8 @@ use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
 use uefi_vars::persist::MemoryStorage;
 use uefi_vars::time::EfiTime;
-use uefi_vars::variable::{attr, Variable};
+use uefi_vars::variable::{attr, Attributes, Variable};
+use uefi_vars::well_known;
 use uefi_vars::{Config, EfiStatus, Service};
 
 use crate::builtin_certs::{self as bc, BuiltinCert, Cert};
@@ -377,16 +378,14 @@ fn fill_db(p: &PresetArgs, x: &Explicit<'_>, db: &mut SigDb) -> Result<(), Strin
 }
 
 fn find<'a>(vars: &'a [Variable], g: Guid, name: &str) -> Option<&'a Variable> {
-    let n = VarName::from(name);
-    vars.iter().find(|v| v.guid == g && v.name == n)
+    vars.iter().find(|v| v.guid == g && v.name.eq_str(name))
 }
 
 /// Replaces (or, with empty data, removes) one variable.
 fn put(vars: &mut Vec<Variable>, g: Guid, name: &str, attributes: u32, data: Vec<u8>, t: EfiTime) {
-    let n = VarName::from(name);
-    vars.retain(|v| !(v.guid == g && v.name == n));
+    vars.retain(|v| !(v.guid == g && v.name.eq_str(name)));
     if !data.is_empty() {
-        let mut v = Variable::new(g, n, attributes, data);
+        let mut v = Variable::new(g, VarName::from(name), attributes, data);
         v.time = t;
         vars.push(v);
     }
@@ -403,7 +402,14 @@ fn put_db(vars: &mut Vec<Variable>, g: Guid, name: &str, db: &SigDb, fresh: bool
         .filter(|_| !fresh)
         .map(|v| v.time)
         .unwrap_or_else(|| db.newest_cert().unwrap_or_else(initial_time));
-    put(vars, g, name, attr::SECURE_BOOT_DB, db.bytes(), time);
+    put(
+        vars,
+        g,
+        name,
+        Attributes::SECURE_BOOT_DB.bits(),
+        db.bytes(),
+        time,
+    );
 }
 
 /// Applies the plan to `vars`: every database but PK (written last, so
@@ -416,7 +422,7 @@ fn write_plan(vars: &mut Vec<Variable>, plan: &Plan, secure_boot: bool) {
     if plan.mok.changed() {
         // shim's MokList: NV+BS, no timestamp (virt-firmware efivar.py
         // `efivar_defaults`; shim mok.c mirrors it to MokListRT).
-        let mok_attr = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS;
+        let mok_attr = Attributes::NV_BS.bits();
         let t = EfiTime::default();
         put(
             vars,
@@ -428,7 +434,7 @@ fn write_plan(vars: &mut Vec<Variable>, plan: &Plan, secure_boot: bool) {
         );
     }
     if fresh {
-        let nv_bs = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS;
+        let nv_bs = Attributes::NV_BS.bits();
         let t = EfiTime::default();
         let sbe = vec![u8::from(secure_boot)];
         put(
@@ -457,7 +463,7 @@ fn write_pk(vars: &mut Vec<Variable>, pk: &SigDb) {
         vars,
         guid::GLOBAL_VARIABLE,
         "PK",
-        attr::SECURE_BOOT_DB,
+        Attributes::SECURE_BOOT_DB.bits(),
         pk.bytes(),
         time,
     );
@@ -483,8 +489,8 @@ fn apply_dbx_updates(vars: Vec<Variable>, p: &PresetArgs) -> Result<Vec<Variable
         let before: Vec<Variable> = svc.store().iter().cloned().collect();
         let mut write = |attributes: u32| {
             svc.set_variable(
-                guid::IMAGE_SECURITY_DATABASE,
-                VarName::from("dbx"),
+                well_known::DBX.guid,
+                well_known::DBX.var_name(),
                 attributes,
                 &data,
             )
@@ -593,10 +599,7 @@ fn unverified_updates(
     plan: &Plan,
     mut vars: Vec<Variable>,
 ) -> Result<Vec<Variable>, CliError> {
-    let pk = VarName::from("PK");
-    let has_pk = vars
-        .iter()
-        .any(|v| v.guid == guid::GLOBAL_VARIABLE && v.name == pk);
+    let has_pk = vars.iter().any(|v| well_known::PK.is(&v.guid, &v.name));
     if plan.pk.is_none() && has_pk {
         return Err(CliError::Refused(format!(
             "{}: --write-dbx-unverified: the store has a PK (it is not in setup mode), \
@@ -604,7 +607,7 @@ fn unverified_updates(
             x.store.display()
         )));
     }
-    vars.retain(|v| !(v.guid == guid::GLOBAL_VARIABLE && v.name == pk));
+    vars.retain(|v| !well_known::PK.is(&v.guid, &v.name));
     apply_dbx_updates(vars, p)
 }
 
@@ -616,7 +619,7 @@ pub fn report(out: &Path, fresh: bool, vars: &[Variable]) -> Result<(), String> 
     let var = |g: Guid, n: &str| {
         svc.store()
             .iter()
-            .find(|v| v.guid == g && v.name == VarName::from(n))
+            .find(|v| v.guid == g && v.name.eq_str(n))
             .map(|v| v.data.clone())
             .unwrap_or_default()
     };

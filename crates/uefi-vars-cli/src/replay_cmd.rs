@@ -144,8 +144,8 @@ fn write_out(out: &std::path::Path, vars: &[&Variable]) -> Result<(), String> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes
-        .iter()
-        .map(|b| format!("{b:02x}"))
+        .chunks(1)
+        .map(hex::encode)
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -185,11 +185,7 @@ fn value_lines(m: &Mismatch) -> Vec<String> {
     }
     // GET_PAYLOAD_SIZE answers a UINTN at the variable payload (x64: 0x28).
     let at = uefi_vars::codec::Layout::X64.var_payload_off();
-    let word = |b: &[u8]| {
-        b.get(at..at + 8)
-            .and_then(|w| <[u8; 8]>::try_from(w).ok())
-            .map(u64::from_le_bytes)
-    };
+    let word = |b: &[u8]| uefi_vars::codec::u64_at(b, at, "PayloadSize").ok();
     if m.what.contains("GET_PAYLOAD_SIZE") {
         if let (Some(e), Some(a)) = (word(&m.expected), word(actual)) {
             lines.push(format!("payload size: expected {e}, got {a}"));

@@ -16,7 +16,7 @@
 
 use std::io::{self, Read, Write};
 
-use uefi_vars::codec::Layout;
+use uefi_vars::codec::{self, Layout, Reader};
 use uefi_vars::service::MAX_BUFFER_SIZE;
 use uefi_vars::DeviceStatus;
 
@@ -227,10 +227,11 @@ pub struct FrameHeader {
 impl FrameHeader {
     /// Validates the 8 header bytes: known type, reserved 0, bounded length.
     pub fn parse(bytes: &[u8; HEADER_LEN]) -> Result<Self, ProtocolError> {
-        let [t0, t1, r0, r1, l0, l1, l2, l3] = *bytes;
-        let raw_type = u16::from_le_bytes([t0, t1]);
-        let reserved = u16::from_le_bytes([r0, r1]);
-        let len = u32::from_le_bytes([l0, l1, l2, l3]);
+        // Eight bytes are always there: the reads cannot fail.
+        let mut r = Reader::new(bytes);
+        let raw_type = r.u16("type").unwrap_or(u16::MAX);
+        let reserved = r.u16("reserved").unwrap_or(u16::MAX);
+        let len = r.u32("length").unwrap_or(u32::MAX);
         let kind = FrameType::from_u16(raw_type).ok_or(ProtocolError::UnknownType(raw_type))?;
         if reserved != 0 {
             return Err(ProtocolError::Reserved(reserved));
@@ -407,13 +408,11 @@ impl FrameDecoder {
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes(s.try_into().ok()?))
+    codec::u32_at(b, at, "u32").ok()
 }
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes(s.try_into().ok()?))
+    codec::u16_at(b, at, "u16").ok()
 }
 
 fn bad_len(what: &'static str, len: usize, expected: &'static str) -> ProtocolError {
@@ -485,15 +484,12 @@ impl Hello {
         if body.len() < HELLO_LEN {
             return Err(err());
         }
-        let magic: [u8; 8] = body
-            .get(..8)
-            .and_then(|m| m.try_into().ok())
-            .ok_or_else(err)?;
+        let mut r = Reader::new(body);
         Ok(Hello {
-            magic,
-            version: u32_at(body, 8).ok_or_else(err)?,
-            buffer_size: u32_at(body, 12).ok_or_else(err)?,
-            word_bits: body.get(16).copied().ok_or_else(err)?,
+            magic: r.array("magic").map_err(|_| err())?,
+            version: r.u32("version").map_err(|_| err())?,
+            buffer_size: r.u32("buffer size").map_err(|_| err())?,
+            word_bits: r.u8("word size").map_err(|_| err())?,
         })
     }
 }
@@ -527,10 +523,11 @@ impl Welcome {
         if body.len() < WELCOME_LEN {
             return Err(err());
         }
+        let mut r = Reader::new(body);
         Ok(Welcome {
-            version: u32_at(body, 0).ok_or_else(err)?,
-            buffer_size: u32_at(body, 4).ok_or_else(err)?,
-            word_bits: body.get(8).copied().ok_or_else(err)?,
+            version: r.u32("version").map_err(|_| err())?,
+            buffer_size: r.u32("buffer size").map_err(|_| err())?,
+            word_bits: r.u8("word size").map_err(|_| err())?,
         })
     }
 }
@@ -695,13 +692,7 @@ impl MmResponseBody {
 /// The device status named by a CMD_STS value; unknown values become
 /// ERR_UNKNOWN (the guest sees a device error either way).
 pub fn device_status(code: u16) -> DeviceStatus {
-    match code {
-        0x00 => DeviceStatus::Success,
-        0x01 => DeviceStatus::Busy,
-        0x11 => DeviceStatus::ErrNotSupported,
-        0x12 => DeviceStatus::ErrBadBufferSize,
-        _ => DeviceStatus::ErrUnknown,
-    }
+    DeviceStatus::from_code(code).unwrap_or(DeviceStatus::ErrUnknown)
 }
 
 /// RESET_DONE: 0 and no text on success; 1 and the host error otherwise.

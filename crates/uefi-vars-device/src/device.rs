@@ -4,6 +4,7 @@ pub mod snapshot;
 
 use std::io;
 
+use uefi_vars::codec;
 use uefi_vars::DeviceStatus;
 
 use crate::backend::MmBackend;
@@ -403,15 +404,10 @@ impl<B: MmBackend, M: DmaMemory> UefiVarsDevice<B, M> {
         if let Err(status) = self.fetch(transport, addr, 0, &mut header) {
             return status;
         }
-        let mut len_bytes = [0u8; 8];
-        match (
-            header.get(16..header_len),
-            len_bytes.get_mut(..layout.uintn()),
-        ) {
-            (Some(src), Some(dst)) if src.len() == dst.len() => dst.copy_from_slice(src),
-            _ => return DeviceStatus::ErrUnknown,
-        }
-        let message_length = u64::from_le_bytes(len_bytes);
+        // MessageLength follows the 16-byte HeaderGuid.
+        let Ok(message_length) = codec::uintn_at(&header, 16, layout.word, "MessageLength") else {
+            return DeviceStatus::ErrUnknown;
+        };
         let Some(total) = u64::try_from(header_len)
             .ok()
             .and_then(|h| h.checked_add(message_length))

@@ -29,8 +29,10 @@ mod rules;
 #[cfg(test)]
 mod tests;
 
+use uefi_vars::codec;
 use uefi_vars::store::VarStore;
-use uefi_vars::MmResponse;
+use uefi_vars::variable::Attributes;
+use uefi_vars::{EfiStatus, MmResponse};
 
 pub use decode::brief;
 use decode::{decode, efi_status, is_signature_db, u32_at, units, until_nul, Req};
@@ -118,22 +120,23 @@ pub const REPLAY: &str = "replay";
 /// `Config::max_name_size` by default (the oracle compares with it).
 pub(crate) const MAX_NAME_SIZE: usize = 1024;
 
-pub(crate) const SUCCESS: u64 = 0;
-pub(crate) const ERR: u64 = 1 << 63;
-pub(crate) const INVALID_PARAMETER: u64 = ERR | 2;
-pub(crate) const UNSUPPORTED: u64 = ERR | 3;
-pub(crate) const WRITE_PROTECTED: u64 = ERR | 8;
-pub(crate) const BAD_BUFFER_SIZE: u64 = ERR | 4;
-pub(crate) const BUFFER_TOO_SMALL: u64 = ERR | 5;
-pub(crate) const OUT_OF_RESOURCES: u64 = ERR | 9;
-pub(crate) const NOT_FOUND: u64 = ERR | 14;
-pub(crate) const ACCESS_DENIED: u64 = ERR | 15;
-pub(crate) const SECURITY_VIOLATION: u64 = ERR | 26;
-pub(crate) const ALREADY_STARTED: u64 = ERR | 20;
+// The library's status and attribute tables, as the raw values the
+// classifier compares with.
+pub(crate) const SUCCESS: u64 = EfiStatus::SUCCESS.0;
+pub(crate) const INVALID_PARAMETER: u64 = EfiStatus::INVALID_PARAMETER.0;
+pub(crate) const UNSUPPORTED: u64 = EfiStatus::UNSUPPORTED.0;
+pub(crate) const WRITE_PROTECTED: u64 = EfiStatus::WRITE_PROTECTED.0;
+pub(crate) const BAD_BUFFER_SIZE: u64 = EfiStatus::BAD_BUFFER_SIZE.0;
+pub(crate) const BUFFER_TOO_SMALL: u64 = EfiStatus::BUFFER_TOO_SMALL.0;
+pub(crate) const OUT_OF_RESOURCES: u64 = EfiStatus::OUT_OF_RESOURCES.0;
+pub(crate) const NOT_FOUND: u64 = EfiStatus::NOT_FOUND.0;
+pub(crate) const ACCESS_DENIED: u64 = EfiStatus::ACCESS_DENIED.0;
+pub(crate) const SECURITY_VIOLATION: u64 = EfiStatus::SECURITY_VIOLATION.0;
+pub(crate) const ALREADY_STARTED: u64 = EfiStatus::ALREADY_STARTED.0;
 
-pub(crate) const ATTR_NV: u32 = 0x01;
-pub(crate) const ATTR_TIME_AUTH: u32 = 0x20;
-pub(crate) const ATTR_APPEND: u32 = 0x40;
+pub(crate) const ATTR_NV: u32 = Attributes::NON_VOLATILE.bits();
+pub(crate) const ATTR_TIME_AUTH: u32 = Attributes::TIME_BASED_AUTHENTICATED_WRITE_ACCESS.bits();
+pub(crate) const ATTR_APPEND: u32 = Attributes::APPEND_WRITE.bits();
 
 /// One exchange: the request, both answers, our store after it and
 /// before it (a SetVariable; otherwise `None`).
@@ -196,7 +199,7 @@ pub fn qemu10_crash_trigger(request: &[u8], ours: &MmResponse) -> Option<&'stati
     else {
         return None;
     };
-    if function == 3 {
+    if function == codec::function::SET_VARIABLE {
         let a = access?;
         let key = until_nul(&units(&a.name));
         return (a.attributes & ATTR_TIME_AUTH != 0
@@ -205,8 +208,13 @@ pub fn qemu10_crash_trigger(request: &[u8], ours: &MmResponse) -> Option<&'stati
             && u32_at(&a.data, 16) == Some(24))
         .then_some("a private authenticated variable written without CertData (SIGSEGV)");
     }
-    (matches!(function, 1 | 2 | 4 | 11)
-        && efi_status(ours.reply.as_deref(), false) == Some(BAD_BUFFER_SIZE))
+    use codec::function::{
+        GET_NEXT_VARIABLE_NAME, GET_PAYLOAD_SIZE, GET_VARIABLE, QUERY_VARIABLE_INFO,
+    };
+    (matches!(
+        function,
+        GET_VARIABLE | GET_NEXT_VARIABLE_NAME | QUERY_VARIABLE_INFO | GET_PAYLOAD_SIZE
+    ) && efi_status(ours.reply.as_deref(), false) == Some(BAD_BUFFER_SIZE))
     .then_some("a reply that does not fit BUFFER_SIZE − 24 (written past QEMU's buffer)")
 }
 

@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use uefi_vars::codec;
+
 use crate::script::{encode_script, framing_ok_for, Step, BUFFER_SIZE};
 use crate::{guest, OracleError};
 
@@ -528,9 +530,9 @@ struct Frame {
 /// Splits the debugcon stream into frames (bytes between frames, if any
 /// other code wrote to the port, are skipped).
 fn parse_frames(mut s: &[u8]) -> Vec<Frame> {
-    let word = |b: &[u8], i: usize| -> u32 {
-        u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
-    };
+    // Callers read words 0..5 of at least 20 bytes.
+    let word =
+        |b: &[u8], i: usize| -> u32 { codec::u32_at(b, 4 * i, "frame word").unwrap_or(u32::MAX) };
     let mut out = Vec::new();
     while s.len() >= 20 {
         if word(s, 0) != FRAME_MAGIC {
@@ -557,9 +559,9 @@ fn parse_frames(mut s: &[u8]) -> Vec<Frame> {
 fn apply_diff(request: &[u8], mut segments: &[u8]) -> Option<Vec<u8>> {
     let mut out = request.to_vec();
     while !segments.is_empty() {
-        let head = segments.get(..8)?;
-        let off = u32::from_le_bytes(head[..4].try_into().ok()?) as usize;
-        let len = u32::from_le_bytes(head[4..].try_into().ok()?) as usize;
+        let mut head = codec::Reader::new(segments);
+        let off = head.u32_size("segment offset").ok()?;
+        let len = head.u32_size("segment length").ok()?;
         let bytes = segments.get(8..8 + len)?;
         out.get_mut(off..off.checked_add(len)?)?
             .copy_from_slice(bytes);

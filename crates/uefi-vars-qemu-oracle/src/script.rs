@@ -44,8 +44,7 @@ pub fn framing_ok_for(request: &[u8], buffer_size: u32) -> bool {
 }
 
 fn message_length(request: &[u8]) -> Option<u64> {
-    let b = request.get(16..24)?;
-    Some(u64::from_le_bytes(b.try_into().ok()?))
+    uefi_vars::codec::u64_at(request, 16, "MessageLength").ok()
 }
 
 /// The bytes the guest places in its buffer for `request`: exactly

@@ -9,7 +9,7 @@
 
 use crate::codec::{Auth2Header, AUTH2_FIXED_SIZE, WIN_CERT_UEFI_GUID_HEADER};
 use crate::crypto::{Pkcs7Backend, SignerChain};
-use crate::guid::{Guid, CERT_TYPE_PKCS7, GLOBAL_VARIABLE, IMAGE_SECURITY_DATABASE};
+use crate::guid::{Guid, CERT_TYPE_PKCS7};
 use crate::name::VarName;
 use crate::status::EfiStatus;
 use crate::time::EfiTime;
@@ -80,24 +80,16 @@ pub enum SecureBootDb {
 impl SecureBootDb {
     /// The database this variable is, if any (matched by namespace and name).
     pub fn classify(guid: &Guid, name: &VarName) -> Option<Self> {
-        let n = name.units();
-        let is = |s: &str| n.iter().copied().eq(s.encode_utf16());
-        if *guid == GLOBAL_VARIABLE {
-            if is("PK") {
-                return Some(SecureBootDb::Pk);
-            }
-            if is("KEK") {
-                return Some(SecureBootDb::Kek);
-            }
-        } else if *guid == IMAGE_SECURITY_DATABASE {
-            if is("db") {
-                return Some(SecureBootDb::Db);
-            }
-            if is("dbx") {
-                return Some(SecureBootDb::Dbx);
-            }
-        }
-        None
+        use crate::well_known::{DB, DBX, KEK, PK};
+        [
+            (PK, SecureBootDb::Pk),
+            (KEK, SecureBootDb::Kek),
+            (DB, SecureBootDb::Db),
+            (DBX, SecureBootDb::Dbx),
+        ]
+        .into_iter()
+        .find(|(v, _)| v.is(guid, name))
+        .map(|(_, db)| db)
     }
 }
 
@@ -147,15 +139,8 @@ impl AuthClass {
             Some(SecureBootDb::Pk) => AuthClass::Pk,
             Some(SecureBootDb::Kek) => AuthClass::Kek,
             Some(SecureBootDb::Db | SecureBootDb::Dbx) => AuthClass::ImageDb,
-            None => {
-                let n = name.units();
-                let is = |s: &str| n.iter().copied().eq(s.encode_utf16());
-                if *guid == IMAGE_SECURITY_DATABASE && (is("dbt") || is("dbr")) {
-                    AuthClass::ImageDb
-                } else {
-                    AuthClass::Private
-                }
-            }
+            None if crate::well_known::is_signature_database(guid, name) => AuthClass::ImageDb,
+            None => AuthClass::Private,
         }
     }
 }
@@ -198,6 +183,7 @@ pub(crate) fn signer_digest(backend: &dyn Pkcs7Backend, chain: &SignerChain) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guid::{GLOBAL_VARIABLE, IMAGE_SECURITY_DATABASE};
 
     fn descriptor(
         len: u32,

@@ -1,6 +1,8 @@
 //! Wire codec: every guest-supplied byte is decoded here and nowhere else.
 //!
-//! The MM communicate buffer is read and written through `MmBuffer`, whose
+//! Byte strings (variable payloads, snapshots, store files, frames of the
+//! serve protocol) are read with the bounded cursor [`Reader`].
+//! The MM communicate buffer is read and written through [`MmBuffer`], whose
 //! accessors are bounds-checked and little-endian regardless of the host. The
 //! structures edk2 exchanges contain `UINTN` fields, so their layout depends
 //! on the guest's word size: [`Layout`] computes every offset from it (QEMU
@@ -10,6 +12,9 @@
 use crate::guid::Guid;
 use crate::status::{DeviceStatus, EfiStatus};
 use crate::time::EfiTime;
+
+mod reader;
+pub use reader::{u16_at, u16_words, u32_at, u64_at, ucs2_units, uintn_at, Malformed, Reader};
 
 /// Width of the guest's `UINTN`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -284,12 +289,7 @@ impl MmBuffer {
 }
 
 fn read_uintn(bytes: &[u8], off: usize, layout: Layout) -> Option<u64> {
-    let end = off.checked_add(layout.uintn())?;
-    let b = bytes.get(off..end)?;
-    Some(match layout.word {
-        WordSize::W64 => u64::from_le_bytes(b.try_into().ok()?),
-        WordSize::W32 => u64::from(u32::from_le_bytes(b.try_into().ok()?)),
-    })
+    uintn_at(bytes, off, layout.word, "MessageLength").ok()
 }
 
 /// Builds an MM request (header + message) for a given layout; used by
@@ -307,6 +307,67 @@ pub fn push_uintn(out: &mut Vec<u8>, layout: Layout, v: u64) {
     match layout.word {
         WordSize::W64 => out.extend_from_slice(&v.to_le_bytes()),
         WordSize::W32 => out.extend_from_slice(&u32::try_from(v).unwrap_or(u32::MAX).to_le_bytes()),
+    }
+}
+
+/// Defines numbered constants and the one table that names them.
+macro_rules! numbered_table {
+    ($(#[$doc:meta])* $table:ident: $ty:ty { $($name:ident = $value:expr,)* }) => {
+        $(#[doc = concat!("`", stringify!($name), "` (edk2's number).")] pub const $name: $ty = $value;)*
+        $(#[$doc])*
+        pub const $table: &[($ty, &str)] = &[$(($name, stringify!($name)),)*];
+
+        /// The edk2 name of a number.
+        pub fn name(value: $ty) -> Option<&'static str> {
+            $table.iter().find(|(v, _)| *v == value).map(|(_, n)| *n)
+        }
+    };
+}
+
+/// SMM_VARIABLE_FUNCTION_* (edk2 MdeModulePkg/Include/Guid/SmmVariableCommon.h):
+/// the function numbers of the variable protocol, written once.
+pub mod function {
+    numbered_table! {
+        /// Every function number with its edk2 name.
+        NAMES: u64 {
+            GET_VARIABLE = 1,
+            GET_NEXT_VARIABLE_NAME = 2,
+            SET_VARIABLE = 3,
+            QUERY_VARIABLE_INFO = 4,
+            READY_TO_BOOT = 5,
+            EXIT_BOOT_SERVICE = 6,
+            GET_STATISTICS = 7,
+            LOCK_VARIABLE = 8,
+            VAR_CHECK_VARIABLE_PROPERTY_SET = 9,
+            VAR_CHECK_VARIABLE_PROPERTY_GET = 10,
+            GET_PAYLOAD_SIZE = 11,
+            INIT_RUNTIME_VARIABLE_CACHE_CONTEXT = 12,
+            SYNC_RUNTIME_CACHE = 13,
+            GET_RUNTIME_CACHE_INFO = 14,
+        }
+    }
+}
+
+/// VAR_CHECK_POLICY_COMMAND_* (edk2 MdeModulePkg/Include/Guid/VarCheckPolicyMmi.h):
+/// the VarCheck policy commands and the header's signature and revision,
+/// written once.
+pub mod policy_command {
+    /// VAR_CHECK_POLICY_COMM_SIG: "VCPC" read as a little-endian u32.
+    pub const SIGNATURE: u32 = u32::from_le_bytes(*b"VCPC");
+    /// VAR_CHECK_POLICY_COMM_REVISION.
+    pub const REVISION: u32 = 1;
+
+    numbered_table! {
+        /// Every command with its edk2 name.
+        NAMES: u32 {
+            DISABLE = 1,
+            IS_ENABLED = 2,
+            REGISTER = 3,
+            DUMP = 4,
+            LOCK = 5,
+            GET_INFO = 6,
+            GET_LOCK_VAR_STATE_INFO = 7,
+        }
     }
 }
 
@@ -333,15 +394,13 @@ pub(crate) const WIN_CERT_UEFI_GUID_HEADER: u32 = 24;
 impl Auth2Header {
     /// Reads the fixed 40-byte header; `None` if `data` is shorter.
     pub fn parse(data: &[u8]) -> Option<Self> {
-        let b = data.get(..AUTH2_FIXED_SIZE)?;
-        let mut ts = [0u8; 16];
-        ts.copy_from_slice(b.get(0..16)?);
+        let mut r = Reader::new(data);
         Some(Auth2Header {
-            timestamp: EfiTime(ts),
-            length: u32::from_le_bytes(b.get(16..20)?.try_into().ok()?),
-            revision: u16::from_le_bytes(b.get(20..22)?.try_into().ok()?),
-            cert_type: u16::from_le_bytes(b.get(22..24)?.try_into().ok()?),
-            cert_type_guid: Guid(b.get(24..40)?.try_into().ok()?),
+            timestamp: EfiTime(r.array("TimeStamp").ok()?),
+            length: r.u32("AuthInfo.Hdr.dwLength").ok()?,
+            revision: r.u16("AuthInfo.Hdr.wRevision").ok()?,
+            cert_type: r.u16("AuthInfo.Hdr.wCertificateType").ok()?,
+            cert_type_guid: r.guid("AuthInfo.CertType").ok()?,
         })
     }
 }
@@ -377,27 +436,17 @@ pub(crate) const LOCK_ON_VAR_STATE_HEADER_SIZE: usize = 18;
 impl PolicyEntryHeader {
     /// Decodes the fixed header; `None` if `b` is shorter than it.
     pub fn parse(b: &[u8]) -> Option<Self> {
-        let b = b.get(..POLICY_ENTRY_HEADER_SIZE)?;
-        let u32_at = |o: usize| -> Option<u32> {
-            Some(u32::from_le_bytes(
-                b.get(o..o.checked_add(4)?)?.try_into().ok()?,
-            ))
-        };
-        let u16_at = |o: usize| -> Option<u16> {
-            Some(u16::from_le_bytes(
-                b.get(o..o.checked_add(2)?)?.try_into().ok()?,
-            ))
-        };
+        let mut r = Reader::new(b.get(..POLICY_ENTRY_HEADER_SIZE)?);
         Some(PolicyEntryHeader {
-            version: u32_at(0)?,
-            size: u16_at(4)?,
-            offset_to_name: u16_at(6)?,
-            namespace: Guid(b.get(8..24)?.try_into().ok()?),
-            min_size: u32_at(24)?,
-            max_size: u32_at(28)?,
-            attributes_must_have: u32_at(32)?,
-            attributes_cant_have: u32_at(36)?,
-            lock_policy_type: *b.get(40)?,
+            version: r.u32("Version").ok()?,
+            size: r.u16("Size").ok()?,
+            offset_to_name: r.u16("OffsetToName").ok()?,
+            namespace: r.guid("Namespace").ok()?,
+            min_size: r.u32("MinSize").ok()?,
+            max_size: r.u32("MaxSize").ok()?,
+            attributes_must_have: r.u32("AttributesMustHave").ok()?,
+            attributes_cant_have: r.u32("AttributesCantHave").ok()?,
+            lock_policy_type: r.u8("LockPolicyType").ok()?,
         })
     }
 
@@ -418,15 +467,6 @@ impl PolicyEntryHeader {
         out.copy_from_slice(&w);
         out
     }
-}
-
-/// Decodes little-endian UCS-2 units from a byte area (an odd trailing byte
-/// is ignored).
-pub(crate) fn ucs2_units(area: &[u8]) -> Vec<u16> {
-    area.chunks_exact(2)
-        .filter_map(|p| <[u8; 2]>::try_from(p).ok())
-        .map(u16::from_le_bytes)
-        .collect()
 }
 
 #[cfg(test)]
@@ -481,6 +521,18 @@ mod tests {
     }
 
     #[test]
+    fn function_and_command_tables() {
+        // edk2 SmmVariableCommon.h and VarCheckPolicyMmi.h.
+        assert_eq!(function::name(11), Some("GET_PAYLOAD_SIZE"));
+        assert_eq!(function::name(3), Some("SET_VARIABLE"));
+        assert_eq!(function::name(15), None);
+        assert_eq!(function::NAMES.len(), 14);
+        assert_eq!(policy_command::name(3), Some("REGISTER"));
+        assert_eq!(policy_command::name(8), None);
+        assert_eq!(policy_command::SIGNATURE, 0x4350_4356);
+    }
+
+    #[test]
     fn policy_entry_round_trip() {
         let h = PolicyEntryHeader {
             version: 0x10000,
@@ -503,6 +555,11 @@ mod tests {
 /// by the tests, the fuzz targets and the QEMU oracle.
 #[cfg(any(test, feature = "testing"))]
 pub mod request {
+    use super::function::{
+        GET_NEXT_VARIABLE_NAME, GET_PAYLOAD_SIZE, GET_VARIABLE, LOCK_VARIABLE, QUERY_VARIABLE_INFO,
+        SET_VARIABLE,
+    };
+    use super::policy_command::{REVISION, SIGNATURE};
     use super::{build_request, push_uintn, Layout};
     use crate::guid::{Guid, SMM_VARIABLE_PROTOCOL, VAR_CHECK_POLICY_MMI};
 
@@ -536,7 +593,11 @@ pub mod request {
     /// name area (UCS-2 with NUL, see [`crate::name::VarName::to_wire`]).
     pub fn get_variable(layout: Layout, guid: &Guid, name: &[u8], capacity: u64) -> Vec<u8> {
         let room = vec![0u8; usize::try_from(capacity).unwrap_or(0)];
-        variable(layout, 1, &access(layout, guid, capacity, name, 0, &room))
+        variable(
+            layout,
+            GET_VARIABLE,
+            &access(layout, guid, capacity, name, 0, &room),
+        )
     }
 
     /// SET_VARIABLE.
@@ -549,7 +610,7 @@ pub mod request {
     ) -> Vec<u8> {
         variable(
             layout,
-            3,
+            SET_VARIABLE,
             &access(layout, guid, data.len() as u64, name, attributes, data),
         )
     }
@@ -567,7 +628,7 @@ pub mod request {
         let mut area = name.to_vec();
         area.resize(usize::try_from(capacity).unwrap_or(0).max(name.len()), 0);
         p.extend_from_slice(&area);
-        variable(layout, 2, &p)
+        variable(layout, GET_NEXT_VARIABLE_NAME, &p)
     }
 
     /// QUERY_VARIABLE_INFO (edk2's 32-byte struct with padding).
@@ -575,12 +636,12 @@ pub mod request {
         let mut p = vec![0u8; 24];
         p.extend_from_slice(&attributes.to_le_bytes());
         p.extend_from_slice(&[0u8; 4]);
-        variable(layout, 4, &p)
+        variable(layout, QUERY_VARIABLE_INFO, &p)
     }
 
     /// GET_PAYLOAD_SIZE.
     pub fn get_payload_size(layout: Layout) -> Vec<u8> {
-        variable(layout, 11, &vec![0u8; layout.uintn()])
+        variable(layout, GET_PAYLOAD_SIZE, &vec![0u8; layout.uintn()])
     }
 
     /// LOCK_VARIABLE (legacy VariableLock).
@@ -588,7 +649,7 @@ pub mod request {
         let mut p = guid.0.to_vec();
         push_uintn(&mut p, layout, name.len() as u64);
         p.extend_from_slice(name);
-        variable(layout, 8, &p)
+        variable(layout, LOCK_VARIABLE, &p)
     }
 
     /// A boot-phase event: bare header with a one-byte payload, as VirtMm
@@ -600,8 +661,8 @@ pub mod request {
     /// A VarCheck policy command with its parameters.
     pub fn policy(layout: Layout, command: u32, params: &[u8]) -> Vec<u8> {
         let mut msg = Vec::new();
-        msg.extend_from_slice(&u32::from_le_bytes(*b"VCPC").to_le_bytes());
-        msg.extend_from_slice(&1u32.to_le_bytes());
+        msg.extend_from_slice(&SIGNATURE.to_le_bytes());
+        msg.extend_from_slice(&REVISION.to_le_bytes());
         msg.extend_from_slice(&command.to_le_bytes());
         push_uintn(&mut msg, layout, 0xafaf_afaf_afaf_afaf);
         msg.extend_from_slice(params);

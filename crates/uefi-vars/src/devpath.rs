@@ -13,24 +13,18 @@
 
 use std::fmt::Write as _;
 
-use crate::envelope::{BodyReader, Malformed};
+use crate::codec::{Malformed, Reader};
 use crate::guid::Guid;
 
 const END_TYPE: u8 = 0x7f;
 const END_ENTIRE: u8 = 0xff;
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn ucs2_text(bytes: &[u8]) -> String {
-    let units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .filter_map(|p| <[u8; 2]>::try_from(p).ok())
-        .map(u16::from_le_bytes)
-        .take_while(|&u| u != 0)
-        .collect();
-    String::from_utf16_lossy(&units)
+    String::from_utf16_lossy(&crate::name::VarName::units_until_nul(bytes))
 }
 
 fn ipv4(b: &[u8]) -> String {
@@ -42,7 +36,7 @@ fn ipv4(b: &[u8]) -> String {
 
 /// The text of one node's body, or `None` for the generic form.
 fn node_text(ty: u8, sub: u8, body: &[u8]) -> Option<String> {
-    let mut r = BodyReader::new(body);
+    let mut r = Reader::new(body);
     let text = match (ty, sub) {
         (1, 1) => {
             let function = r.u8("function").ok()?;
@@ -125,7 +119,7 @@ fn node_text(ty: u8, sub: u8, body: &[u8]) -> Option<String> {
 }
 
 fn vendor(kind: &str, body: &[u8]) -> Option<String> {
-    let mut r = BodyReader::new(body);
+    let mut r = Reader::new(body);
     let g = Guid::from_bytes(r.array::<16>("vendor").ok()?);
     let rest = body.get(16..).unwrap_or_default();
     Some(if rest.is_empty() {
@@ -169,7 +163,7 @@ fn protocol_text(protocol: u16) -> String {
 
 /// DevPathToTextIPv6: remote, protocol, address origin, local, and for the
 /// full node (60 bytes with its header) prefix length and gateway.
-fn ipv6_node(r: &mut BodyReader<'_>, len: usize) -> Option<String> {
+fn ipv6_node(r: &mut Reader<'_>, len: usize) -> Option<String> {
     let local = r.take(16, "local").ok()?;
     let remote = r.take(16, "remote").ok()?;
     r.take(4, "ports").ok()?;
@@ -196,7 +190,7 @@ fn ipv6_node(r: &mut BodyReader<'_>, len: usize) -> Option<String> {
 
 /// DevPathToTextUsbClass: the named classes (MdePkg Usb.h USB_CLASS_*),
 /// the reserved class's three named subclasses, else UsbClass(..).
-fn usb_class(r: &mut BodyReader<'_>) -> Option<String> {
+fn usb_class(r: &mut Reader<'_>) -> Option<String> {
     let vendor = r.u16("vendor").ok()?;
     let product = r.u16("product").ok()?;
     let class = r.u8("class").ok()?;
@@ -234,7 +228,7 @@ fn usb_class(r: &mut BodyReader<'_>) -> Option<String> {
     })
 }
 
-fn ipv4_node(r: &mut BodyReader<'_>, len: usize) -> Option<String> {
+fn ipv4_node(r: &mut Reader<'_>, len: usize) -> Option<String> {
     let local = r.take(4, "local").ok()?;
     let remote = r.take(4, "remote").ok()?;
     r.take(4, "ports").ok()?;
@@ -257,7 +251,7 @@ fn ipv4_node(r: &mut BodyReader<'_>, len: usize) -> Option<String> {
     Some(s)
 }
 
-fn uart(r: &mut BodyReader<'_>) -> Option<String> {
+fn uart(r: &mut Reader<'_>) -> Option<String> {
     r.u32("reserved").ok()?;
     let baud = r.u64("baud").ok()?;
     let data_bits = r.u8("data bits").ok()?;
@@ -290,7 +284,7 @@ fn uart(r: &mut BodyReader<'_>) -> Option<String> {
     Some(format!("Uart({baud},{bits},{parity},{stop})"))
 }
 
-fn hard_drive(r: &mut BodyReader<'_>) -> Option<String> {
+fn hard_drive(r: &mut Reader<'_>) -> Option<String> {
     let part = r.u32("partition").ok()?;
     let start = r.u64("start").ok()?;
     let size = r.u64("size").ok()?;
@@ -299,7 +293,7 @@ fn hard_drive(r: &mut BodyReader<'_>) -> Option<String> {
     let sig_type = r.u8("signature type").ok()?;
     let head = match sig_type {
         1 => {
-            let mbr = u32::from_le_bytes([sig[0], sig[1], sig[2], sig[3]]);
+            let mbr = crate::codec::u32_at(&sig, 0, "MBR signature").ok()?;
             format!("HD({part},MBR,0x{mbr:08x}")
         }
         2 => format!("HD({part},GPT,{}", Guid::from_bytes(sig)),
@@ -331,7 +325,7 @@ fn generic(ty: u8, sub: u8, body: &[u8]) -> String {
 /// The text of a device path (all its instances).
 pub fn to_text(path: &[u8]) -> String {
     let mut out = String::new();
-    let mut r = BodyReader::new(path);
+    let mut r = Reader::new(path);
     while r.remaining() > 0 {
         let at = r.pos();
         let node = (|| -> Result<(u8, u8, &[u8]), Malformed> {
@@ -393,7 +387,7 @@ impl LoadOption {
     /// Attributes, FilePathListLength, Description (NUL-terminated UCS-2),
     /// FilePathList, OptionalData.
     pub fn parse(data: &[u8]) -> Result<LoadOption, Malformed> {
-        let mut r = BodyReader::new(data);
+        let mut r = Reader::new(data);
         let attributes = r.u32("Attributes")?;
         let path_len = usize::from(r.u16("FilePathListLength")?);
         let mut units = Vec::new();

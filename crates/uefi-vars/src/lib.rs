@@ -44,6 +44,7 @@ pub mod store;
 pub mod testing;
 pub mod time;
 pub mod variable;
+pub mod well_known;
 
 pub use error::Error;
 pub use service::{BootPhase, Config, MmResponse, Service};

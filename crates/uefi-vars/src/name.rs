@@ -57,11 +57,7 @@ impl VarName {
             return Err(NameError::BadSize);
         }
         let mut units = Vec::new();
-        for pair in area.chunks_exact(2) {
-            let Ok(pair) = <[u8; 2]>::try_from(pair) else {
-                break;
-            };
-            let u = u16::from_le_bytes(pair);
+        for u in Self::ucs2_units(area) {
             match u {
                 0 => return Ok(VarName(units)),
                 0xd800..=0xdfff => return Err(NameError::Surrogate),
@@ -71,14 +67,30 @@ impl VarName {
         Err(NameError::Unterminated)
     }
 
+    /// The workspace's one UCS-2 decoder: little-endian units of a byte
+    /// area, NULs included (an odd trailing byte is ignored).
+    pub fn ucs2_units(area: &[u8]) -> Vec<u16> {
+        crate::codec::ucs2_units(area)
+    }
+
     /// Units up to the first NUL, or all of them; no validity checks (policy
     /// names may lack a NUL).
     pub fn units_until_nul(area: &[u8]) -> Vec<u16> {
-        area.chunks_exact(2)
-            .filter_map(|p| <[u8; 2]>::try_from(p).ok())
-            .map(u16::from_le_bytes)
-            .take_while(|&u| u != 0)
-            .collect()
+        let mut units = Self::ucs2_units(area);
+        if let Some(nul) = units.iter().position(|&u| u == 0) {
+            units.truncate(nul);
+        }
+        units
+    }
+
+    /// The name in a UCS-2 area, up to its first NUL, without checks.
+    pub fn from_wire_lossy(area: &[u8]) -> VarName {
+        VarName(Self::units_until_nul(area))
+    }
+
+    /// Whether the name is `s` (compared unit by unit, no allocation).
+    pub fn eq_str(&self, s: &str) -> bool {
+        self.0.iter().copied().eq(s.encode_utf16())
     }
 
     /// Lossless conversion to text where the name is valid UTF-16.
@@ -139,6 +151,24 @@ mod tests {
             VarName::parse_wire(&wire(&[0x41, 0xd800, 0])),
             Err(NameError::Surrogate)
         );
+    }
+
+    #[test]
+    fn compares_with_text_and_decodes_lossily() {
+        let n = VarName::from("PK");
+        assert!(n.eq_str("PK"));
+        assert!(!n.eq_str("PKX"));
+        assert!(!n.eq_str("P"));
+        assert!(!VarName::from("Pk").eq_str("PK"));
+        assert_eq!(
+            VarName::from_wire_lossy(&wire(&[0x41, 0, 0x42])),
+            VarName::from("A")
+        );
+        assert_eq!(
+            VarName::units_until_nul(&wire(&[0x41, 0x42])),
+            vec![0x41, 0x42]
+        );
+        assert_eq!(VarName::ucs2_units(&[0x41, 0, 0x42]), vec![0x41]);
     }
 
     #[test]

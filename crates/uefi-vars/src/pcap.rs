@@ -36,6 +36,8 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 #[cfg(feature = "pcap")]
+use crate::codec::{Malformed, Reader};
+#[cfg(feature = "pcap")]
 use flate2::read::MultiGzDecoder;
 #[cfg(feature = "pcap")]
 use flate2::write::GzEncoder;
@@ -227,30 +229,19 @@ pub(crate) enum Order {
 
 #[cfg(feature = "pcap")]
 impl Order {
-    fn u32(self, bytes: [u8; 4]) -> u32 {
+    fn u32(self, r: &mut Reader<'_>, what: &str) -> Result<u32, Malformed> {
         match self {
-            Order::Little => u32::from_le_bytes(bytes),
-            Order::Big => u32::from_be_bytes(bytes),
+            Order::Little => r.u32(what),
+            Order::Big => r.u32_be(what),
         }
     }
 
-    fn u16(self, bytes: [u8; 2]) -> u16 {
+    fn u16(self, r: &mut Reader<'_>, what: &str) -> Result<u16, Malformed> {
         match self {
-            Order::Little => u16::from_le_bytes(bytes),
-            Order::Big => u16::from_be_bytes(bytes),
+            Order::Little => r.u16(what),
+            Order::Big => r.u16_be(what),
         }
     }
-}
-
-#[cfg(feature = "pcap")]
-/// The 4 bytes at `at` of a fixed-size header. Call sites use constant
-/// offsets within `N`; an out-of-range `at` would yield zeros, not a panic.
-fn quad<const N: usize>(bytes: &[u8; N], at: usize) -> [u8; 4] {
-    let mut out = [0u8; 4];
-    if let Some(src) = bytes.get(at..at.saturating_add(4)) {
-        out.copy_from_slice(src);
-    }
-    out
 }
 
 #[cfg(feature = "pcap")]
@@ -419,7 +410,9 @@ impl<'a> PcapReader<'a> {
         if got < GLOBAL_HEADER_LEN {
             return Err(PcapError::ShortHeader { len: got });
         }
-        let magic_le = u32::from_le_bytes(quad(&header, 0));
+        let short = |_| PcapError::ShortHeader { len: got };
+        let mut r = Reader::new(&header);
+        let magic_le = r.u32("magic_number").map_err(short)?;
         let (order, nanos) = match (magic_le, magic_le.swap_bytes()) {
             (MAGIC_USEC, _) => (Order::Little, false),
             (MAGIC_NSEC, _) => (Order::Little, true),
@@ -427,20 +420,21 @@ impl<'a> PcapReader<'a> {
             (_, MAGIC_NSEC) => (Order::Big, true),
             _ => return Err(PcapError::BadMagic(magic_le)),
         };
-        let [_, _, _, _, v0, v1, v2, v3, ..] = header;
-        let major = order.u16([v0, v1]);
-        let minor = order.u16([v2, v3]);
+        let major = order.u16(&mut r, "version_major").map_err(short)?;
+        let minor = order.u16(&mut r, "version_minor").map_err(short)?;
         if major != 2 {
             return Err(PcapError::UnsupportedVersion { major, minor });
         }
-        // Bytes 8..16 are thiszone and sigfigs, unused.
-        let linktype = order.u32(quad(&header, 20));
+        // thiszone and sigfigs, unused.
+        r.skip(8, "thiszone, sigfigs").map_err(short)?;
+        let snaplen = order.u32(&mut r, "snaplen").map_err(short)?;
+        let linktype = order.u32(&mut r, "network").map_err(short)?;
         if linktype != LINKTYPE_EDK2_MM {
             return Err(PcapError::WrongLinkType(linktype));
         }
         self.order = order;
         self.nanos = nanos;
-        self.snaplen = order.u32(quad(&header, 16));
+        self.snaplen = snaplen;
         Ok(())
     }
 
@@ -460,10 +454,16 @@ impl<'a> PcapReader<'a> {
             });
         }
         let order = self.order;
-        let ts_sec = order.u32(quad(&rec_header, 0));
-        let ts_frac = order.u32(quad(&rec_header, 4));
-        let incl_len = order.u32(quad(&rec_header, 8));
-        let orig_len = order.u32(quad(&rec_header, 12));
+        let truncated = |_| PcapError::TruncatedRecordHeader {
+            index,
+            offset,
+            available: got,
+        };
+        let mut r = Reader::new(&rec_header);
+        let ts_sec = order.u32(&mut r, "ts_sec").map_err(truncated)?;
+        let ts_frac = order.u32(&mut r, "ts_usec").map_err(truncated)?;
+        let incl_len = order.u32(&mut r, "incl_len").map_err(truncated)?;
+        let orig_len = order.u32(&mut r, "orig_len").map_err(truncated)?;
         if incl_len > self.snaplen {
             return Err(PcapError::RecordTooLong {
                 index,
@@ -529,16 +529,13 @@ impl<'a> PcapReader<'a> {
         if (payload.len() as u64) < want {
             return Err(past_end(TYPE_LEN.saturating_add(payload.len())));
         }
-        Ok((
-            RecordKind::from_u32(order_u32(self.order, type_bytes)),
-            payload,
-        ))
+        // `type_bytes` holds TYPE_LEN bytes: the read cannot fail.
+        let kind = self
+            .order
+            .u32(&mut Reader::new(&type_bytes), "record type")
+            .map_err(|_| past_end(0))?;
+        Ok((RecordKind::from_u32(kind), payload))
     }
-}
-
-#[cfg(feature = "pcap")]
-fn order_u32(order: Order, bytes: [u8; 4]) -> u32 {
-    order.u32(bytes)
 }
 
 #[cfg(feature = "pcap")]

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use crate::codec::Layout;
+use crate::codec::{function, u32_at, uintn_at, Layout, Reader};
 use crate::guid::{SMM_VARIABLE_PROTOCOL, VAR_CHECK_POLICY_MMI};
 use crate::pcap::{Record, RecordKind};
 use crate::service::Service;
@@ -60,48 +60,23 @@ pub struct ReplayReport {
 
 /// Human-readable name of a request, for reports.
 pub fn describe_request(request: &[u8], layout: Layout) -> String {
-    let guid = request
-        .get(..16)
-        .and_then(|g| <[u8; 16]>::try_from(g).ok())
-        .map(crate::guid::Guid);
-    let h = layout.mm_header();
-    let word = |off: usize| -> Option<u64> {
-        let b = request.get(off..off.checked_add(layout.uintn())?)?;
-        Some(
-            b.iter()
-                .rev()
-                .fold(0u64, |acc, &x| (acc << 8) | u64::from(x)),
-        )
+    let Ok(guid) = Reader::new(request).guid("HeaderGuid") else {
+        return "short buffer".to_string();
     };
-    match guid {
-        Some(g) if g == SMM_VARIABLE_PROTOCOL => {
-            let f = word(h).unwrap_or(0);
-            let name = match f {
-                1 => "GET_VARIABLE",
-                2 => "GET_NEXT_VARIABLE_NAME",
-                3 => "SET_VARIABLE",
-                4 => "QUERY_VARIABLE_INFO",
-                5 => "READY_TO_BOOT",
-                6 => "EXIT_BOOT_SERVICE",
-                7 => "GET_STATISTICS",
-                8 => "LOCK_VARIABLE",
-                9 => "VAR_CHECK_VARIABLE_PROPERTY_SET",
-                10 => "VAR_CHECK_VARIABLE_PROPERTY_GET",
-                11 => "GET_PAYLOAD_SIZE",
-                12..=14 => "RUNTIME_CACHE",
-                _ => "UNKNOWN_FUNCTION",
-            };
-            format!("variable {name}")
+    let h = layout.mm_header();
+    if guid == SMM_VARIABLE_PROTOCOL {
+        let name = match uintn_at(request, h, layout.word, "Function") {
+            Ok(f) => function::name(f).unwrap_or("UNKNOWN_FUNCTION"),
+            Err(_) => "SHORT_FUNCTION",
+        };
+        format!("variable {name}")
+    } else if guid == VAR_CHECK_POLICY_MMI {
+        match u32_at(request, h.saturating_add(8), "Command") {
+            Ok(c) => format!("policy command {c}"),
+            Err(_) => "policy command (short)".to_string(),
         }
-        Some(g) if g == VAR_CHECK_POLICY_MMI => {
-            let c = request
-                .get(h.saturating_add(8)..h.saturating_add(12))
-                .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                .map_or(0, u32::from_le_bytes);
-            format!("policy command {c}")
-        }
-        Some(g) => format!("event/other {g}"),
-        None => "short buffer".to_string(),
+    } else {
+        format!("event/other {guid}")
     }
 }
 

@@ -7,6 +7,7 @@
 //! regenerates the database keeping only X.509 and SHA-256 entries
 //! (docs/reference/limitations.md §3).
 
+use crate::codec::{Malformed, Reader};
 use crate::guid::Guid;
 
 /// Size of EFI_SIGNATURE_LIST before its signature header.
@@ -28,41 +29,45 @@ pub struct SignatureList<'a> {
 }
 
 /// Parses a whole database; `None` if any list is malformed.
-pub fn parse(mut data: &[u8]) -> Option<Vec<SignatureList<'_>>> {
+pub fn parse(data: &[u8]) -> Option<Vec<SignatureList<'_>>> {
+    let mut r = Reader::new(data);
     let mut out = Vec::new();
-    while !data.is_empty() {
-        let hdr = data.get(..LIST_HEADER_SIZE)?;
-        let sig_type = Guid(hdr.get(0..16)?.try_into().ok()?);
-        let u32_at = |o: usize| -> Option<usize> {
-            usize::try_from(u32::from_le_bytes(
-                hdr.get(o..o.checked_add(4)?)?.try_into().ok()?,
-            ))
-            .ok()
-        };
-        let list_size = u32_at(16)?;
-        let header_size = u32_at(20)?;
-        let signature_size = u32_at(24)?;
-        if list_size < LIST_HEADER_SIZE
-            || list_size > data.len()
-            || signature_size <= SIGNATURE_OWNER_SIZE
-        {
-            return None;
-        }
-        let body = data.get(LIST_HEADER_SIZE..list_size)?;
-        let header = body.get(..header_size)?;
-        let sigs = body.get(header_size..)?;
-        if sigs.len().checked_rem(signature_size) != Some(0) {
-            return None;
-        }
-        out.push(SignatureList {
-            sig_type,
-            header,
-            signature_size,
-            entries: sigs.chunks_exact(signature_size).collect(),
-        });
-        data = data.get(list_size..)?;
+    while !r.is_empty() {
+        out.push(parse_list(&mut r).ok()?);
     }
     Some(out)
+}
+
+/// One EFI_SIGNATURE_LIST at the reader's position.
+fn parse_list<'a>(r: &mut Reader<'a>) -> Result<SignatureList<'a>, Malformed> {
+    let start = r.pos();
+    let sig_type = r.guid("SignatureType")?;
+    let list_size = r.u32_size("SignatureListSize")?;
+    let header_size = r.u32_size("SignatureHeaderSize")?;
+    let signature_size = r.u32_size("SignatureSize")?;
+    let left = r.remaining().saturating_add(LIST_HEADER_SIZE);
+    if list_size < LIST_HEADER_SIZE || list_size > left || signature_size <= SIGNATURE_OWNER_SIZE {
+        return Err(Malformed {
+            offset: start,
+            what: "signature list sizes".into(),
+        });
+    }
+    let body_len = list_size.saturating_sub(LIST_HEADER_SIZE);
+    let mut body = Reader::new(r.take(body_len, "signature list")?);
+    let header = body.take(header_size, "SignatureHeader")?;
+    let sigs = body.rest();
+    if sigs.len().checked_rem(signature_size) != Some(0) {
+        return Err(Malformed {
+            offset: start,
+            what: "signatures do not fill the list".into(),
+        });
+    }
+    Ok(SignatureList {
+        sig_type,
+        header,
+        signature_size,
+        entries: sigs.chunks_exact(signature_size).collect(),
+    })
 }
 
 /// Serialises lists back to bytes (lists without entries are dropped).
@@ -96,23 +101,9 @@ pub fn encode(lists: &[SignatureList<'_>]) -> Vec<u8> {
 
 /// Signature types edk2 accepts in the Secure Boot databases, with the size
 /// of their signature data (after the owner GUID); `None` = variable (X.509).
-pub(crate) fn known_type_data_size(ty: &Guid) -> Option<Option<usize>> {
-    use crate::guid::*;
-    let table: [(Guid, Option<usize>); 12] = [
-        (CERT_SHA256, Some(32)),
-        (CERT_RSA2048, Some(256)),
-        (CERT_RSA2048_SHA256, Some(256)),
-        (CERT_SHA1, Some(20)),
-        (CERT_RSA2048_SHA1, Some(256)),
-        (CERT_X509, None),
-        (CERT_SHA224, Some(28)),
-        (CERT_SHA384, Some(48)),
-        (CERT_SHA512, Some(64)),
-        (CERT_X509_SHA256, Some(48)),
-        (CERT_X509_SHA384, Some(64)),
-        (CERT_X509_SHA512, Some(80)),
-    ];
-    table.iter().find(|(g, _)| g == ty).map(|(_, s)| *s)
+/// The table is [`crate::well_known::SIGNATURE_TYPES`].
+pub fn known_type_data_size(ty: &Guid) -> Option<Option<usize>> {
+    crate::well_known::signature_type(ty).map(|t| t.data_size)
 }
 
 /// Why a database payload was refused (edk2 `CheckSignatureListFormat`).

@@ -10,38 +10,39 @@ pub struct EfiStatus(pub u64);
 
 const ERR: u64 = 1 << 63;
 
-impl EfiStatus {
-    /// EFI_SUCCESS.
-    pub const SUCCESS: Self = Self(0);
-    /// EFI_LOAD_ERROR.
-    pub const LOAD_ERROR: Self = Self(ERR | 1);
-    /// EFI_INVALID_PARAMETER.
-    pub const INVALID_PARAMETER: Self = Self(ERR | 2);
-    /// EFI_UNSUPPORTED.
-    pub const UNSUPPORTED: Self = Self(ERR | 3);
-    /// EFI_BAD_BUFFER_SIZE.
-    pub const BAD_BUFFER_SIZE: Self = Self(ERR | 4);
-    /// EFI_BUFFER_TOO_SMALL.
-    pub const BUFFER_TOO_SMALL: Self = Self(ERR | 5);
-    /// EFI_NOT_READY.
-    pub const NOT_READY: Self = Self(ERR | 6);
-    /// EFI_DEVICE_ERROR.
-    pub const DEVICE_ERROR: Self = Self(ERR | 7);
-    /// EFI_WRITE_PROTECTED.
-    pub const WRITE_PROTECTED: Self = Self(ERR | 8);
-    /// EFI_OUT_OF_RESOURCES.
-    pub const OUT_OF_RESOURCES: Self = Self(ERR | 9);
-    /// EFI_NOT_FOUND.
-    pub const NOT_FOUND: Self = Self(ERR | 14);
-    /// EFI_ACCESS_DENIED.
-    pub const ACCESS_DENIED: Self = Self(ERR | 15);
-    /// EFI_TIMEOUT.
-    pub const TIMEOUT: Self = Self(ERR | 18);
-    /// EFI_ALREADY_STARTED.
-    pub const ALREADY_STARTED: Self = Self(ERR | 20);
-    /// EFI_SECURITY_VIOLATION.
-    pub const SECURITY_VIOLATION: Self = Self(ERR | 26);
+/// Defines the status constants and the one table that names them.
+macro_rules! statuses {
+    ($($name:ident = $value:expr,)*) => {
+        impl EfiStatus {
+            $(#[doc = concat!("EFI_", stringify!($name), ".")] pub const $name: Self = Self($value);)*
+            /// Every status this crate writes, with its edk2 name (without
+            /// the `EFI_` prefix).
+            pub const NAMES: &'static [(EfiStatus, &'static str)] =
+                &[$((Self::$name, stringify!($name)),)*];
+        }
+    };
+}
 
+// MdePkg/Include/Uefi/UefiBaseType.h.
+statuses! {
+    SUCCESS = 0,
+    LOAD_ERROR = ERR | 1,
+    INVALID_PARAMETER = ERR | 2,
+    UNSUPPORTED = ERR | 3,
+    BAD_BUFFER_SIZE = ERR | 4,
+    BUFFER_TOO_SMALL = ERR | 5,
+    NOT_READY = ERR | 6,
+    DEVICE_ERROR = ERR | 7,
+    WRITE_PROTECTED = ERR | 8,
+    OUT_OF_RESOURCES = ERR | 9,
+    NOT_FOUND = ERR | 14,
+    ACCESS_DENIED = ERR | 15,
+    TIMEOUT = ERR | 18,
+    ALREADY_STARTED = ERR | 20,
+    SECURITY_VIOLATION = ERR | 26,
+}
+
+impl EfiStatus {
     /// Whether the high (error) bit is set.
     pub fn is_error(self) -> bool {
         self.0 & ERR != 0
@@ -58,24 +59,10 @@ impl EfiStatus {
 
     /// The name without `EFI_` (`WRITE_PROTECTED`), for the codes above.
     pub fn name(self) -> Option<&'static str> {
-        Some(match self {
-            Self::SUCCESS => "SUCCESS",
-            Self::LOAD_ERROR => "LOAD_ERROR",
-            Self::INVALID_PARAMETER => "INVALID_PARAMETER",
-            Self::UNSUPPORTED => "UNSUPPORTED",
-            Self::BAD_BUFFER_SIZE => "BAD_BUFFER_SIZE",
-            Self::BUFFER_TOO_SMALL => "BUFFER_TOO_SMALL",
-            Self::NOT_READY => "NOT_READY",
-            Self::DEVICE_ERROR => "DEVICE_ERROR",
-            Self::WRITE_PROTECTED => "WRITE_PROTECTED",
-            Self::OUT_OF_RESOURCES => "OUT_OF_RESOURCES",
-            Self::NOT_FOUND => "NOT_FOUND",
-            Self::ACCESS_DENIED => "ACCESS_DENIED",
-            Self::TIMEOUT => "TIMEOUT",
-            Self::ALREADY_STARTED => "ALREADY_STARTED",
-            Self::SECURITY_VIOLATION => "SECURITY_VIOLATION",
-            _ => return None,
-        })
+        Self::NAMES
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map(|(_, n)| *n)
     }
 }
 
@@ -113,8 +100,50 @@ pub enum DeviceStatus {
 }
 
 impl DeviceStatus {
+    /// Every device status, the one table of CMD_STS values.
+    pub const ALL: [DeviceStatus; 5] = [
+        DeviceStatus::Success,
+        DeviceStatus::Busy,
+        DeviceStatus::ErrUnknown,
+        DeviceStatus::ErrNotSupported,
+        DeviceStatus::ErrBadBufferSize,
+    ];
+
     /// The CMD_STS register value.
     pub fn code(self) -> u16 {
         self as u16
+    }
+
+    /// The status a CMD_STS value names, if any.
+    pub fn from_code(code: u16) -> Option<DeviceStatus> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_names_and_codes() {
+        assert_eq!(EfiStatus::NOT_FOUND.0, 0x8000_0000_0000_000e);
+        assert_eq!(EfiStatus::NOT_FOUND.name(), Some("NOT_FOUND"));
+        assert_eq!(
+            format!("{}", EfiStatus::SECURITY_VIOLATION),
+            "EFI_SECURITY_VIOLATION"
+        );
+        assert_eq!(
+            format!("{}", EfiStatus(ERR | 99)),
+            "EfiStatus(0x8000000000000063)"
+        );
+        assert_eq!(
+            DeviceStatus::from_code(0x12),
+            Some(DeviceStatus::ErrBadBufferSize)
+        );
+        assert_eq!(
+            DeviceStatus::from_code(0x10),
+            Some(DeviceStatus::ErrUnknown)
+        );
+        assert_eq!(DeviceStatus::from_code(0x13), None);
     }
 }

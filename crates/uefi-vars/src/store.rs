@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
-use crate::variable::{attr, VarKey, Variable};
+use crate::variable::{Attributes, VarKey, Variable};
 
 /// Which variables a caller may see: before ExitBootServices those with BS,
 /// after it those with RT (docs/reference/mm-protocol.md §10).
@@ -28,8 +28,12 @@ impl Visibility {
     /// Whether a variable with these attributes is visible.
     pub fn allows(self, attributes: u32) -> bool {
         match self {
-            Visibility::BootServices => attributes & attr::BOOTSERVICE_ACCESS != 0,
-            Visibility::Runtime => attributes & attr::RUNTIME_ACCESS != 0,
+            Visibility::BootServices => {
+                Attributes::from(attributes).contains(Attributes::BOOTSERVICE_ACCESS)
+            }
+            Visibility::Runtime => {
+                Attributes::from(attributes).contains(Attributes::RUNTIME_ACCESS)
+            }
             Visibility::All => true,
         }
     }
@@ -101,10 +105,10 @@ impl VarStore {
         self.remove(&key);
         let pos = self.next_pos;
         self.next_pos = self.next_pos.saturating_add(1);
-        if var.attributes & attr::BOOTSERVICE_ACCESS != 0 {
+        if var.attrs().contains(Attributes::BOOTSERVICE_ACCESS) {
             self.bs_positions.insert(pos);
         }
-        if var.attributes & attr::RUNTIME_ACCESS != 0 {
+        if var.attrs().contains(Attributes::RUNTIME_ACCESS) {
             self.rt_positions.insert(pos);
         }
         self.used = self.used.saturating_add(self.cost(&var));

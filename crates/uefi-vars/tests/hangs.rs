@@ -13,11 +13,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use uefi_vars::codec::policy_command::REGISTER as CMD_REGISTER;
 use uefi_vars::codec::{request, Layout, PolicyEntryHeader};
 use uefi_vars::guid::{Guid, END_OF_DXE_EVENT};
 use uefi_vars::name::VarName;
 use uefi_vars::policy::{PolicyLimits, POLICY_ENTRY_REVISION};
-use uefi_vars::service::policy_mmi::CMD_REGISTER;
 use uefi_vars::store::Visibility;
 use uefi_vars::variable::{attr, VarKey, Variable};
 use uefi_vars::{Config, EfiStatus, Service};

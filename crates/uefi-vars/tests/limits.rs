@@ -8,11 +8,11 @@
 
 mod common;
 
+use uefi_vars::codec::policy_command::REGISTER as CMD_REGISTER;
 use uefi_vars::codec::{request, Layout, PolicyEntryHeader};
 use uefi_vars::guid::{Guid, GLOBAL_VARIABLE};
 use uefi_vars::name::VarName;
 use uefi_vars::policy::{PolicyLimits, POLICY_ENTRY_REVISION};
-use uefi_vars::service::policy_mmi::CMD_REGISTER;
 use uefi_vars::variable::attr;
 use uefi_vars::{Config, EfiStatus, Service};
 

@@ -45,7 +45,8 @@ use crate::regs::{
     MAX_BUFFER_SIZE, STS_BUSY, STS_ERR_BAD_BUFFER_SIZE, STS_ERR_NOT_SUPPORTED, STS_ERR_UNKNOWN,
     STS_SUCCESS,
 };
-use uefi_vars::envelope::{self, BodyReader as Reader, EnvelopeError, Malformed};
+use uefi_vars::codec::{Malformed, Reader};
+use uefi_vars::envelope::{self, EnvelopeError};
 
 /// First bytes of every device snapshot.
 pub const MAGIC: [u8; 8] = *b"UEFIVDEV";

@@ -1,9 +1,10 @@
 //! Decoding of requests and replies for the classifier: no state, no
 //! rules.
 
-use uefi_vars::guid::{
-    Guid, GLOBAL_VARIABLE, IMAGE_SECURITY_DATABASE, SMM_VARIABLE_PROTOCOL, VAR_CHECK_POLICY_MMI,
-};
+use uefi_vars::codec::{self, function, policy_command, Reader};
+use uefi_vars::guid::{Guid, SMM_VARIABLE_PROTOCOL, VAR_CHECK_POLICY_MMI};
+use uefi_vars::name::VarName;
+use uefi_vars::well_known;
 
 /// Variable key: vendor GUID and the name up to its first NUL.
 pub(super) type Key = (Guid, Vec<u16>);
@@ -13,18 +14,16 @@ pub(super) fn until_nul(units: &[u16]) -> Vec<u16> {
 }
 
 pub(super) fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(off..off + 8)?.try_into().ok()?))
+    codec::u64_at(b, off, "u64").ok()
 }
 pub(super) fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(off..off + 4)?.try_into().ok()?))
+    codec::u32_at(b, off, "u32").ok()
 }
 pub(super) fn guid_at(b: &[u8], off: usize) -> Option<Guid> {
-    Some(Guid(b.get(off..off + 16)?.try_into().ok()?))
+    Reader::at(b, off).guid("GUID").ok()
 }
 pub(super) fn units(b: &[u8]) -> Vec<u16> {
-    b.chunks_exact(2)
-        .map(|c| u16::from_le_bytes([c[0], c[1]]))
-        .collect()
+    VarName::ucs2_units(b)
 }
 
 /// A name area as edk2 requires it: even size, NUL at the end and nowhere
@@ -117,12 +116,15 @@ pub(super) fn decode(req: &[u8]) -> Req {
         })();
         Req::Var {
             function,
-            access: if matches!(function, 1 | 3) {
+            access: if matches!(function, function::GET_VARIABLE | function::SET_VARIABLE) {
                 access
             } else {
                 None
             },
-            next: if matches!(function, 2 | 8) {
+            next: if matches!(
+                function,
+                function::GET_NEXT_VARIABLE_NAME | function::LOCK_VARIABLE
+            ) {
                 next
             } else {
                 None
@@ -133,8 +135,8 @@ pub(super) fn decode(req: &[u8]) -> Req {
         let rev = u32_at(body, 4).unwrap_or(0);
         let entry = (|| {
             let e = body.get(20..)?;
-            let size = usize::from(u16::from_le_bytes(e.get(4..6)?.try_into().ok()?));
-            let offset = usize::from(u16::from_le_bytes(e.get(6..8)?.try_into().ok()?));
+            let size = usize::from(codec::u16_at(e, 4, "Size").ok()?);
+            let offset = usize::from(codec::u16_at(e, 6, "OffsetToName").ok()?);
             let name = e.get(offset.min(size)..size).unwrap_or_default();
             Some(PolicyEntry {
                 namespace: guid_at(e, 8)?,
@@ -146,7 +148,7 @@ pub(super) fn decode(req: &[u8]) -> Req {
             })
         })();
         Req::Policy {
-            signature_ok: sig == u32::from_le_bytes(*b"VCPC") && rev == 1,
+            signature_ok: sig == policy_command::SIGNATURE && rev == policy_command::REVISION,
             command: u32_at(body, 8).unwrap_or(0),
             entry,
         }
@@ -169,10 +171,10 @@ pub(super) fn next_result(reply: Option<&[u8]>) -> Option<Key> {
     Some((guid, until_nul(&units(name))))
 }
 
+/// PK, KEK, db, dbx.
 pub(super) fn is_secure_boot_key(guid: &Guid, name: &[u16]) -> bool {
-    let n = String::from_utf16_lossy(name);
-    (*guid == GLOBAL_VARIABLE && (n == "PK" || n == "KEK"))
-        || (*guid == IMAGE_SECURITY_DATABASE && (n == "db" || n == "dbx"))
+    use well_known::{DB, DBX, KEK, PK};
+    [PK, KEK, DB, DBX].iter().any(|v| v.is_units(guid, name))
 }
 
 /// At most 40 characters of a name, for reports.
@@ -231,31 +233,13 @@ pub fn brief(request: &[u8], reply: Option<&[u8]>) -> String {
     }
 }
 
-/// Read-only variables of the global namespace (edk2 AuthVariableLib).
-pub(super) const READ_ONLY_NAMES: &[&str] = &[
-    "SetupMode",
-    "SecureBoot",
-    "SignatureSupport",
-    "VendorKeys",
-    "VendorKeysNv",
-    "AuditMode",
-    "DeployedMode",
-    "PKDefault",
-    "KEKDefault",
-    "dbDefault",
-    "dbxDefault",
-    "dbtDefault",
-];
-
 pub(super) fn named(name: &[u16], s: &str) -> bool {
     name.iter().copied().eq(s.encode_utf16())
 }
 
 /// PK, KEK, db, dbx, dbt, dbr: the signature databases.
 pub(super) fn is_signature_db(guid: &Guid, name: &[u16]) -> bool {
-    (*guid == GLOBAL_VARIABLE && (named(name, "PK") || named(name, "KEK")))
-        || (*guid == IMAGE_SECURITY_DATABASE
-            && ["db", "dbx", "dbt", "dbr"].iter().any(|n| named(name, n)))
+    well_known::is_signature_database_units(guid, name)
 }
 
 /// Length of the payload after an EFI_VARIABLE_AUTHENTICATION_2 header

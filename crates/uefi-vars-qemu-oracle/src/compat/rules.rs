@@ -14,9 +14,10 @@
 //! Option<&'static str>` and add it to [`RULES`] (and its id to
 //! [`super::IDS`] and docs/compat.md).
 
-use uefi_vars::guid::{Guid, CUSTOM_MODE_ENABLE, GLOBAL_VARIABLE, IMAGE_SECURITY_DATABASE};
+use uefi_vars::guid::{Guid, CUSTOM_MODE_ENABLE, GLOBAL_VARIABLE};
 use uefi_vars::store::{VarStore, Visibility};
 use uefi_vars::time::EfiTime;
+use uefi_vars::well_known;
 
 use super::decode::*;
 use super::model::{our_state, ours, Context, PolicyTarget, QemuVar};
@@ -154,7 +155,10 @@ fn auth_time(a: &Access) -> Option<EfiTime> {
 
 /// User mode on our side before the request, with PK the same on both.
 fn user_mode(ctx: &Context, ex: &Ex) -> bool {
-    let pk: Key = (GLOBAL_VARIABLE, "PK".encode_utf16().collect());
+    let pk: Key = (
+        well_known::PK.guid,
+        well_known::PK.name.encode_utf16().collect(),
+    );
     ours(ex.before, &pk).is_some() && ctx.taint_id(&pk).is_none()
 }
 
@@ -285,10 +289,7 @@ fn read_only(_: &mut Context, ex: &Ex) -> Option<&'static str> {
     let other_attrs = ours(ex.before, &key)
         .is_some_and(|v| v.attributes != a.attributes & !ATTR_APPEND && a.data_size > 0);
     let qemu_ok = ex.q == Some(SUCCESS) || ex.q == Some(INVALID_PARAMETER) && other_attrs;
-    (a.guid == GLOBAL_VARIABLE
-        && READ_ONLY_NAMES.iter().any(|n| named(&key.1, n))
-        && ex.o == Some(WRITE_PROTECTED)
-        && qemu_ok)
+    (well_known::is_read_only_units(&a.guid, &key.1) && ex.o == Some(WRITE_PROTECTED) && qemu_ok)
         .then_some(READ_ONLY)
 }
 
@@ -346,8 +347,9 @@ fn db_signers(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
     let key = key_of(a);
     let signed = u32_at(&a.data, 16).is_some_and(|len| len > 24);
     (is_auth(a)
-        && a.guid == IMAGE_SECURITY_DATABASE
-        && (named(&key.1, "db") || named(&key.1, "dbx"))
+        && [well_known::DB, well_known::DBX]
+            .iter()
+            .any(|v| v.is_units(&a.guid, &key.1))
         && signed
         && user_mode(ctx, ex)
         && ex.o == Some(SUCCESS)
@@ -360,8 +362,9 @@ fn dbt_dbr(_: &mut Context, ex: &Ex) -> Option<&'static str> {
     let a = set(ex)?;
     let key = key_of(a);
     (is_auth(a)
-        && a.guid == IMAGE_SECURITY_DATABASE
-        && (named(&key.1, "dbt") || named(&key.1, "dbr"))
+        && [well_known::DBT, well_known::DBR]
+            .iter()
+            .any(|v| v.is_units(&a.guid, &key.1))
         && ex.o == Some(SUCCESS)
         && ex.q == Some(SECURITY_VIOLATION))
     .then_some(DBT_DBR)

@@ -453,8 +453,7 @@ fn dotted_oid(oid: &[u8]) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    let digits: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("OID bytes {digits}")
+    format!("OID bytes {}", hex::encode(bytes))
 }
 
 /// A store trusting only `anchor`, set up as edk2's `Pkcs7Verify` does.

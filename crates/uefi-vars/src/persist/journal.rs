@@ -36,9 +36,8 @@
 //! data, a sequence gap, or a record whose payload does not decode is
 //! corruption of acknowledged data: an error, never a silent drop.
 
+use crate::codec::Reader;
 use crate::crc32c::crc32c;
-use crate::envelope::BodyReader;
-use crate::guid::Guid;
 use crate::name::VarName;
 use crate::store::VarStore;
 use crate::variable::{VarKey, Variable};
@@ -243,7 +242,7 @@ fn torn(offset: usize, total: usize, reason: impl Into<String>) -> Option<TornTa
     })
 }
 
-fn malformed(offset: usize, e: crate::envelope::Malformed) -> JournalError {
+fn malformed(offset: usize, e: crate::codec::Malformed) -> JournalError {
     JournalError::Corrupt {
         offset: offset.saturating_add(e.offset) as u64,
         problem: e.what,
@@ -259,8 +258,8 @@ fn parse_header(bytes: &[u8]) -> Result<Option<(u64, FileId)>, JournalError> {
     if head.iter().all(|&b| b == 0) {
         return Ok(None);
     }
-    let mut r = BodyReader::new(head);
-    let bad = |e: crate::envelope::Malformed| JournalError::Header(e.what);
+    let mut r = Reader::new(head);
+    let bad = |e: crate::codec::Malformed| JournalError::Header(e.what);
     let magic: [u8; 8] = r.array("magic").map_err(bad)?;
     if magic != MAGIC {
         return Err(JournalError::Header(format!(
@@ -328,7 +327,7 @@ fn parse_record(rest: &[u8], at: usize, want_seq: u64) -> Result<Step, JournalEr
     if rest.iter().all(|&b| b == 0) {
         return Ok(Step::Torn("zero bytes after the last record".into()));
     }
-    let mut r = BodyReader::new(rest);
+    let mut r = Reader::new(rest);
     let (Ok(len), Ok(seq)) = (r.u32("len"), r.u64("seq")) else {
         return Ok(Step::Torn("incomplete record header".into()));
     };
@@ -341,7 +340,10 @@ fn parse_record(rest: &[u8], at: usize, want_seq: u64) -> Result<Step, JournalEr
         )));
     };
     let (body, crc_bytes) = record.split_at(record.len().saturating_sub(RECORD_TAIL));
-    let stored = u32::from_le_bytes(crc_bytes.try_into().unwrap_or_default());
+    // `record` holds RECORD_HEAD + len + RECORD_TAIL bytes: the CRC is there.
+    let Ok(stored) = Reader::new(crc_bytes).u32("record CRC") else {
+        return Ok(Step::Torn("incomplete record CRC".into()));
+    };
     if crc32c(body) != stored {
         if record.len() == rest.len() {
             return Ok(Step::Torn("last record fails its CRC-32C".into()));
@@ -364,7 +366,7 @@ fn parse_record(rest: &[u8], at: usize, want_seq: u64) -> Result<Step, JournalEr
 
 fn parse_payload(payload: &[u8], at: usize, seq: u64) -> Result<Entry, JournalError> {
     let body_at = at.saturating_add(RECORD_HEAD);
-    let mut r = BodyReader::new(payload);
+    let mut r = Reader::new(payload);
     let kind = r.u8("record kind").map_err(|e| malformed(body_at, e))?;
     let body = payload.get(1..).unwrap_or_default();
     let corrupt = |problem: String| JournalError::Corrupt {
@@ -384,20 +386,14 @@ fn parse_payload(payload: &[u8], at: usize, seq: u64) -> Result<Entry, JournalEr
             }
         }
         KIND_DELETE => {
-            let guid = Guid(r.array("GUID").map_err(|e| malformed(body_at, e))?);
-            let name = r.take(r.remaining(), "name").unwrap_or_default();
-            if name.len() % 2 != 0 {
+            let guid = r.guid("GUID").map_err(|e| malformed(body_at, e))?;
+            let name_len = r.remaining();
+            if name_len % 2 != 0 {
                 return Err(corrupt("delete record: odd name length".into()));
             }
-            let units: Vec<u16> = name
-                .chunks_exact(2)
-                .map(|p| {
-                    u16::from_le_bytes([
-                        p.first().copied().unwrap_or(0),
-                        p.get(1).copied().unwrap_or(0),
-                    ])
-                })
-                .collect();
+            let units = r
+                .ucs2(name_len, "name")
+                .map_err(|e| malformed(body_at, e))?;
             json::check_units(&units).map_err(|p| corrupt(format!("delete record: {p}")))?;
             Ok(Entry::Delete(VarKey::new(guid, VarName::from_units(units))))
         }

@@ -57,7 +57,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::time::EfiTime;
-use crate::variable::{attr, VarKey, Variable};
+use crate::variable::{Attributes, VarKey, Variable};
 
 /// The only format version written and accepted.
 pub const VERSION: u64 = 2;
@@ -207,7 +207,7 @@ pub(crate) fn check_encodable(var: &Variable) -> Result<(), String> {
     if var.data.is_empty() {
         return Err("empty data (a variable of size 0 does not exist)".into());
     }
-    if var.attributes & attr::APPEND_WRITE != 0 {
+    if var.attrs().contains(Attributes::APPEND_WRITE) {
         return Err("APPEND_WRITE (0x40) in the stored attributes".into());
     }
     if var.digest.as_ref().is_some_and(Vec::is_empty) {
@@ -256,49 +256,26 @@ fn push_quoted_name(out: &mut String, units: &[u16]) {
     out.push('"');
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 fn push_hex(out: &mut String, bytes: &[u8]) {
-    out.reserve(bytes.len().saturating_mul(2));
-    for &b in bytes {
-        for nibble in [b >> 4, b & 0x0f] {
-            out.push(char::from(
-                HEX.get(usize::from(nibble)).copied().unwrap_or(b'0'),
-            ));
-        }
-    }
+    out.push_str(&hex::encode(bytes));
 }
 
 /// Lowercase hex of `bytes`.
 pub fn to_hex(bytes: &[u8]) -> String {
-    let mut s = String::new();
-    push_hex(&mut s, bytes);
-    s
+    hex::encode(bytes)
 }
 
 /// Decodes hex text (either case, even length, nothing else).
 pub fn from_hex(text: &str) -> Result<Vec<u8>, String> {
+    // A stray character is named before the length is judged, by its
+    // position in the text (the hex crate checks the length first).
     if let Some((pos, c)) = text.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
         return Err(format!("non-hex character {c:?} at offset {pos}"));
     }
-    let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
-        return Err(format!("odd number of hex digits ({})", bytes.len()));
-    }
-    // Every byte is an ASCII hex digit (checked above).
-    let nibble = |c: u8| {
-        (c as char)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-            .unwrap_or(0)
-    };
-    Ok(bytes
-        .chunks_exact(2)
-        .map(|pair| match pair {
-            [hi, lo] => (nibble(*hi) << 4) | nibble(*lo),
-            _ => 0, // chunks_exact(2) yields only pairs
-        })
-        .collect())
+    hex::decode(text).map_err(|e| match e {
+        hex::FromHexError::OddLength => format!("odd number of hex digits ({})", text.len()),
+        other => other.to_string(),
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -536,7 +513,7 @@ fn decode_entry(index: usize, entry: Json) -> Result<Variable, FormatError> {
         Some(other) => return Err(err("attr", format!("is {}, not a number", other.kind()))),
         None => return Err(err("attr", "missing".into())),
     };
-    if attributes & attr::APPEND_WRITE != 0 {
+    if Attributes::from(attributes).contains(Attributes::APPEND_WRITE) {
         return Err(err(
             "attr",
             format!("{attributes:#x} has APPEND_WRITE (0x40), which is never stored"),
@@ -609,6 +586,7 @@ fn decode_name(text: &str) -> Result<VarName, String> {
 mod tests {
     use super::*;
     use crate::guid::GLOBAL_VARIABLE;
+    use crate::variable::attr;
 
     fn var(name: &str, attributes: u32, data: &[u8]) -> Variable {
         Variable::new(

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::Layout;
+use crate::codec::{Layout, WordSize};
 use crate::pcap::{FileSink, PcapWriter, RecordKind};
 use crate::persist::{json, non_volatile};
 use crate::policy::PolicyLimits;
@@ -114,7 +114,10 @@ impl CaptureInfo {
             max_variable_size: config.max_variable_size,
             max_name_size: config.max_name_size,
             record_overhead: config.record_overhead,
-            word_size: u32::try_from(config.layout.uintn()).unwrap_or(0),
+            word_size: match config.layout.word {
+                WordSize::W32 => 4,
+                WordSize::W64 => 8,
+            },
             max_policies: config.policy_limits.max_policies,
             max_policy_bytes: config.policy_limits.max_total_bytes,
             allow_policy_disable: config.allow_policy_disable,

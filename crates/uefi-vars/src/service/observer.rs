@@ -74,8 +74,9 @@ impl Event {
     /// Decodes an `capture::EVENT_RECORD` payload (`None` if
     /// malformed or unknown).
     pub fn decode(payload: &[u8]) -> Option<Event> {
-        let code = u32::from_le_bytes(payload.get(..4)?.try_into().ok()?);
-        let value = u64::from_le_bytes(payload.get(4..12)?.try_into().ok()?);
+        let mut r = crate::codec::Reader::new(payload);
+        let code = r.u32("event code").ok()?;
+        let value = r.u64("event value").ok()?;
         Some(match code {
             Self::BUFFER_SIZE => Event::BufferSize(u32::try_from(value).ok()?),
             Self::CRYPTO => Event::Crypto,

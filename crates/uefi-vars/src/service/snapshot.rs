@@ -82,7 +82,8 @@
 
 use super::{BootPhase, Config, Service, MAX_BUFFER_SIZE};
 use crate::codec::{ucs2_units, PolicyEntryHeader, POLICY_ENTRY_HEADER_SIZE};
-use crate::envelope::{self, BodyReader as Reader, EnvelopeError, Malformed};
+use crate::codec::{Malformed, Reader};
+use crate::envelope::{self, EnvelopeError};
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::persist::Storage;
@@ -90,7 +91,7 @@ use crate::policy::{Policy, PolicyEngine};
 use crate::status::EfiStatus;
 use crate::store::VarStore;
 use crate::time::EfiTime;
-use crate::variable::{attr, Variable};
+use crate::variable::{Attributes, Variable};
 
 /// First bytes of every service snapshot.
 pub const MAGIC: [u8; 8] = *b"UEFIVSNP";
@@ -468,7 +469,7 @@ fn check_variable(var: &Variable) -> Result<(), String> {
     if var.data.is_empty() {
         return Err("empty data".into());
     }
-    if var.attributes & attr::APPEND_WRITE != 0 {
+    if var.attrs().contains(Attributes::APPEND_WRITE) {
         return Err("APPEND_WRITE in the stored attributes".into());
     }
     if var.digest.as_ref().is_some_and(Vec::is_empty) {
@@ -548,6 +549,7 @@ mod tests {
     use super::*;
     use crate::envelope::{CHECKSUM_LEN, HEADER_LEN};
     use crate::guid::GLOBAL_VARIABLE;
+    use crate::variable::attr;
 
     #[test]
     fn crc_check_value() {

@@ -14,12 +14,12 @@
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 
+use crate::codec::{Malformed, Reader};
 use crate::crc32c::crc32c;
-use crate::envelope::{BodyReader, Malformed};
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::time::EfiTime;
-use crate::variable::{attr, Variable};
+use crate::variable::{Attributes, Variable};
 
 /// The preset dictionary of format version 0.
 pub(crate) const DICTIONARY: &[u8] = include_bytes!("../../../data/aws-uefi-data-v0.dict");
@@ -112,7 +112,7 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Variable>, AwsError> {
 }
 
 fn open(raw: &[u8]) -> Result<&[u8], AwsError> {
-    let mut r = BodyReader::new(raw);
+    let mut r = Reader::new(raw);
     let magic = r
         .array::<8>("magic")
         .map_err(|_| AwsError::Truncated(raw.len()))?;
@@ -178,7 +178,7 @@ fn inflate(input: &[u8]) -> Result<Vec<u8>, AwsError> {
 }
 
 fn parse_entries(store: &[u8]) -> Result<Vec<Variable>, AwsError> {
-    let mut r = BodyReader::new(store);
+    let mut r = Reader::new(store);
     let count = r.u64("entry count")?;
     let mut vars = Vec::new();
     for index in 0..count {
@@ -190,7 +190,7 @@ fn parse_entries(store: &[u8]) -> Result<Vec<Variable>, AwsError> {
     Ok(vars)
 }
 
-fn sized<'a>(r: &mut BodyReader<'a>, what: &str) -> Result<&'a [u8], Malformed> {
+fn sized<'a>(r: &mut Reader<'a>, what: &str) -> Result<&'a [u8], Malformed> {
     let at = r.pos();
     let len = r.u64(what)?;
     let len = usize::try_from(len).map_err(|_| Malformed {
@@ -200,7 +200,7 @@ fn sized<'a>(r: &mut BodyReader<'a>, what: &str) -> Result<&'a [u8], Malformed> 
     r.take(len, what)
 }
 
-fn parse_entry(r: &mut BodyReader<'_>, index: u64) -> Result<Variable, AwsError> {
+fn parse_entry(r: &mut Reader<'_>, index: u64) -> Result<Variable, AwsError> {
     let entry = |problem: String| AwsError::Entry { index, problem };
     let name = std::str::from_utf8(sized(r, "name")?)
         .map_err(|e| entry(format!("name is not UTF-8: {e}")))?;
@@ -218,7 +218,7 @@ fn parse_entry(r: &mut BodyReader<'_>, index: u64) -> Result<Variable, AwsError>
     let guid = Guid::from_bytes(r.array::<16>("guid")?);
     let attributes = r.u32("attributes")?;
     let mut v = Variable::new(guid, VarName::from_units(units), attributes, data);
-    if attributes & attr::APPEND_WRITE != 0 {
+    if Attributes::from(attributes).contains(Attributes::APPEND_WRITE) {
         return Err(entry(format!(
             "{name:?} has APPEND_WRITE in its stored attributes"
         )));

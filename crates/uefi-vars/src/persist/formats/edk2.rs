@@ -52,7 +52,7 @@
 
 use std::collections::HashMap;
 
-use crate::envelope::{BodyReader, Malformed};
+use crate::codec::{self, Malformed, Reader};
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::time::EfiTime;
@@ -391,7 +391,7 @@ fn bad_store(offset: usize, problem: impl Into<String>) -> Edk2Error {
 /// The volume and store headers.
 fn read_headers(image: &[u8], volume: usize) -> Result<Geometry, Edk2Error> {
     let fv = image.get(volume..).ok_or(Edk2Error::NoVolume)?;
-    let mut r = BodyReader::new(fv);
+    let mut r = Reader::new(fv);
     r.take(32, "ZeroVector and FileSystemGuid")?;
     let fv_len = r.u64("FvLength")?;
     r.take(8, "Signature and Attributes")?;
@@ -415,15 +415,7 @@ fn read_headers(image: &[u8], volume: usize) -> Result<Geometry, Edk2Error> {
         .get(..header_len)
         .filter(|_| header_len <= volume_len)
         .ok_or_else(|| bad_volume(volume, "header runs past the volume"))?;
-    let sum = header
-        .chunks_exact(2)
-        .map(|p| {
-            u16::from_le_bytes([
-                p.first().copied().unwrap_or(0),
-                p.get(1).copied().unwrap_or(0),
-            ])
-        })
-        .fold(0u16, u16::wrapping_add);
+    let sum = sum16(header);
     if sum != 0 {
         return Err(bad_volume(
             volume,
@@ -446,7 +438,7 @@ fn read_store_header(
     let area = image
         .get(store..volume_end)
         .ok_or_else(|| bad_store(store, "missing"))?;
-    let mut r = BodyReader::new(area);
+    let mut r = Reader::new(area);
     let signature = Guid::from_bytes(r.array::<16>("Signature")?);
     let size = r.u32("Size")?;
     let format = r.u8("Format")?;
@@ -516,12 +508,7 @@ fn read_variables(image: &[u8], g: &Geometry) -> Result<(Vec<Variable>, Vec<Skip
     let mut entries = Vec::new();
     let mut pos = g.vars_start;
     while pos < g.vars_end {
-        let start_id = area.get(pos..pos.saturating_add(2)).map(|b| {
-            u16::from_le_bytes([
-                b.first().copied().unwrap_or(0),
-                b.get(1).copied().unwrap_or(0),
-            ])
-        });
+        let start_id = codec::u16_at(area, pos, "StartId").ok();
         if start_id != Some(VARIABLE_DATA) {
             break;
         }
@@ -539,7 +526,7 @@ fn read_entry(area: &[u8], pos: usize, auth: bool) -> Result<(Entry, usize), Edk
         problem,
     };
     let rest = area.get(pos..).unwrap_or_default();
-    let mut r = BodyReader::new(rest);
+    let mut r = Reader::new(rest);
     let header_len = if auth {
         AUTH_HEADER_LEN
     } else {
@@ -680,18 +667,21 @@ fn ftw_header_crc(header: &[u8]) -> Option<u32> {
     Some(crc.sum())
 }
 
+/// The 16-bit sum of a firmware volume header (its words add up to 0 when
+/// the checksum is right; PI 1.8 vol. 3 §3.2.1.1).
+fn sum16(header: &[u8]) -> u16 {
+    codec::u16_words(header).fold(0u16, u16::wrapping_add)
+}
+
 fn ftw_crc_ok(block: &[u8]) -> bool {
-    let stored = block
-        .get(16..20)
-        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        .map(u32::from_le_bytes);
+    let stored = codec::u32_at(block, 16, "Crc").ok();
     stored.is_some() && stored == ftw_header_crc(block)
 }
 
 /// Walks the write headers (FtwGetLastWriteHeader): the last one is
 /// unfinished when allocated (bit 0 clear) and not complete (bit 2 set).
 fn ftw_unfinished(block: &[u8]) -> Result<bool, Edk2Error> {
-    let mut r = BodyReader::new(block);
+    let mut r = Reader::new(block);
     r.take(24, "FTW working block header")?;
     let queue = r.u64("WriteQueueSize")?;
     let end = u64::try_from(FTW_HEADER_LEN)
@@ -710,7 +700,7 @@ fn ftw_unfinished(block: &[u8]) -> Result<bool, Edk2Error> {
         let header = block
             .get(at..usize::try_from(next_header_end).unwrap_or(usize::MAX))
             .unwrap_or_default();
-        let mut h = BodyReader::new(header);
+        let mut h = Reader::new(header);
         let flags = h.u8("write header flags")?;
         h.take(3 + 16 + 4, "write header")?;
         let writes = h.u64("NumberOfWrites")?;
@@ -754,15 +744,7 @@ pub fn blank(layout: Layout) -> Vec<u8> {
     fv.extend_from_slice(&s.blocks.to_le_bytes());
     fv.extend_from_slice(&s.block_len.to_le_bytes());
     fv.extend_from_slice(&[0u8; 8]);
-    let sum = fv
-        .chunks_exact(2)
-        .map(|p| {
-            u16::from_le_bytes([
-                p.first().copied().unwrap_or(0),
-                p.get(1).copied().unwrap_or(0),
-            ])
-        })
-        .fold(0u16, u16::wrapping_add);
+    let sum = sum16(&fv);
     let checksum = 0u16.wrapping_sub(sum).to_le_bytes();
     fv.splice(50..52, checksum);
     let store_size = u32::try_from(s.vars_end.saturating_sub(fv.len())).unwrap_or(0);
