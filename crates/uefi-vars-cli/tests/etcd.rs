@@ -14,9 +14,9 @@ use uefi_vars::name::VarName;
 use uefi_vars::pcap::{self, RecordKind};
 use uefi_vars::variable::Variable;
 use uefi_vars::DeviceStatus;
+use uefi_vars_client::{ClientError, RemoteService};
 use uefi_vars_etcd::testing::Cluster;
 use uefi_vars_etcd::{EtcdOptions, EtcdStore, EtcdUrl};
-use uefi_vars_client::{ClientError, RemoteService};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 const EFI_DEVICE_ERROR: u64 = 0x8000_0000_0000_0007;
