@@ -350,3 +350,50 @@ fn threshold_compaction_folds_the_journal() {
     assert!(compacted);
     assert!(r.svc.take_errors().is_empty());
 }
+
+/// A write of the same variable again (edk2 `UpdateVariable` returns before
+/// writing when data and attributes are unchanged) costs no file operation:
+/// only the store order moved, and the move reaches the disk with the next
+/// record. Until then a reader sees the same content in the order of the
+/// last record; afterwards exactly the service's order.
+#[test]
+fn identical_rewrite_makes_no_file_operation_and_its_move_rides_the_next_record() {
+    let mut r = rig(1 << 20);
+    let before = r.ops.log().len();
+    let disk_order = r.live();
+    assert_eq!(r.set("Keep", b"old"), EfiStatus::SUCCESS);
+    assert_eq!(r.ops.log().len(), before, "{:?}", &r.ops.log()[before..]);
+    let names: Vec<String> = r.live().iter().map(|v| v.name.to_string()).collect();
+    assert_eq!(names[names.len() - 2..], ["Other", "Keep"]);
+    // Same content, order of the last record.
+    let (seen, warnings) = reopen(&r.path());
+    assert!(warnings.is_empty());
+    assert_eq!(seen, disk_order);
+    let sorted = |mut v: Vec<Variable>| {
+        v.sort_by_key(|v| v.name.to_string());
+        v
+    };
+    assert_eq!(sorted(seen), sorted(r.live()));
+    // The next change records the move too, in the same append and sync.
+    assert_eq!(r.set("Third", b"3"), EfiStatus::SUCCESS);
+    assert_eq!(r.ops.log()[before..], [FileOp::Append, FileOp::SyncData]);
+    assert_eq!(reopen(&r.path()).0, r.live());
+}
+
+/// A save (machine reset, clean stop) when the JSON file already holds
+/// exactly the store and nothing is pending writes nothing; one with only
+/// an unrecorded move compacts.
+#[test]
+fn save_of_an_unchanged_store_writes_nothing() {
+    let mut r = rig(1 << 20);
+    r.svc.reset().unwrap();
+    assert_eq!(file_vars(&r.path()), r.live());
+    let before = r.ops.log().len();
+    r.svc.reset().unwrap();
+    r.svc.compact().unwrap();
+    assert_eq!(r.ops.log().len(), before, "{:?}", &r.ops.log()[before..]);
+    assert_eq!(r.set("Keep", b"old"), EfiStatus::SUCCESS);
+    r.svc.compact().unwrap();
+    assert!(r.ops.log()[before..].contains(&FileOp::Rename));
+    assert_eq!(file_vars(&r.path()), r.live());
+}
