@@ -231,6 +231,10 @@ pub fn open_file(path: &Path) -> Result<PcapReader<'static>, PcapError> {
     PcapReader::with_limit(BufReader::new(File::open(path)?), MAX_DECOMPRESSED)
 }
 
+/// Payload bytes [`PcapReader`] allocates before they arrive: one MM
+/// buffer (a record's claimed length is trusted up to this).
+const PREALLOCATE: usize = 64 * 1024;
+
 /// Marks the error a [`Limited`] reader returns past its limit.
 #[derive(Debug)]
 struct LimitExceeded;
@@ -461,7 +465,9 @@ impl<'a> PcapReader<'a> {
             return Err(bad_length);
         }
         let want = u64::from(incl_len).saturating_sub(TYPE_LEN as u64);
-        let mut payload = Vec::new();
+        // Room for the usual record at once (no growth, no probing reads);
+        // a larger claimed length grows only as its bytes arrive.
+        let mut payload = Vec::with_capacity(usize::try_from(want).unwrap_or(0).min(PREALLOCATE));
         let read = (&mut self.inner).take(want).read_to_end(&mut payload);
         read.map_err(|e| self.io_error(e))?;
         if (payload.len() as u64) < want {

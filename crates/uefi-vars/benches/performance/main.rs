@@ -10,7 +10,9 @@
 //!
 //! Criterion (the `store_scaling` bench) measures one function at a time;
 //! the ratios here need two subjects timed in alternation, so this harness
-//! times rounds itself and prints medians.
+//! times rounds itself and prints medians: thread CPU time for what is
+//! CPU-bound (reads, authenticated writes, in-process replay), wall time
+//! for what waits on the disk (NV writes, the durable boot pair).
 //!
 //! `cargo bench -p uefi-vars --bench performance [-- SECTION...]` with
 //! SECTION among `reads`, `writes`, `boot`, `auth`, `replay` (default:
@@ -36,6 +38,22 @@ pub fn time_us<R>(f: impl FnOnce() -> R) -> (f64, R) {
     let start = Instant::now();
     let r = f();
     (start.elapsed().as_secs_f64() * 1e6, r)
+}
+
+/// Microseconds of this thread's CPU time `f` takes. The CPU-bound
+/// comparisons use this rather than wall time: on a machine shared with
+/// other jobs, wall time also counts the time the scheduler gave them,
+/// which lands on either subject at random.
+pub fn cpu_us<R>(f: impl FnOnce() -> R) -> (f64, R) {
+    let start = thread_cpu_ns();
+    let r = f();
+    ((thread_cpu_ns() - start) as f64 / 1e3, r)
+}
+
+fn thread_cpu_ns() -> i128 {
+    use nix::time::{clock_gettime, ClockId};
+    let ts = clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).expect("thread CPU clock");
+    i128::from(ts.tv_sec()) * 1_000_000_000 + i128::from(ts.tv_nsec())
 }
 
 /// A path under the workspace root.

@@ -10,7 +10,7 @@ use virtfw_varstore::pcap::parse::VarstorePcapParser;
 use virtfw_varstore::pcap::replay::replay_pcap;
 use virtfw_varstore::store::EfiVarStore;
 
-use super::{median, time_us, workspace_file};
+use super::{cpu_us, median, workspace_file};
 
 fn ours(path: &std::path::Path, config: &Config) {
     let mut svc = Service::in_memory(config.clone());
@@ -27,7 +27,10 @@ fn ours_decoded(records: &[uefi_vars::pcap::Record], config: &Config) {
 
 /// Reading and decompressing the capture alone.
 fn read_only(path: &std::path::Path) -> usize {
-    open_file(path).unwrap().map(|r| r.unwrap().payload.len()).sum()
+    open_file(path)
+        .unwrap()
+        .map(|r| r.unwrap().payload.len())
+        .sum()
 }
 
 fn peer(path: &std::path::Path) {
@@ -38,7 +41,7 @@ fn peer(path: &std::path::Path) {
 
 pub fn run() {
     println!();
-    println!("| capture (in process) | uefi-vars ms | virtfw-varstore replay_pcap ms | ratio | of ours: reading the capture / replay alone |");
+    println!("| capture (in process) | uefi-vars CPU ms | virtfw-varstore replay_pcap CPU ms | ratio | of ours: reading the capture / replay alone |");
     println!("| --- | --- | --- | --- | --- |");
     let qemu_10 = Config {
         legacy_payload_size: true,
@@ -53,13 +56,16 @@ pub fn run() {
         let records = uefi_vars::pcap::read_file(&path).unwrap();
         let (mut o, mut p, mut r, mut d) = (vec![], vec![], vec![], vec![]);
         for _ in 0..30 {
-            o.push(time_us(|| ours(&path, &config)).0 / 1e3);
-            p.push(time_us(|| peer(&path)).0 / 1e3);
-            r.push(time_us(|| read_only(&path)).0 / 1e3);
-            d.push(time_us(|| ours_decoded(&records, &config)).0 / 1e3);
+            p.push(cpu_us(|| peer(&path)).0 / 1e3);
+            r.push(cpu_us(|| read_only(&path)).0 / 1e3);
+            d.push(cpu_us(|| ours_decoded(&records, &config)).0 / 1e3);
+            o.push(cpu_us(|| ours(&path, &config)).0 / 1e3);
         }
         let (o, p) = (median(&mut o), median(&mut p));
         let (r, d) = (median(&mut r), median(&mut d));
-        println!("| {capture} | {o:.2} | {p:.2} | {:.2}× faster | {r:.2} / {d:.2} |", p / o);
+        println!(
+            "| {capture} | {o:.2} | {p:.2} | {:.2}× faster | {r:.2} / {d:.2} |",
+            p / o
+        );
     }
 }
