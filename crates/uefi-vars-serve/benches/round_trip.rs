@@ -54,7 +54,10 @@ fn main() {
     let next = request::get_next_variable_name(Layout::X64, &GLOBAL_VARIABLE, &name, 128);
     // Same answers both ways.
     for r in [&get, &next] {
-        assert_eq!(remote.communicate(r).unwrap().reply, local.communicate(r).reply);
+        assert_eq!(
+            remote.communicate(r).unwrap().reply,
+            local.communicate(r).reply
+        );
     }
 
     println!("| request | in process µs | through serve µs | round trip adds |");
@@ -70,6 +73,10 @@ fn main() {
             }));
         }
         let (i, s) = (median(&mut inproc), median(&mut served));
-        println!("| {label} | {i:.2} | {s:.1} | {:.1} µs ({:.0}×) |", s - i, s / i);
+        println!(
+            "| {label} | {i:.2} | {s:.1} | {:.1} µs ({:.0}×) |",
+            s - i,
+            s / i
+        );
     }
 }
