@@ -440,7 +440,8 @@ impl<'a> PcapReader<'a> {
     }
 
     /// The record type and payload: `incl_len` bytes, read as they arrive
-    /// (a length the input does not back allocates nothing).
+    /// (a length the input does not back allocates at most
+    /// [`PREALLOCATE`] bytes before its data runs out).
     fn read_body(
         &mut self,
         index: usize,

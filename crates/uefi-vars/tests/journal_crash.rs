@@ -36,8 +36,8 @@ fn data(i: u64) -> Vec<u8> {
 /// Write number `i`: a set of one of seven names (sizes vary), every
 /// eleventh a delete (of a name that may not exist: then nothing happens),
 /// every fifth otherwise the write of two before again, unchanged (it only
-/// moves that variable to the end of the store order, which the journal
-/// records with the next record).
+/// moves that variable to the end of the store order: a record without an
+/// fdatasync of its own).
 fn op(svc: &mut Service, i: u64) -> EfiStatus {
     let source = if i % 5 == 0 && i % 11 != 0 && i >= 2 {
         i - 2
@@ -140,7 +140,6 @@ fn sigkill_during_journaled_writes() {
     // from what the file held after each kill.
     let mut model = Service::open(Config::default(), Box::new(MemoryStorage::new())).unwrap();
     let mut next = 1u64;
-    let mut earlier_order = 0;
     for iteration in 0..iterations {
         let delay = Duration::from_millis(20 + rng.below(200));
         let acked = run_child(&store, next, delay);
@@ -156,39 +155,18 @@ fn sigkill_during_journaled_writes() {
         let loaded = file
             .load()
             .unwrap_or_else(|e| panic!("iteration {iteration} (seed {seed:#x}): {e}"));
-        // The content of the last acknowledged state or of the next, in
-        // the order of a state the writer went through (an unchanged
-        // rewrite moves a variable without a record of its own).
+        // The last acknowledged state or the next, order included (an
+        // unchanged rewrite's record has no fdatasync of its own, but a
+        // killed process loses nothing it wrote).
         let acked_state = states.len() - 2;
-        let content = |v: &[Variable]| {
-            let mut v = v.to_vec();
-            v.sort_by_key(|v| v.name.to_string());
-            v
-        };
         let made = [acked_state, acked_state + 1]
             .into_iter()
-            .find(|&s| content(&loaded) == content(&states[s]))
+            .find(|&s| loaded == states[s])
             .unwrap_or_else(|| {
-                let show = |v: &[Variable]| -> Vec<String> {
-                    content(v)
-                        .iter()
-                        .map(|v| format!("{}:{}", v.name, v.data.len()))
-                        .collect()
-                };
                 panic!(
-                    "iteration {iteration} (seed {seed:#x}): neither the acknowledged content nor the next: {:?}, acknowledged {:?}, next {:?}",
-                    show(&loaded),
-                    show(&states[acked_state]),
-                    show(&states[acked_state + 1])
+                    "iteration {iteration} (seed {seed:#x}): neither the acknowledged state nor the next"
                 )
             });
-        assert!(
-            states[..=made].contains(&loaded),
-            "iteration {iteration} (seed {seed:#x}): the right content in an order the writer never had"
-        );
-        if loaded != states[made] {
-            earlier_order += 1;
-        }
         next = last + 1 + (made - acked_state) as u64;
         let text = uefi_vars::persist::json::encode(&loaded.iter().collect::<Vec<_>>()).unwrap();
         model = Service::open(Config::default(), Box::new(MemoryStorage::from_text(text))).unwrap();
@@ -203,7 +181,7 @@ fn sigkill_during_journaled_writes() {
     }
     assert!(next > 20, "too few writes acknowledged in all ({next})");
     eprintln!(
-        "{iterations} kills, {} writes, {earlier_order} left an unrecorded move, {:?}",
+        "{iterations} kills, {} writes, {:?}",
         next - 1,
         t0.elapsed()
     );

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::journal::{self, EntryRef, FileId, JournalError, ReplayError, Replayed};
 use super::{json, non_volatile, Change, PersistError, Storage};
 use crate::store::VarStore;
-use crate::variable::{VarKey, Variable};
+use crate::variable::Variable;
 
 /// When [`JsonFile`] brings the JSON file up to date.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,12 +26,14 @@ pub enum SyncMode {
     /// current: read the store through [`JsonFile::load`], which replays
     /// the journal.
     ///
-    /// Two kinds of call write nothing: a put of a variable identical to
-    /// the stored one (same attributes, data, timestamp and signer; it only
-    /// moves to the end of the store order, and that move is recorded with
-    /// the next record: after a crash the content is the last acknowledged
-    /// one, in the order of the last record), and a save when the JSON file
-    /// already holds exactly that content with nothing pending.
+    /// A put of a variable identical to the stored one (same attributes,
+    /// data, timestamp and signer) changes nothing on disk but its place in
+    /// the store order (it moves to the end): its record is written without
+    /// an fdatasync of its own, so every reader sees it at once and the
+    /// next synced record makes it durable; a power failure before that can
+    /// lose only the move (the content is the last acknowledged one). A
+    /// save when the JSON file already holds exactly the store, with
+    /// nothing pending, writes nothing.
     #[default]
     Journal,
     /// Every change rewrites the whole JSON file (in its [`WriteMode`]), so
@@ -44,11 +46,6 @@ pub enum SyncMode {
 /// the threshold is twice the JSON file when that is larger, so the
 /// rewrite's cost is spread over a number of changes that grows with it.
 pub const DEFAULT_COMPACT_BYTES: u64 = 256 * 1024;
-
-/// Unchanged rewrites whose moves in the store order may wait for the next
-/// record; one more is recorded at once (with the waiting ones), which
-/// bounds what the next record carries.
-const MAX_UNRECORDED_MOVES: usize = 64;
 
 /// How [`JsonFile::save`](Storage::save) replaces the file's content.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -132,11 +129,6 @@ struct JournalState {
     json_unsure: bool,
     /// Failed compactions in a row: each doubles the threshold.
     failures: u32,
-    /// Variables rewritten with identical content since the last record,
-    /// oldest move first: the write changed only their place in the store
-    /// order (they moved to the end), which is recorded with the next
-    /// record or compaction instead of costing an fdatasync of its own.
-    moved: Vec<VarKey>,
 }
 
 /// QEMU's JSON variable store in a file, with a write-ahead journal
@@ -265,7 +257,6 @@ impl JsonFile {
         j.end = r.append_at.unwrap_or(0);
         j.cut = journal_len > j.end;
         j.json_unsure = false;
-        j.moved.clear();
         if let Some(tail) = &r.torn {
             self.warnings.push(PersistError::TornTail {
                 path: self.journal_path.clone(),
@@ -336,10 +327,11 @@ impl JsonFile {
         Ok(())
     }
 
-    /// Appends `count` records (after the header if the journal is empty)
-    /// in one write and makes them durable with one fdatasync: the change
-    /// is acknowledged only if this succeeds.
-    fn append(&mut self, records: &[u8], count: u64) -> Result<(), PersistError> {
+    /// Appends one record (after the header if the journal is empty) and,
+    /// with `sync`, makes it durable: a change is acknowledged only if this
+    /// succeeds. Without `sync` (a record that changes only the store
+    /// order) the next synced append or compaction makes it durable.
+    fn append(&mut self, record: &[u8], sync: bool) -> Result<(), PersistError> {
         self.open_journal()?;
         if self.journal.cut {
             self.cut_journal()?;
@@ -352,10 +344,10 @@ impl JsonFile {
             };
             self.journal.base = Some(base);
             framed = journal::encode_header(self.journal.next_seq, base);
-            framed.extend_from_slice(records);
+            framed.extend_from_slice(record);
             &framed
         } else {
-            records
+            record
         };
         let end = self.journal.end;
         let file = self.journal_file()?;
@@ -364,6 +356,9 @@ impl JsonFile {
             .append(file, end, data)
             .map_err(|e| PersistError::io(&self.journal_path, "append to journal", e))
             .and_then(|()| {
+                if !sync {
+                    return Ok(());
+                }
                 self.ops
                     .sync_data(file)
                     .map_err(|e| PersistError::io(&self.journal_path, "fdatasync journal", e))
@@ -376,28 +371,8 @@ impl JsonFile {
             return Err(e);
         }
         self.journal.end = end.saturating_add(data.len() as u64);
-        self.journal.next_seq = self.journal.next_seq.saturating_add(count);
-        self.journal.moved.clear();
+        self.journal.next_seq = self.journal.next_seq.saturating_add(1);
         Ok(())
-    }
-
-    /// The records of the moves not yet recorded (each a put of the
-    /// variable as `before` holds it: same content, new place), then the
-    /// record of `entry`, numbered from the next sequence number.
-    fn encode_batch(
-        &self,
-        entry: EntryRef<'_>,
-        before: &VarStore,
-    ) -> Result<(Vec<u8>, u64), PersistError> {
-        let mut out = Vec::new();
-        let mut seq = self.journal.next_seq;
-        let moved = self.journal.moved.iter().filter_map(|k| before.get(k));
-        for e in moved.map(EntryRef::Put).chain(std::iter::once(entry)) {
-            let record = journal::encode_record(seq, e).map_err(|e| self.format_error(e))?;
-            out.extend_from_slice(&record);
-            seq = seq.saturating_add(1);
-        }
-        Ok((out, seq.saturating_sub(self.journal.next_seq)))
     }
 
     /// Whether the JSON file already holds exactly `target` and nothing is
@@ -405,19 +380,7 @@ impl JsonFile {
     /// a clean stop right after another).
     fn is_current(&self, target: FileId) -> bool {
         let j = &self.journal;
-        j.known
-            && j.end == 0
-            && !j.cut
-            && !j.json_unsure
-            && j.moved.is_empty()
-            && j.base == Some(target)
-    }
-
-    /// Notes that `key` moved to the end of the store order. Every move is
-    /// kept, in order, so that any prefix of the records that carry them
-    /// (a torn batch) is an order the store really had.
-    fn note_move(&mut self, key: VarKey) {
-        self.journal.moved.push(key);
+        j.known && j.end == 0 && !j.cut && !j.json_unsure && j.base == Some(target)
     }
 
     /// After a failed rewrite: find out which JSON file is in place.
@@ -462,7 +425,7 @@ impl JsonFile {
             // is obsolete.
             let record = journal::encode_record(self.journal.next_seq, EntryRef::Compacted(target))
                 .map_err(|e| self.format_error(e))?;
-            self.append(&record, 1)?;
+            self.append(&record, true)?;
         }
         if let Err(e) = self.write_text(&text) {
             self.after_failed_write(target);
@@ -472,7 +435,6 @@ impl JsonFile {
         self.journal.base = Some(target);
         self.journal.json_unsure = false;
         self.journal.failures = 0;
-        self.journal.moved.clear();
         if self.journal.end > 0 {
             self.journal.end = 0;
             self.journal.cut = true;
@@ -523,26 +485,17 @@ impl Storage for JsonFile {
         }
         // compat: json-journal (QEMU rewrites the whole file per change)
         self.ensure_known()?;
-        let entry = match change {
-            Change::Put(v) if before.get(&v.key()) == Some(v) => {
-                // The same variable again (edk2's UpdateVariable returns
-                // before writing when data and attributes are unchanged):
-                // the content on disk is already right, only the store
-                // order moved. Recorded with the next record, so a crash
-                // before it leaves the current content in the order of
-                // the last record, never other content.
-                if self.journal.moved.len() < MAX_UNRECORDED_MOVES {
-                    self.note_move(v.key());
-                    return Ok(());
-                }
-                // Too many moves waiting: record them now.
-                EntryRef::Put(v)
-            }
-            Change::Put(v) => EntryRef::Put(v),
-            Change::Delete(k) => EntryRef::Delete(k),
+        let (entry, sync) = match change {
+            // The same variable again (edk2's UpdateVariable returns before
+            // writing when data and attributes are unchanged): the content
+            // on disk is already right, only the store order moves, so the
+            // record needs no fdatasync of its own (SyncMode::Journal).
+            Change::Put(v) => (EntryRef::Put(v), before.get(&v.key()) != Some(v)),
+            Change::Delete(k) => (EntryRef::Delete(k), true),
         };
-        let (records, count) = self.encode_batch(entry, before)?;
-        self.append(&records, count)?;
+        let record = journal::encode_record(self.journal.next_seq, entry)
+            .map_err(|e| self.format_error(e))?;
+        self.append(&record, sync)?;
         if self.journal.end > self.threshold() {
             if let Err(e) = self.compact(&change.merged(before)) {
                 self.journal.failures = self.journal.failures.saturating_add(1);
@@ -554,7 +507,7 @@ impl Storage for JsonFile {
 
     fn pending(&self) -> bool {
         let j = &self.journal;
-        j.end > 0 || j.cut || j.json_unsure || !j.moved.is_empty()
+        j.end > 0 || j.cut || j.json_unsure
     }
 
     fn take_warning(&mut self) -> Option<PersistError> {
