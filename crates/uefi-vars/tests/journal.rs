@@ -350,3 +350,46 @@ fn threshold_compaction_folds_the_journal() {
     assert!(compacted);
     assert!(r.svc.take_errors().is_empty());
 }
+
+/// A write of the same variable again (edk2 `UpdateVariable` returns before
+/// writing when data and attributes are unchanged) moves it to the end of
+/// the store order and nothing else: its record is appended without an
+/// fdatasync of its own, every reader sees the new order at once, and the
+/// next change's fdatasync makes both durable.
+#[test]
+fn identical_rewrite_is_appended_without_its_own_fdatasync() {
+    let mut r = rig(1 << 20);
+    let before = r.ops.log().len();
+    assert_eq!(r.set("Keep", b"old"), EfiStatus::SUCCESS);
+    assert_eq!(r.ops.log()[before..], [FileOp::Append]);
+    let names: Vec<String> = r.live().iter().map(|v| v.name.to_string()).collect();
+    assert_eq!(names[names.len() - 2..], ["Other", "Keep"]);
+    let (seen, warnings) = reopen(&r.path());
+    assert!(warnings.is_empty());
+    assert_eq!(seen, r.live());
+    assert_eq!(r.set("Third", b"3"), EfiStatus::SUCCESS);
+    assert_eq!(
+        r.ops.log()[before..],
+        [FileOp::Append, FileOp::Append, FileOp::SyncData]
+    );
+    assert_eq!(reopen(&r.path()).0, r.live());
+    assert!(r.svc.take_errors().is_empty());
+}
+
+/// A save (machine reset, clean stop) when the JSON file already holds
+/// exactly the store and nothing is pending writes nothing; one with a
+/// journaled move compacts.
+#[test]
+fn save_of_an_unchanged_store_writes_nothing() {
+    let mut r = rig(1 << 20);
+    r.svc.reset().unwrap();
+    assert_eq!(file_vars(&r.path()), r.live());
+    let before = r.ops.log().len();
+    r.svc.reset().unwrap();
+    r.svc.compact().unwrap();
+    assert_eq!(r.ops.log().len(), before, "{:?}", &r.ops.log()[before..]);
+    assert_eq!(r.set("Keep", b"old"), EfiStatus::SUCCESS);
+    r.svc.compact().unwrap();
+    assert!(r.ops.log()[before..].contains(&FileOp::Rename));
+    assert_eq!(file_vars(&r.path()), r.live());
+}

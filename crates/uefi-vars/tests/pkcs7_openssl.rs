@@ -608,11 +608,25 @@ fn anchors_are_parsed_once_and_kept() {
             backend.verify(&data("direct.p7"), &content(), &[&root]),
             Err(VerifyError::Untrusted(_))
         ));
-        // Several anchors in one call: the one that fits is found.
+        // Several anchors in one call: the one that fits is found, with
+        // one verification against a store trusting both (kept too).
         backend
             .verify(&data("direct.p7"), &content(), &[&root, &signer])
             .unwrap();
-        assert!(kept(&backend).contains("anchors_kept: 2"), "round {round}");
+        assert!(kept(&backend).contains("anchors_kept: 1"), "round {round}");
+        assert!(
+            kept(&backend).contains("combined_anchors: 2"),
+            "round {round}"
+        );
+        // When that store refuses, each anchor is tried on its own.
+        assert!(matches!(
+            backend.verify(&data("direct.p7"), &content(), &[&root, &root]),
+            Err(VerifyError::Untrusted(_))
+        ));
+        assert!(
+            kept(&backend).contains("combined_anchors: 2"),
+            "round {round}"
+        );
     }
     // The cache is bounded: 40 distinct anchor byte strings (the signer
     // with a trailing byte, which the DER decoder ignores, as edk2's d2i

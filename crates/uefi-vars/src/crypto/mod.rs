@@ -56,6 +56,19 @@ pub trait Pkcs7Backend: Send + Sync {
     /// must all be SHA-256, SHA-384 or SHA-512.
     fn verify(&self, p7: &[u8], content: &[u8], anchors: &[&[u8]]) -> Result<(), VerifyError>;
 
+    /// edk2's PK rule in one call: the certificate matched to the first
+    /// SignerInfo must be `cert` itself (byte for byte), and the signature
+    /// must verify with `cert` as the only anchor. A backend may decode the
+    /// SignedData once for both.
+    fn verify_signed_by(&self, p7: &[u8], content: &[u8], cert: &[u8]) -> Result<(), VerifyError> {
+        if self.signer_chain(p7)?.signer != cert {
+            return Err(VerifyError::Untrusted(
+                "the signer is not the required certificate".into(),
+            ));
+        }
+        self.verify(p7, content, &[cert])
+    }
+
     /// Finds the signer and its top-level certificate.
     fn signer_chain(&self, p7: &[u8]) -> Result<SignerChain, VerifyError>;
 

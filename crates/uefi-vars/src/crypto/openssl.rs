@@ -30,6 +30,11 @@
 //!    certificates of the bag are untrusted intermediates. Every SignerInfo
 //!    must verify (OpenSSL checks them all). Anchors that do not parse as
 //!    certificates are skipped. Failure is [`VerifyError::Untrusted`].
+//!    With several anchors and one SignerInfo, one `PKCS7_verify` against a
+//!    store trusting all of them comes first: it succeeds exactly when one
+//!    of the per-anchor stores would (see `verify_combined`), so an
+//!    accepted write costs one verification; only when it fails are the
+//!    anchors tried one by one, which gives edk2's answer in every case.
 //!
 //! Content embedded in the SignedData is ignored and the signature is checked
 //! over the caller's content, which is what edk2 (OpenSSL without
@@ -60,13 +65,21 @@ use super::{Pkcs7Backend, SignerChain, VerifyError};
 #[derive(Default)]
 pub struct OpensslBackend {
     anchors: Mutex<Vec<(Vec<u8>, X509Store)>>,
+    /// The store trusting all anchors of the last multi-anchor call, keyed
+    /// by those anchors in order.
+    combined: Mutex<Option<(Vec<Vec<u8>>, X509Store)>>,
 }
 
 impl std::fmt::Debug for OpensslBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kept = self.anchors.lock().map_or(0, |c| c.len());
+        let combined = self
+            .combined
+            .lock()
+            .map_or(0, |c| c.as_ref().map_or(0, |(key, _)| key.len()));
         f.debug_struct("OpensslBackend")
             .field("anchors_kept", &kept)
+            .field("combined_anchors", &combined)
             .finish()
     }
 }
@@ -80,7 +93,80 @@ impl OpensslBackend {
     pub const fn new() -> Self {
         OpensslBackend {
             anchors: Mutex::new(Vec::new()),
+            combined: Mutex::new(None),
         }
+    }
+
+    /// The checks and verification of [`Pkcs7Backend::verify`] on an
+    /// already decoded SignedData.
+    fn verify_parsed(
+        &self,
+        parsed: &Parsed,
+        content: &[u8],
+        anchors: &[&[u8]],
+    ) -> Result<(), VerifyError> {
+        if parsed.signer_digests.is_empty() {
+            return Err(VerifyError::NoSigner);
+        }
+        parsed.check_digests()?;
+        let no_certs = empty_stack()?;
+        parsed
+            .p7
+            .signers(&no_certs, Pkcs7Flags::BINARY)
+            .map_err(|_| VerifyError::NoSigner)?;
+        if content.len() > MAX_INPUT {
+            return Err(VerifyError::Untrusted("content too large".into()));
+        }
+
+        if anchors.len() > 1
+            && parsed.signer_digests.len() == 1
+            && self.verify_combined(&parsed.p7, content, anchors)
+        {
+            return Ok(());
+        }
+        let mut last = String::from("no trust anchors");
+        for (index, anchor) in anchors.iter().enumerate() {
+            let verified = self.with_anchor(anchor, |store| {
+                parsed
+                    .p7
+                    .verify(&no_certs, store, Some(content), None, Pkcs7Flags::BINARY)
+            });
+            match verified {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => last = format!("anchor {index}: {}", error_text(&e)),
+                Err(reason) => last = format!("anchor {index}: {reason}"),
+            }
+        }
+        Err(VerifyError::Untrusted(last))
+    }
+
+    /// Verifies against one store trusting every anchor at once: `true`
+    /// only if that succeeds. With a single SignerInfo this accepts exactly
+    /// when one of the per-anchor stores would (OpenSSL looks in the trust
+    /// store first at every link, so the chain it builds ends at the first
+    /// trusted certificate it meets, through the same bag certificates a
+    /// store holding only that anchor would use); a failure says nothing
+    /// and the caller tries each anchor on its own.
+    fn verify_combined(&self, p7: &Pkcs7, content: &[u8], anchors: &[&[u8]]) -> bool {
+        let mut cache = self.combined.lock().unwrap_or_else(PoisonError::into_inner);
+        let hit = cache.as_ref().is_some_and(|(key, _)| {
+            key.len() == anchors.len() && key.iter().zip(anchors).all(|(k, a)| k == a)
+        });
+        if !hit {
+            let Ok(store) = combined_store(anchors) else {
+                return false;
+            };
+            *cache = Some((anchors.iter().map(|a| a.to_vec()).collect(), store));
+        }
+        let Some((_, store)) = cache.as_ref() else {
+            return false;
+        };
+        let ok = empty_stack().is_ok_and(|no_certs| {
+            p7.verify(&no_certs, store, Some(content), None, Pkcs7Flags::BINARY)
+                .is_ok()
+        });
+        clear_openssl_errors();
+        ok
     }
 
     /// Runs `f` with the trust store for `anchor`, building and keeping it
@@ -129,33 +215,26 @@ impl Pkcs7Backend for OpensslBackend {
     fn verify(&self, p7: &[u8], content: &[u8], anchors: &[&[u8]]) -> Result<(), VerifyError> {
         clear_openssl_errors();
         let parsed = Parsed::new(p7)?;
-        if parsed.signer_digests.is_empty() {
-            return Err(VerifyError::NoSigner);
-        }
-        parsed.check_digests()?;
+        self.verify_parsed(&parsed, content, anchors)
+    }
+
+    /// Decodes the SignedData once for both the signer check and the
+    /// verification.
+    fn verify_signed_by(&self, p7: &[u8], content: &[u8], cert: &[u8]) -> Result<(), VerifyError> {
+        clear_openssl_errors();
+        let parsed = Parsed::new(p7)?;
         let no_certs = empty_stack()?;
-        parsed
+        let signers = parsed
             .p7
             .signers(&no_certs, Pkcs7Flags::BINARY)
             .map_err(|_| VerifyError::NoSigner)?;
-        if content.len() > MAX_INPUT {
-            return Err(VerifyError::Untrusted("content too large".into()));
+        let signer = signers.get(0).ok_or(VerifyError::NoSigner)?;
+        if cert_der(signer)? != cert {
+            return Err(VerifyError::Untrusted(
+                "the signer is not the required certificate".into(),
+            ));
         }
-
-        let mut last = String::from("no trust anchors");
-        for (index, anchor) in anchors.iter().enumerate() {
-            let verified = self.with_anchor(anchor, |store| {
-                parsed
-                    .p7
-                    .verify(&no_certs, store, Some(content), None, Pkcs7Flags::BINARY)
-            });
-            match verified {
-                Ok(Ok(())) => return Ok(()),
-                Ok(Err(e)) => last = format!("anchor {index}: {}", error_text(&e)),
-                Err(reason) => last = format!("anchor {index}: {reason}"),
-            }
-        }
-        Err(VerifyError::Untrusted(last))
+        self.verify_parsed(&parsed, content, &[cert])
     }
 
     /// The signer is the bag certificate that OpenSSL's `PKCS7_get0_signers`
@@ -225,12 +304,20 @@ impl Parsed {
         if p7.type_().map(|t| t.nid()) != Some(Nid::PKCS7_SIGNED) {
             return Err(malformed("ContentInfo is not SignedData"));
         }
-        // OpenSSL's own re-encoding is definite-length DER whatever BER the
-        // input used, so the walk below needs no BER support.
-        let canonical = p7
-            .to_der()
-            .map_err(|e| malformed(&format!("re-encoding failed: {}", error_text(&e))))?;
-        let (set_digests, signer_digests) = digest_oids(&canonical)?;
+        // The walk needs definite lengths. Input that OpenSSL decoded and
+        // that has them holds the same OIDs as OpenSSL's re-encoding (DER
+        // only reorders SET OF elements, and the checks ignore order);
+        // anything else (BER indefinite lengths) is walked in OpenSSL's
+        // own re-encoding, which is definite-length DER.
+        let (set_digests, signer_digests) = match digest_oids(der) {
+            Ok(found) => found,
+            Err(_) => {
+                let canonical = p7
+                    .to_der()
+                    .map_err(|e| malformed(&format!("re-encoding failed: {}", error_text(&e))))?;
+                digest_oids(&canonical)?
+            }
+        };
         Ok(Parsed {
             p7,
             set_digests,
@@ -471,6 +558,21 @@ fn anchor_store(anchor: &[u8]) -> Result<X509Store, String> {
         Ok(builder.build())
     };
     build().map_err(|e| format!("cannot build trust store: {}", error_text(&e)))
+}
+
+/// A store trusting every anchor that parses, set up as [`anchor_store`].
+fn combined_store(anchors: &[&[u8]]) -> Result<X509Store, ErrorStack> {
+    let mut builder = X509StoreBuilder::new()?;
+    for anchor in anchors.iter().filter(|a| a.len() <= MAX_INPUT) {
+        if let Ok(cert) = X509::from_der(anchor) {
+            // A duplicate anchor is refused by OpenSSL; one copy is enough.
+            let _ = builder.add_cert(cert);
+        }
+    }
+    clear_openssl_errors();
+    builder.set_flags(X509VerifyFlags::PARTIAL_CHAIN | X509VerifyFlags::NO_CHECK_TIME)?;
+    builder.set_purpose(X509PurposeId::ANY)?;
+    Ok(builder.build())
 }
 
 /// Follows issuer links from `signer` through `bag` (see `signer_chain`).

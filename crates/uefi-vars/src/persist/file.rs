@@ -25,6 +25,15 @@ pub enum SyncMode {
     /// `uefi-vars compact`). Between compactions the JSON file alone is not
     /// current: read the store through [`JsonFile::load`], which replays
     /// the journal.
+    ///
+    /// A put of a variable identical to the stored one (same attributes,
+    /// data, timestamp and signer) changes nothing on disk but its place in
+    /// the store order (it moves to the end): its record is written without
+    /// an fdatasync of its own, so every reader sees it at once and the
+    /// next synced record makes it durable; a power failure before that can
+    /// lose only the move (the content is the last acknowledged one). A
+    /// save when the JSON file already holds exactly the store, with
+    /// nothing pending, writes nothing.
     #[default]
     Journal,
     /// Every change rewrites the whole JSON file (in its [`WriteMode`]), so
@@ -323,9 +332,11 @@ impl JsonFile {
         Ok(())
     }
 
-    /// Appends one record (after the header if the journal is empty) and
-    /// makes it durable: the change is acknowledged only if this succeeds.
-    fn append(&mut self, record: &[u8]) -> Result<(), PersistError> {
+    /// Appends one record (after the header if the journal is empty) and,
+    /// with `sync`, makes it durable: a change is acknowledged only if this
+    /// succeeds. Without `sync` (a record that changes only the store
+    /// order) the next synced append or compaction makes it durable.
+    fn append(&mut self, record: &[u8], sync: bool) -> Result<(), PersistError> {
         self.open_journal()?;
         if self.journal.cut {
             self.cut_journal()?;
@@ -350,6 +361,9 @@ impl JsonFile {
             .append(file, end, data)
             .map_err(|e| PersistError::io(&self.journal_path, "append to journal", e))
             .and_then(|()| {
+                if !sync {
+                    return Ok(());
+                }
                 self.ops
                     .sync_data(file)
                     .map_err(|e| PersistError::io(&self.journal_path, "fdatasync journal", e))
@@ -364,6 +378,14 @@ impl JsonFile {
         self.journal.end = end.saturating_add(data.len() as u64);
         self.journal.next_seq = self.journal.next_seq.saturating_add(1);
         Ok(())
+    }
+
+    /// Whether the JSON file already holds exactly `target` and nothing is
+    /// pending: a compaction would write the same bytes again (a reset or
+    /// a clean stop right after another).
+    fn is_current(&self, target: FileId) -> bool {
+        let j = &self.journal;
+        j.known && j.end == 0 && !j.cut && !j.json_unsure && j.base == Some(target)
     }
 
     /// After a failed rewrite: find out which JSON file is in place.
@@ -393,6 +415,9 @@ impl JsonFile {
     fn compact(&mut self, vars: &[&Variable]) -> Result<(), PersistError> {
         let text = json::encode(&non_volatile(vars)).map_err(|e| self.format_error(e))?;
         let target = FileId::of(text.as_bytes());
+        if self.is_current(target) {
+            return Ok(());
+        }
         if !self.journal.known && fs::symlink_metadata(&self.journal_path).is_ok() {
             self.ensure_known()?;
         }
@@ -405,7 +430,7 @@ impl JsonFile {
             // is obsolete.
             let record = journal::encode_record(self.journal.next_seq, EntryRef::Compacted(target))
                 .map_err(|e| self.format_error(e))?;
-            self.append(&record)?;
+            self.append(&record, true)?;
         }
         if let Err(e) = self.write_text(&text) {
             self.after_failed_write(target);
@@ -465,13 +490,17 @@ impl Storage for JsonFile {
         }
         // compat: json-journal (QEMU rewrites the whole file per change)
         self.ensure_known()?;
-        let entry = match change {
-            Change::Put(v) => EntryRef::Put(v),
-            Change::Delete(k) => EntryRef::Delete(k),
+        let (entry, sync) = match change {
+            // The same variable again (edk2's UpdateVariable returns before
+            // writing when data and attributes are unchanged): the content
+            // on disk is already right, only the store order moves, so the
+            // record needs no fdatasync of its own (SyncMode::Journal).
+            Change::Put(v) => (EntryRef::Put(v), before.get(&v.key()) != Some(v)),
+            Change::Delete(k) => (EntryRef::Delete(k), true),
         };
         let record = journal::encode_record(self.journal.next_seq, entry)
             .map_err(|e| self.format_error(e))?;
-        self.append(&record)?;
+        self.append(&record, sync)?;
         if self.journal.end > self.threshold() {
             if let Err(e) = self.compact(&change.merged(before)) {
                 self.journal.failures = self.journal.failures.saturating_add(1);
@@ -482,7 +511,8 @@ impl Storage for JsonFile {
     }
 
     fn pending(&self) -> bool {
-        self.journal.end > 0 || self.journal.cut || self.journal.json_unsure
+        let j = &self.journal;
+        j.end > 0 || j.cut || j.json_unsure
     }
 
     fn take_warning(&mut self) -> Option<PersistError> {

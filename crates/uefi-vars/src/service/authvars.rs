@@ -116,14 +116,8 @@ impl Service {
         let [pk_cert] = certs.as_slice() else {
             return Err(EfiStatus::SECURITY_VIOLATION);
         };
-        let chain = backend
-            .signer_chain(p7)
-            .map_err(|_| EfiStatus::SECURITY_VIOLATION)?;
-        if chain.signer.as_slice() != *pk_cert {
-            return Err(EfiStatus::SECURITY_VIOLATION);
-        }
         backend
-            .verify(p7, content, &[pk_cert])
+            .verify_signed_by(p7, content, pk_cert)
             .map_err(|_| EfiStatus::SECURITY_VIOLATION)
     }
 

@@ -1,13 +1,10 @@
 //! NV write cost versus store size on the real filesystem: time, bytes
 //! handed to write(2) and syncs (fsync, fdatasync, directory fsync) per
 //! 32-byte SetVariable, for a store of n variables in a JSON file, with the
-//! journal and with the full rewrite in the same run, interleaved in
-//! batches so that both see the same machine load (with a sync(1) between
-//! batches, untimed); times are the median batch of 20 writes (issue 11,
-//! docs/performance.md). The stores live in the system's
-//! temporary directory.
-//!
-//! `cargo run --release -p uefi-vars --example nv_write_cost -- [N...]`
+//! journal, with the full rewrite and with no file, interleaved in batches
+//! of 20 so that all see the same machine load (a sync(1), untimed, before
+//! each file batch so neither pays for the other's dirty pages); times are
+//! the median batch.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +15,8 @@ use uefi_vars::persist::fault::{FaultyFileOps, FileOp};
 use uefi_vars::persist::{json, JsonFile, MemoryStorage, SyncMode};
 use uefi_vars::variable::{attr, Variable};
 use uefi_vars::{Config, EfiStatus, Service};
+
+use super::median;
 
 const NV_BS_RT: u32 = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS | attr::RUNTIME_ACCESS;
 
@@ -110,21 +109,9 @@ fn flush_all() {
     let _ = std::process::Command::new("sync").status();
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let sizes = if sizes.is_empty() {
-        vec![10, 1000, 5000]
-    } else {
-        sizes
-    };
+pub fn run() {
+    let sizes = [10usize, 1000, 5000];
+    println!();
     println!("| n | mode | µs/write (median batch) | bytes/write | syncs/write | speed-up |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for n in sizes {
