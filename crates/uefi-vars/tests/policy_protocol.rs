@@ -334,40 +334,44 @@ fn register_stores_the_entry_verbatim() {
     assert_eq!(&r[PARAMS..], &req[PARAMS..]);
 }
 
+/// edk2 VarCheckPolicyLibMmiHandler (REGISTER framing: MessageLength,
+/// Version, Size) and RegisterVariablePolicy → IsValidVariablePolicyStructure
+/// (offsets): every inconsistency is EFI_INVALID_PARAMETER. QEMU answers
+/// EFI_BAD_BUFFER_SIZE for all of them.
 #[test]
-fn register_framing_failures_are_bad_buffer_size() {
+fn compat_policy_framing_register_inconsistent_sizes_are_invalid_parameter() {
     let mut s = svc();
     let good = Entry::named(vendor(), "A");
     // 1. MessageLength < 20 + 44
     assert_eq!(
         register_raw(&mut s, &good.bytes()[..43]),
-        EfiStatus::BAD_BUFFER_SIZE
+        EfiStatus::INVALID_PARAMETER
     );
-    assert_eq!(register_raw(&mut s, &[]), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register_raw(&mut s, &[]), EfiStatus::INVALID_PARAMETER);
     // 2. 20 + Size > MessageLength
     let mut e = good.clone();
     e.size = Some(44 + 4 + 2);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     e.size = Some(u16::MAX);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     // 3. Size < 44
     let mut e = good.clone();
     e.size = Some(43);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     // 4. OffsetToName < 44
     let mut e = good.clone();
     e.offset_to_name = Some(42);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     // 5. LOCK_ON_VAR_STATE with OffsetToName < 44 + 18
     let mut e = good.clone().lock(LOCK_ON_VAR_STATE);
     e.name = Some([vec![0u8; 16], ucs2("A")].concat());
     e.offset_to_name = Some(60);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     // 6. Size < OffsetToName
     let mut e = good.clone();
     e.offset_to_name = Some(48);
     e.size = Some(46);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     assert_eq!(policy_count(&s), 0);
     assert_eq!(register(&mut s, &good), EfiStatus::SUCCESS);
 }
@@ -531,16 +535,18 @@ fn register_after_lock_is_write_protected() {
         register(&mut s, &Entry::named(vendor(), "B")),
         EfiStatus::WRITE_PROTECTED
     );
-    // the lock is checked before anything else, even framing
-    assert_eq!(register_raw(&mut s, &[]), EfiStatus::WRITE_PROTECTED);
+    // edk2's handler checks the framing before RegisterVariablePolicy
+    // looks at the lock (QEMU: the lock first, EFI_WRITE_PROTECTED)
+    assert_eq!(register_raw(&mut s, &[]), EfiStatus::INVALID_PARAMETER);
     assert_eq!(
         register(&mut s, &Entry::named(vendor(), "A")),
         EfiStatus::WRITE_PROTECTED
     );
-    // LOCK again: QEMU answers SUCCESS (idempotent)
+    // compat: policy-lock-twice. LOCK again: edk2 LockVariablePolicy
+    // answers EFI_WRITE_PROTECTED (QEMU: SUCCESS, idempotent)
     assert_eq!(
         result(&mut s, &policy_req(CMD_LOCK, &[])),
-        EfiStatus::SUCCESS
+        EfiStatus::WRITE_PROTECTED
     );
     assert_eq!(policy_count(&s), 1);
     // a machine reset clears policies and the lock
@@ -659,11 +665,11 @@ fn is_enabled_reports_state() {
     let r = reply(&resp);
     assert_eq!(u64_at(r, RESULT_OFF), 0);
     assert_eq!(r[PARAMS], 1);
-    // MessageLength 20: no room for State (QEMU: BAD_BUFFER_SIZE; edk2
-    // answers INVALID_PARAMETER)
+    // compat: policy-framing. MessageLength 20: no room for State (QEMU:
+    // BAD_BUFFER_SIZE; edk2 VarCheckPolicyLibMmiHandler: INVALID_PARAMETER)
     assert_eq!(
         result(&mut s, &policy_req(CMD_IS_ENABLED, &[])),
-        EfiStatus::BAD_BUFFER_SIZE
+        EfiStatus::INVALID_PARAMETER
     );
 }
 
