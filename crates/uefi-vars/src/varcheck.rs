@@ -290,6 +290,12 @@ const UEFI_DEFINED_NAMESPACES: &[Guid] = &[
     HARDWARE_ERROR_VARIABLE,
 ];
 
+/// Whether VarCheckUefiLib owns this namespace: after EndOfDxe a write
+/// there of a variable without a property is refused.
+pub fn is_uefi_defined_namespace(guid: &Guid) -> bool {
+    UEFI_DEFINED_NAMESPACES.contains(guid)
+}
+
 /// Upper-case hex digit (VarCheckInternalIsHexaDecimalDigitCharacter).
 fn is_upper_hex(u: u16) -> bool {
     matches!(u, 0x30..=0x39 | 0x41..=0x46)
