@@ -516,7 +516,9 @@ impl VarCheck {
             DataCheck::None => true,
             DataCheck::AsciiString => payload.contains(&0),
             DataCheck::DevicePath => device_path_valid(payload),
-            DataCheck::SizeArray => r.property.min_size != 0 && size % r.property.min_size == 0,
+            DataCheck::SizeArray => size
+                .checked_rem(r.property.min_size)
+                .is_some_and(|rest| rest == 0),
             DataCheck::LoadOption => load_option_valid(payload),
             // (DataSize - sizeof (EFI_KEY_OPTION)) % sizeof (EFI_INPUT_KEY)
             // in UINTN arithmetic.
