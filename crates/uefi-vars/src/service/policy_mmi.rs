@@ -444,3 +444,91 @@ impl Service {
         EfiStatus::SUCCESS
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{request, Layout};
+
+    fn decode(req: &[u8]) -> PolicyCommand {
+        let buf = MmBuffer::stage(req, 0x10000, Layout::X64).unwrap();
+        PolicyCommand::decode(&buf)
+    }
+
+    #[test]
+    fn decoded_in_edk2_check_order() {
+        // A wrong signature decides before the command's own sizes.
+        let mut req = request::policy(Layout::X64, CMD_IS_ENABLED, &[]);
+        req[24] = b'X';
+        assert!(matches!(decode(&req), PolicyCommand::BadHeader { .. }));
+        let req = request::policy(Layout::X64, CMD_IS_ENABLED, &[]);
+        assert_eq!(
+            decode(&req),
+            PolicyCommand::Truncated {
+                command: CMD_IS_ENABLED
+            }
+        );
+        assert_eq!(
+            decode(&request::policy(Layout::X64, CMD_IS_ENABLED, &[0])),
+            PolicyCommand::IsEnabled
+        );
+        // REGISTER: the fixed entry, Version, then Size against MessageLength.
+        let mut entry = vec![0u8; 46];
+        entry[0..4].copy_from_slice(&crate::policy::POLICY_ENTRY_REVISION.to_le_bytes());
+        entry[4..6].copy_from_slice(&46u16.to_le_bytes());
+        assert_eq!(
+            decode(&request::policy(Layout::X64, CMD_REGISTER, &entry)),
+            PolicyCommand::Register(entry.clone())
+        );
+        assert_eq!(
+            decode(&request::policy(Layout::X64, CMD_REGISTER, &entry[..45])),
+            PolicyCommand::Truncated {
+                command: CMD_REGISTER
+            }
+        );
+        entry[0] = 2;
+        assert_eq!(
+            decode(&request::policy(Layout::X64, CMD_REGISTER, &entry)),
+            PolicyCommand::Truncated {
+                command: CMD_REGISTER
+            }
+        );
+        // DUMP and GET_INFO want edk2's four-page buffer.
+        assert_eq!(
+            decode(&request::policy(Layout::X64, CMD_DUMP, &[0; 13])),
+            PolicyCommand::Truncated { command: CMD_DUMP }
+        );
+        assert_eq!(
+            decode(&request::policy(Layout::X64, CMD_DUMP, &[0; 16384 - 44])),
+            PolicyCommand::Dump { page: 0 }
+        );
+        assert_eq!(
+            decode(&request::policy(Layout::X64, 99, &[])),
+            PolicyCommand::Unknown(99)
+        );
+    }
+
+    #[test]
+    fn display_names_the_command() {
+        assert_eq!(PolicyCommand::Lock.to_string(), "policy LOCK");
+        assert_eq!(
+            PolicyCommand::Register(vec![0; 52]).to_string(),
+            "policy REGISTER of a 52-byte entry"
+        );
+        assert_eq!(
+            PolicyCommand::Truncated { command: 2 }.to_string(),
+            "policy command 2 with short parameters"
+        );
+        let info = PolicyCommand::GetInfo(GetInfo {
+            kind: InfoKind::LockVarState,
+            guid: Guid::default(),
+            name: Some(VarName::from("Boot0001")),
+            input_name_size: 18,
+            output_name_size: 0,
+        });
+        assert!(info
+            .to_string()
+            .starts_with("policy GET_LOCK_VAR_STATE_INFO"));
+        assert!(info.to_string().ends_with(":Boot0001"));
+    }
+}
