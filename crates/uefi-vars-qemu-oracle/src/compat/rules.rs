@@ -620,7 +620,11 @@ fn lock_variable_phase(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
     if !explained {
         return None;
     }
-    if ex.q == Some(SUCCESS) && ex.o != Some(SUCCESS) {
+    // Both succeed for a variable whose LOCK_ON_VAR_STATE policy is in
+    // force: we add nothing (VariableLockRequestToLock), QEMU a LOCK_NOW
+    // policy, which keeps it locked when the state changes.
+    let var_state_in_force = ex.o == Some(SUCCESS) && has_policy && ctx.var_state.contains(g);
+    if ex.q == Some(SUCCESS) && (ex.o != Some(SUCCESS) || var_state_in_force) {
         ctx.diverged_policies.push(PolicyTarget {
             namespace: *g,
             name: Some(until_nul(&units(n))),

@@ -482,3 +482,47 @@ fn runtime_cache_is_functions_12_and_14_only() {
     // GET_STATISTICS: UNSUPPORTED on both sides.
     run.same(&request::variable(L, 7, &[0; 64]));
 }
+
+/// A LOCK_ON_VAR_STATE entry on `name` in `ns`, state `state` = 1 in `ns`.
+fn var_state_entry(ns: &Guid, name: &str, state: &str) -> Vec<u8> {
+    let n = ucs2(name);
+    let mut st = ns.0.to_vec();
+    st.extend_from_slice(&[1, 0]);
+    st.extend_from_slice(&ucs2(state));
+    let mut e = 0x10000u32.to_le_bytes().to_vec();
+    e.extend_from_slice(
+        &u16::try_from(44 + st.len() + n.len())
+            .unwrap()
+            .to_le_bytes(),
+    );
+    e.extend_from_slice(&u16::try_from(44 + st.len()).unwrap().to_le_bytes());
+    e.extend_from_slice(&ns.0);
+    e.extend_from_slice(&0u32.to_le_bytes());
+    e.extend_from_slice(&u32::MAX.to_le_bytes());
+    e.extend_from_slice(&[0; 8]);
+    e.extend_from_slice(&[3, 0, 0, 0]);
+    e.extend_from_slice(&st);
+    e.extend_from_slice(&n);
+    e
+}
+
+#[test]
+fn a_lock_of_a_var_state_locked_variable_leaves_qemu_a_lock_now_policy() {
+    let mut run = Run::new(V11);
+    let ns = guid("11111111-2222-3333-4444-555555555555");
+    run.same(&request::policy(L, 3, &var_state_entry(&ns, "V", "S")));
+    run.same(&request::set_variable(L, &ns, &ucs2("S"), 7, &[1]));
+    // Both answer EFI_SUCCESS: we add nothing, QEMU a LOCK_NOW.
+    let lock = request::lock_variable(L, &ns, &ucs2("V"));
+    assert_eq!(var_status(&run.same(&lock)), SUCCESS);
+    end_of_dxe(&mut run);
+    run.same(&request::set_variable(L, &ns, &ucs2("S"), 7, &[2]));
+    // The state changed: we accept the write, QEMU's LOCK_NOW refuses it.
+    let write = request::set_variable(L, &ns, &ucs2("V"), 7, &[1]);
+    let (ours, id) = run.send(&write, var_answer(WRITE_PROTECTED));
+    assert_eq!(var_status(&ours), SUCCESS);
+    assert_eq!(id, Some(LOCK_VARIABLE_PHASE));
+    // Another variable of the namespace is not excused.
+    let other = request::set_variable(L, &ns, &ucs2("W"), 7, &[1]);
+    assert_eq!(run.send(&other, var_answer(WRITE_PROTECTED)).1, None);
+}
