@@ -716,8 +716,8 @@ fn policy_signature(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
 }
 
 /// A REGISTER edk2's handler refuses for its framing (MessageLength,
-/// Version, Size) and, with `offsets`, one IsValidVariablePolicyStructure
-/// refuses for its offsets (which QEMU checks as framing).
+/// Version, Size) and, with `offsets`, one whose offsets QEMU's framing
+/// refuses (edk2's IsValidVariablePolicyStructure refuses them too).
 fn register_framing_bad(request: &[u8], offsets: bool) -> bool {
     let Some(ml) = u64_at(request, 16) else {
         return false;
@@ -735,7 +735,9 @@ fn register_framing_bad(request: &[u8], offsets: bool) -> bool {
     if ml < 20 + 44 || version != 0x0001_0000 || size < 44 || 20 + size > ml {
         return true;
     }
-    let state_min = if e.get(40) == Some(&3) { 44 + 18 } else { 44 };
+    // QEMU's VARIABLE_LOCK_ON_VAR_STATE_POLICY is padded to 20 bytes
+    // (docs/reference/policy.md §3, §4 step 5).
+    let state_min = if e.get(40) == Some(&3) { 44 + 20 } else { 44 };
     offsets && (name_off < state_min || size < name_off)
 }
 

@@ -526,3 +526,16 @@ fn a_lock_of_a_var_state_locked_variable_leaves_qemu_a_lock_now_policy() {
     let other = request::set_variable(L, &ns, &ucs2("W"), 7, &[1]);
     assert_eq!(run.send(&other, var_answer(WRITE_PROTECTED)).1, None);
 }
+
+#[test]
+fn policy_framing_uses_qemus_var_state_structure_size() {
+    let mut run = Run::new(V11);
+    let ns = guid("11111111-2222-3333-4444-555555555555");
+    // OffsetToName 62: edk2's packed state header with no state name;
+    // QEMU's 20-byte structure makes it a framing fault.
+    let mut e = var_state_entry(&ns, "Name", "");
+    e[6..8].copy_from_slice(&62u16.to_le_bytes());
+    let (ours, id) = run.send(&request::policy(L, 3, &e), policy_answer(BAD_BUFFER_SIZE));
+    assert_eq!(policy_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(POLICY_FRAMING));
+}
