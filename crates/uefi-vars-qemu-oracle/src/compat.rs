@@ -78,6 +78,12 @@ pub const IDS: &[&str] = &[
     APPEND_TIME,
     POLICY_CHARGE_RESET,
     REPLAY,
+    POLICY_FRAMING,
+    POLICY_LOCK_TWICE,
+    VARCHECK_PROPERTY,
+    UEFI_DEFINED_VARIABLES,
+    RUNTIME_CACHE,
+    VARCHECK_BEFORE_LOOKUP,
 ];
 
 pub const NAME_SCAN_BOUND: &str = "name-scan-bound";
@@ -116,6 +122,12 @@ pub const POLICY_VAR_STATE: &str = "policy-var-state";
 pub const APPEND_TIME: &str = "append-time";
 pub const POLICY_CHARGE_RESET: &str = "policy-charge-reset";
 pub const REPLAY: &str = "replay";
+pub const POLICY_FRAMING: &str = "policy-framing";
+pub const POLICY_LOCK_TWICE: &str = "policy-lock-twice";
+pub const VARCHECK_PROPERTY: &str = "varcheck-property";
+pub const UEFI_DEFINED_VARIABLES: &str = "uefi-defined-variables";
+pub const RUNTIME_CACHE: &str = "runtime-cache";
+pub const VARCHECK_BEFORE_LOOKUP: &str = "varcheck-before-lookup";
 
 /// `Config::max_name_size` by default (the oracle compares with it).
 pub(crate) const MAX_NAME_SIZE: usize = 1024;
@@ -137,6 +149,7 @@ pub(crate) const ALREADY_STARTED: u64 = EfiStatus::ALREADY_STARTED.0;
 pub(crate) const ATTR_NV: u32 = Attributes::NON_VOLATILE.bits();
 pub(crate) const ATTR_TIME_AUTH: u32 = Attributes::TIME_BASED_AUTHENTICATED_WRITE_ACCESS.bits();
 pub(crate) const ATTR_APPEND: u32 = Attributes::APPEND_WRITE.bits();
+pub(crate) const ATTR_HW_ERROR: u32 = Attributes::HARDWARE_ERROR_RECORD.bits();
 
 /// One exchange: the request, both answers, our store after it and
 /// before it (a SetVariable; otherwise `None`).

@@ -230,9 +230,6 @@ impl MmBuffer {
         self.slice(off, N)?.as_ref().try_into().ok()
     }
 
-    pub fn u8(&self, off: usize) -> Option<u8> {
-        Some(self.array::<1>(off)?[0])
-    }
     pub fn u16(&self, off: usize) -> Option<u16> {
         Some(u16::from_le_bytes(self.array(off)?))
     }

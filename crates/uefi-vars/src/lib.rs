@@ -43,6 +43,7 @@ pub mod store;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+pub mod varcheck;
 pub mod variable;
 pub mod well_known;
 

@@ -269,6 +269,15 @@ impl PolicyEngine {
         self.locked = true;
     }
 
+    /// edk2 LockVariablePolicy: a second LOCK is EFI_WRITE_PROTECTED.
+    pub fn lock_interface(&mut self) -> Result<(), EfiStatus> {
+        if self.locked {
+            return Err(EfiStatus::WRITE_PROTECTED);
+        }
+        self.locked = true;
+        Ok(())
+    }
+
     /// Whether policies are enforced.
     pub fn is_enabled(&self) -> bool {
         !self.disabled

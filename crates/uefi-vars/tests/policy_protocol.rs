@@ -334,40 +334,44 @@ fn register_stores_the_entry_verbatim() {
     assert_eq!(&r[PARAMS..], &req[PARAMS..]);
 }
 
+/// edk2 VarCheckPolicyLibMmiHandler (REGISTER framing: MessageLength,
+/// Version, Size) and RegisterVariablePolicy → IsValidVariablePolicyStructure
+/// (offsets): every inconsistency is EFI_INVALID_PARAMETER. QEMU answers
+/// EFI_BAD_BUFFER_SIZE for all of them.
 #[test]
-fn register_framing_failures_are_bad_buffer_size() {
+fn compat_policy_framing_register_inconsistent_sizes_are_invalid_parameter() {
     let mut s = svc();
     let good = Entry::named(vendor(), "A");
     // 1. MessageLength < 20 + 44
     assert_eq!(
         register_raw(&mut s, &good.bytes()[..43]),
-        EfiStatus::BAD_BUFFER_SIZE
+        EfiStatus::INVALID_PARAMETER
     );
-    assert_eq!(register_raw(&mut s, &[]), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register_raw(&mut s, &[]), EfiStatus::INVALID_PARAMETER);
     // 2. 20 + Size > MessageLength
     let mut e = good.clone();
     e.size = Some(44 + 4 + 2);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     e.size = Some(u16::MAX);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     // 3. Size < 44
     let mut e = good.clone();
     e.size = Some(43);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     // 4. OffsetToName < 44
     let mut e = good.clone();
     e.offset_to_name = Some(42);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     // 5. LOCK_ON_VAR_STATE with OffsetToName < 44 + 18
     let mut e = good.clone().lock(LOCK_ON_VAR_STATE);
     e.name = Some([vec![0u8; 16], ucs2("A")].concat());
     e.offset_to_name = Some(60);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     // 6. Size < OffsetToName
     let mut e = good.clone();
     e.offset_to_name = Some(48);
     e.size = Some(46);
-    assert_eq!(register(&mut s, &e), EfiStatus::BAD_BUFFER_SIZE);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
     assert_eq!(policy_count(&s), 0);
     assert_eq!(register(&mut s, &good), EfiStatus::SUCCESS);
 }
@@ -531,16 +535,18 @@ fn register_after_lock_is_write_protected() {
         register(&mut s, &Entry::named(vendor(), "B")),
         EfiStatus::WRITE_PROTECTED
     );
-    // the lock is checked before anything else, even framing
-    assert_eq!(register_raw(&mut s, &[]), EfiStatus::WRITE_PROTECTED);
+    // edk2's handler checks the framing before RegisterVariablePolicy
+    // looks at the lock (QEMU: the lock first, EFI_WRITE_PROTECTED)
+    assert_eq!(register_raw(&mut s, &[]), EfiStatus::INVALID_PARAMETER);
     assert_eq!(
         register(&mut s, &Entry::named(vendor(), "A")),
         EfiStatus::WRITE_PROTECTED
     );
-    // LOCK again: QEMU answers SUCCESS (idempotent)
+    // compat: policy-lock-twice. LOCK again: edk2 LockVariablePolicy
+    // answers EFI_WRITE_PROTECTED (QEMU: SUCCESS, idempotent)
     assert_eq!(
         result(&mut s, &policy_req(CMD_LOCK, &[])),
-        EfiStatus::SUCCESS
+        EfiStatus::WRITE_PROTECTED
     );
     assert_eq!(policy_count(&s), 1);
     // a machine reset clears policies and the lock
@@ -653,11 +659,11 @@ fn is_enabled_reports_state() {
     let r = reply(&resp);
     assert_eq!(u64_at(r, RESULT_OFF), 0);
     assert_eq!(r[PARAMS], 1);
-    // MessageLength 20: no room for State (QEMU: BAD_BUFFER_SIZE; edk2
-    // answers INVALID_PARAMETER)
+    // compat: policy-framing. MessageLength 20: no room for State (QEMU:
+    // BAD_BUFFER_SIZE; edk2 VarCheckPolicyLibMmiHandler: INVALID_PARAMETER)
     assert_eq!(
         result(&mut s, &policy_req(CMD_IS_ENABLED, &[])),
-        EfiStatus::BAD_BUFFER_SIZE
+        EfiStatus::INVALID_PARAMETER
     );
 }
 
@@ -1452,4 +1458,797 @@ fn policies_are_cleared_by_a_reset() {
         set(&mut s, &vendor(), "L", NV_BS_RT, b"x"),
         EfiStatus::SUCCESS
     );
+}
+
+// ---------------------------------------------------------------------------
+// Ports of edk2's VariablePolicyUnitTest.c (MdeModulePkg/Library/
+// VariablePolicyLib/VariablePolicyUnitTest/, edk2 commit 936e885bbc on
+// refs/pull/5930; not on a stable tag) and VariableLockRequestToLockUnitTest.c
+// (MdeModulePkg/Universal/Variable/RuntimeDxe/RuntimeDxeUnitTest/,
+// edk2-stable202605): every case observable through the policy MM protocol
+// and SetVariable, each named after its edk2 test function. edk2 calls
+// ValidateSetVariable directly; here the same request is a SetVariable
+// after EndOfDxe (when enforcement starts), in a vendor namespace so that
+// VarCheckUefiLib's checks stay out of the way. Cases that test the
+// library's C interface only (NULL pointers, init/deinit, a GetVariable
+// stub failing with EFI_UNSUPPORTED or EFI_NOT_READY) have no MM form.
+
+fn test_guid_1() -> Guid {
+    g("f955ba2d-4a2c-480c-bfd1-3cc522610592")
+}
+fn test_guid_2() -> Guid {
+    g("2dea799e-5e73-43b9-870e-c945ce82af3a")
+}
+const TEST_VAR_1: &str = "TestVar1";
+const TEST_VAR_2: &str = "TestVar2";
+const NV_BS: u32 = NV | BS;
+
+/// EXPANDED_VARIABLE_POLICY_ENTRY as InitExpVarPolicyStrings builds it:
+/// LOCK_ON_VAR_STATE on TestVar2 (Guid2, Value 1), the policy name `name`.
+fn expanded(name: Option<&str>) -> Entry {
+    let e = match name {
+        Some(n) => Entry::named(test_guid_1(), n),
+        None => Entry::nameless(test_guid_1()),
+    };
+    e.on_state(test_guid_2(), 1, TEST_VAR_2)
+}
+
+/// A policy on TestVar1 that LOCK_NOWs it, then enforcement.
+fn enforce_after(s: &mut Service, entries: &[Entry]) {
+    for e in entries {
+        assert_eq!(register(s, e), EfiStatus::SUCCESS);
+    }
+    end_of_dxe(s);
+}
+
+fn lock_variable(s: &mut Service, guid: &Guid, name: &str) -> EfiStatus {
+    let n = ucs2(name);
+    let mut m = 8u64.to_le_bytes().to_vec();
+    m.extend_from_slice(&JUNK.to_le_bytes());
+    m.extend_from_slice(&guid.0);
+    m.extend_from_slice(&(n.len() as u64).to_le_bytes());
+    m.extend_from_slice(&n);
+    EfiStatus(u64_at(reply(&call(s, &mm(&smm_variable(), &m))), 32))
+}
+
+/// PoliciesShouldMatchByNameAndGuid (EvaluatePolicyMatch): a LOCK_NOW
+/// policy on TestVar1/Guid1 governs exactly that variable.
+#[test]
+fn edk2_policies_should_match_by_name_and_guid() {
+    let mut s = svc();
+    enforce_after(
+        &mut s,
+        &[Entry::named(test_guid_1(), TEST_VAR_1).lock(LOCK_NOW)],
+    );
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_2, NV_BS, &[1]),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        set(&mut s, &test_guid_2(), TEST_VAR_1, NV_BS, &[1]),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS, &[1]),
+        EfiStatus::WRITE_PROTECTED
+    );
+}
+
+/// WildcardPoliciesShouldMatchDigits: `#` matches one hex digit (either
+/// case), never another character nor a literal `#`.
+#[test]
+fn edk2_wildcard_policies_should_match_digits() {
+    let mut s = svc();
+    enforce_after(
+        &mut s,
+        &[Entry::named(test_guid_1(), "Wildcard#VarName##").lock(LOCK_NOW)],
+    );
+    for name in [
+        "Wildcard1VarName12",
+        "Wildcard2VarName34",
+        "WildcardBVarName56",
+        "WildcardFVarName0A",
+    ] {
+        assert_eq!(
+            set(&mut s, &test_guid_1(), name, NV_BS, &[1]),
+            EfiStatus::WRITE_PROTECTED,
+            "{name}"
+        );
+    }
+    for name in [
+        "WildcardZVarName56",
+        "WildcardLVarName56",
+        "Wildcard#VarName56",
+    ] {
+        assert_eq!(
+            set(&mut s, &test_guid_1(), name, NV_BS, &[1]),
+            EfiStatus::SUCCESS,
+            "{name}"
+        );
+    }
+}
+
+/// WildcardPoliciesShouldMatchNamespaces: a nameless policy governs every
+/// name of its namespace, `#` included, and no other namespace.
+#[test]
+fn edk2_wildcard_policies_should_match_namespaces() {
+    let mut s = svc();
+    enforce_after(&mut s, &[Entry::nameless(test_guid_1()).lock(LOCK_NOW)]);
+    for name in [
+        "Wildcard1VarName12",
+        "Wildcard2VarName34",
+        "WildcardBVarName56",
+        "Wildcard#VarName56",
+    ] {
+        assert_eq!(
+            set(&mut s, &test_guid_1(), name, NV_BS, &[1]),
+            EfiStatus::WRITE_PROTECTED,
+            "{name}"
+        );
+    }
+    assert_eq!(
+        set(&mut s, &test_guid_2(), "Wildcard1VarName12", NV_BS, &[1]),
+        EfiStatus::SUCCESS
+    );
+}
+
+/// MatchPrioritiesShouldFollowRules and BestMatchPriorityShouldBeObeyed
+/// (GetBestPolicyMatch): the exact name first, then fewer `#`, then the
+/// namespace-wide policy. Each policy allows a different MaxSize, so the
+/// size at which a write is refused shows which one governs it.
+#[test]
+fn edk2_best_match_priority_should_be_obeyed() {
+    let mut s = svc();
+    let policy = |name: Option<&str>, max: u32| {
+        match name {
+            Some(n) => Entry::named(test_guid_1(), n),
+            None => Entry::nameless(test_guid_1()),
+        }
+        .sizes(0, max)
+    };
+    enforce_after(
+        &mut s,
+        &[
+            policy(None, 60),
+            policy(Some("Wild##Card##Placeholder"), 50),
+            policy(Some("Wild##Card#4Placeholder"), 40),
+            policy(Some("Wild##Card34Placeholder"), 30),
+            policy(Some("Wild#2Card34Placeholder"), 20),
+            policy(Some("Wild12Card34Placeholder"), 10),
+        ],
+    );
+    for (name, max) in [
+        ("ArbitraryName", 60usize),
+        ("Wild77Card77Placeholder", 50),
+        ("Wild77Card74Placeholder", 40),
+        ("Wild77Card34Placeholder", 30),
+        ("Wild72Card34Placeholder", 20),
+        ("Wild12Card34Placeholder", 10),
+    ] {
+        assert_eq!(
+            set(&mut s, &test_guid_1(), name, NV_BS, &vec![1; max + 1]),
+            EfiStatus::INVALID_PARAMETER,
+            "{name}"
+        );
+        assert_eq!(
+            set(&mut s, &test_guid_1(), name, NV_BS, &vec![1; max]),
+            EfiStatus::SUCCESS,
+            "{name}"
+        );
+    }
+}
+
+/// RegisterShouldAllowNamespaceWildcards, RegisterShouldAllowStateVarsForNamespaces.
+#[test]
+fn edk2_register_should_allow_namespace_wildcards_and_state_vars() {
+    let mut s = svc();
+    assert_eq!(
+        register(&mut s, &Entry::nameless(test_guid_1())),
+        EfiStatus::SUCCESS
+    );
+    let mut s = svc();
+    assert_eq!(register(&mut s, &expanded(None)), EfiStatus::SUCCESS);
+}
+
+/// RegisterShouldRejectBadRevisions, RegisterShouldRejectBadSizes.
+#[test]
+fn edk2_register_should_reject_bad_revisions_and_sizes() {
+    let mut s = svc();
+    let mut e = Entry::named(test_guid_1(), TEST_VAR_1);
+    e.version = u32::MAX;
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
+    let mut e = Entry::named(test_guid_1(), TEST_VAR_1);
+    e.size = Some(44 - 2);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
+    assert_eq!(policy_count(&s), 0);
+}
+
+/// RegisterShouldRejectBadOffsets.
+#[test]
+fn edk2_register_should_reject_bad_offsets() {
+    let mut s = svc();
+    let base = expanded(Some(TEST_VAR_1));
+    let size = base.bytes().len() as u16;
+    for offset in [size + 1, 44 - 2, 44 + 2, u16::MAX] {
+        let mut e = base.clone();
+        e.offset_to_name = Some(offset);
+        assert_eq!(
+            register(&mut s, &e),
+            EfiStatus::INVALID_PARAMETER,
+            "OffsetToName {offset}"
+        );
+    }
+    assert_eq!(policy_count(&s), 0);
+}
+
+/// RegisterShouldRejectMissingStateStrings: a LOCK_ON_VAR_STATE entry
+/// whose name starts right after the state header (no state name).
+#[test]
+fn edk2_register_should_reject_missing_state_strings() {
+    let mut s = svc();
+    let mut e = Entry::named(test_guid_1(), TEST_VAR_1).lock(LOCK_ON_VAR_STATE);
+    let mut name = test_guid_2().0.to_vec();
+    name.extend_from_slice(&[1, 0]);
+    name.extend_from_slice(&ucs2(TEST_VAR_1));
+    e.name = Some(name);
+    e.offset_to_name = Some(44 + 18);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
+}
+
+/// RegisterShouldRejectStringsMissingNull, RegisterShouldRejectMalformedStrings.
+#[test]
+fn edk2_register_should_reject_strings_missing_null_and_malformed() {
+    let mut s = svc();
+    let base = expanded(Some(TEST_VAR_1));
+    let full = base.bytes().len() as u16;
+    let offset = (44 + 18 + ucs2(TEST_VAR_2).len()) as u16;
+    for (size, off) in [
+        (full - 2, offset),     // the policy name loses its NUL
+        (full - 2, offset - 2), // the state name loses its NUL
+        (full - 1, offset),     // odd sizes
+        (full - 1, offset - 1),
+    ] {
+        let mut e = base.clone();
+        e.size = Some(size);
+        e.offset_to_name = Some(off);
+        let mut raw = e.bytes();
+        if off != offset {
+            // the name copied to the new offset, as the edk2 test does
+            raw.truncate(off as usize);
+            raw.extend_from_slice(&ucs2(TEST_VAR_1));
+            raw.truncate(size as usize);
+        }
+        assert_eq!(
+            register_raw(&mut s, &raw),
+            EfiStatus::INVALID_PARAMETER,
+            "Size {size} OffsetToName {off}"
+        );
+    }
+    assert_eq!(policy_count(&s), 0);
+}
+
+/// RegisterShouldRejectUnpackedPolicies: a gap between the state name (or
+/// the header) and the policy name.
+#[test]
+fn edk2_register_should_reject_unpacked_policies() {
+    let mut s = svc();
+    for base in [
+        expanded(Some(TEST_VAR_1)),
+        Entry::named(test_guid_1(), TEST_VAR_1),
+    ] {
+        let packed = base.bytes();
+        let offset = packed.len() - ucs2(TEST_VAR_1).len();
+        let mut raw = packed[..offset].to_vec();
+        raw.extend_from_slice(&[0, 0]);
+        raw.extend_from_slice(&ucs2(TEST_VAR_1));
+        let size = raw.len() as u16;
+        raw[4..6].copy_from_slice(&size.to_le_bytes());
+        raw[6..8].copy_from_slice(&((offset + 2) as u16).to_le_bytes());
+        assert_eq!(register_raw(&mut s, &raw), EfiStatus::INVALID_PARAMETER);
+    }
+}
+
+/// RegisterShouldRejectBadPolicyConstraints (MaxSize 0),
+/// RegisterShouldRejectUnknownLockPolicies, RegisterShouldRejectPolicesWithTooManyWildcards,
+/// RegisterShouldRejectDuplicatePolicies.
+#[test]
+fn edk2_register_should_reject_bad_constraints_locks_wildcards_duplicates() {
+    let mut s = svc();
+    let e = Entry::named(test_guid_1(), TEST_VAR_1).sizes(0, 0);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
+    let e = Entry::named(test_guid_1(), TEST_VAR_1).lock(LOCK_ON_VAR_STATE + 1);
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
+    let e = Entry::named(test_guid_1(), &"#".repeat(256));
+    assert_eq!(register(&mut s, &e), EfiStatus::INVALID_PARAMETER);
+    let e = Entry::named(test_guid_1(), TEST_VAR_1);
+    assert_eq!(register(&mut s, &e), EfiStatus::SUCCESS);
+    assert_eq!(register(&mut s, &e), EfiStatus::ALREADY_STARTED);
+}
+
+/// MinAndMaxSizePoliciesShouldBeHonored.
+#[test]
+fn edk2_min_and_max_size_policies_should_be_honored() {
+    let mut s = svc();
+    enforce_after(
+        &mut s,
+        &[Entry::named(test_guid_1(), TEST_VAR_1).sizes(10, 200)],
+    );
+    for (size, status) in [
+        (201, EfiStatus::INVALID_PARAMETER),
+        (9, EfiStatus::INVALID_PARAMETER),
+        (11, EfiStatus::SUCCESS),
+    ] {
+        assert_eq!(
+            set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS, &vec![0; size]),
+            status,
+            "{size} bytes"
+        );
+    }
+}
+
+/// AttributeMustPoliciesShouldBeHonored (the authenticated cases' 12
+/// dummy bytes are refused before the policy: VariableServiceSetVariable's
+/// EFI_VARIABLE_AUTHENTICATION_2 sanity check).
+#[test]
+fn edk2_attribute_must_policies_should_be_honored() {
+    let mut s = svc();
+    enforce_after(
+        &mut s,
+        &[Entry::named(test_guid_1(), TEST_VAR_1).attrs(NV_BS_RT, 0)],
+    );
+    let dummy = [0u8; 12];
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, BS | RT, &dummy),
+        EfiStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, BS | RT | AT, &dummy),
+        EfiStatus::SECURITY_VIOLATION
+    );
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS_RT, &dummy),
+        EfiStatus::SUCCESS
+    );
+}
+
+/// AttributeCantPoliciesShouldBeHonored.
+#[test]
+fn edk2_attribute_cant_policies_should_be_honored() {
+    let mut s = svc();
+    enforce_after(
+        &mut s,
+        &[Entry::named(test_guid_1(), TEST_VAR_1).attrs(0, AT)],
+    );
+    let dummy = [0u8; 12];
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, BS | RT | AT, &dummy),
+        EfiStatus::SECURITY_VIOLATION
+    );
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS_RT, &dummy),
+        EfiStatus::SUCCESS
+    );
+    assert!(exists(&s, &test_guid_1(), TEST_VAR_1));
+}
+
+/// VariablesShouldBeDeletableRegardlessOfSize.
+#[test]
+fn edk2_variables_should_be_deletable_regardless_of_size() {
+    let mut s = svc();
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS, &[1; 4]),
+        EfiStatus::SUCCESS
+    );
+    enforce_after(
+        &mut s,
+        &[Entry::named(test_guid_1(), TEST_VAR_1).sizes(10, 200)],
+    );
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS, &[1; 4]),
+        EfiStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS, &[]),
+        EfiStatus::SUCCESS
+    );
+    assert!(!exists(&s, &test_guid_1(), TEST_VAR_1));
+}
+
+/// LockNowPoliciesShouldBeHonored.
+#[test]
+fn edk2_lock_now_policies_should_be_honored() {
+    let mut s = svc();
+    enforce_after(
+        &mut s,
+        &[Entry::named(test_guid_1(), TEST_VAR_1).lock(LOCK_NOW)],
+    );
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS, &[1]),
+        EfiStatus::WRITE_PROTECTED
+    );
+}
+
+/// LockOnCreatePoliciesShouldBeHonored: writable while it does not exist.
+#[test]
+fn edk2_lock_on_create_policies_should_be_honored() {
+    let mut s = svc();
+    enforce_after(
+        &mut s,
+        &[Entry::named(test_guid_1(), TEST_VAR_1).lock(LOCK_ON_CREATE)],
+    );
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS, &[1; 10]),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS, &[2; 10]),
+        EfiStatus::WRITE_PROTECTED
+    );
+}
+
+/// LockOnStatePoliciesShouldBeHonored: locked only while TestVar2 holds
+/// exactly the one byte 1 (absent, larger, or another value: writable).
+#[test]
+fn edk2_lock_on_state_policies_should_be_honored() {
+    let mut s = svc();
+    enforce_after(&mut s, &[expanded(Some(TEST_VAR_1))]);
+    let g2 = test_guid_2();
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS, &[1]),
+        EfiStatus::SUCCESS
+    );
+    for (state, status) in [
+        (vec![1u8; 10], EfiStatus::SUCCESS),
+        (vec![20], EfiStatus::SUCCESS),
+        (vec![0], EfiStatus::SUCCESS),
+        (vec![1], EfiStatus::WRITE_PROTECTED),
+    ] {
+        assert_eq!(
+            set(&mut s, &g2, TEST_VAR_2, NV_BS, &state),
+            EfiStatus::SUCCESS
+        );
+        assert_eq!(
+            set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS, &[1]),
+            status,
+            "state {state:?}"
+        );
+    }
+}
+
+/// LockOnStatePoliciesShouldApplyToNamespaces.
+#[test]
+fn edk2_lock_on_state_policies_should_apply_to_namespaces() {
+    let mut s = svc();
+    enforce_after(&mut s, &[expanded(None)]);
+    for name in [TEST_VAR_1, "TestVar3"] {
+        assert_eq!(
+            set(&mut s, &test_guid_1(), name, NV_BS, &[1]),
+            EfiStatus::SUCCESS
+        );
+    }
+    assert_eq!(
+        set(&mut s, &test_guid_2(), TEST_VAR_2, NV_BS, &[1]),
+        EfiStatus::SUCCESS
+    );
+    for name in [TEST_VAR_1, "TestVar3"] {
+        assert_eq!(
+            set(&mut s, &test_guid_1(), name, NV_BS, &[1]),
+            EfiStatus::WRITE_PROTECTED
+        );
+    }
+}
+
+/// ShouldBeAbleToLockInterface (LockVariablePolicy twice: the second is
+/// an error; DISABLE and REGISTER are refused once locked).
+#[test]
+fn edk2_should_be_able_to_lock_interface() {
+    let mut s = svc();
+    assert!(!s.policies().is_locked());
+    assert_eq!(
+        result(&mut s, &policy_req(CMD_LOCK, &[])),
+        EfiStatus::SUCCESS
+    );
+    assert!(s.policies().is_locked());
+    assert_eq!(
+        result(&mut s, &policy_req(CMD_LOCK, &[])),
+        EfiStatus::WRITE_PROTECTED
+    );
+    assert_eq!(
+        result(&mut s, &policy_req(CMD_DISABLE, &[])),
+        EfiStatus::WRITE_PROTECTED
+    );
+    assert_eq!(
+        register(&mut s, &Entry::named(test_guid_1(), TEST_VAR_1)),
+        EfiStatus::WRITE_PROTECTED
+    );
+}
+
+/// compat: policy-lock-twice (edk2 LockVariablePolicy; QEMU: EFI_SUCCESS).
+/// EndOfDxe locks the interface too, so a LOCK after it is the second.
+#[test]
+fn compat_policy_lock_twice() {
+    let mut s = svc();
+    end_of_dxe(&mut s);
+    assert_eq!(
+        result(&mut s, &policy_req(CMD_LOCK, &[])),
+        EfiStatus::WRITE_PROTECTED
+    );
+}
+
+fn disabling_svc() -> Service {
+    common::in_memory(Config::default().with_allow_policy_disable(true))
+}
+
+fn is_enabled(s: &mut Service) -> u8 {
+    let resp = call(s, &policy_req(CMD_IS_ENABLED, &[0x55]));
+    reply(&resp)[PARAMS]
+}
+
+/// ShouldBeAbleToDisablePolicyEnforcement, ShouldNotBeAbleToDisablePoliciesTwice
+/// (with PcdAllowVariablePolicyEnforcementDisable, `Config::allow_policy_disable`).
+#[test]
+fn edk2_should_be_able_to_disable_policy_enforcement_once() {
+    let mut s = disabling_svc();
+    assert_eq!(is_enabled(&mut s), 1);
+    assert_eq!(
+        register(&mut s, &Entry::named(test_guid_1(), TEST_VAR_1).sizes(0, 4)),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        result(&mut s, &policy_req(CMD_DISABLE, &[])),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(is_enabled(&mut s), 0);
+    assert_eq!(
+        result(&mut s, &policy_req(CMD_DISABLE, &[])),
+        EfiStatus::ALREADY_STARTED
+    );
+    end_of_dxe(&mut s);
+    assert_eq!(
+        set(&mut s, &test_guid_1(), TEST_VAR_1, NV_BS, &[1; 8]),
+        EfiStatus::SUCCESS
+    );
+}
+
+/// ShouldBeAbleToAddNewPoliciesAfterDisabled, ShouldBeAbleToLockAfterDisabled.
+#[test]
+fn edk2_should_be_able_to_add_policies_and_lock_after_disabled() {
+    let mut s = disabling_svc();
+    assert_eq!(
+        result(&mut s, &policy_req(CMD_DISABLE, &[])),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        register(&mut s, &Entry::named(test_guid_1(), TEST_VAR_1)),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        result(&mut s, &policy_req(CMD_LOCK, &[])),
+        EfiStatus::SUCCESS
+    );
+    assert!(s.policies().is_locked());
+}
+
+/// ShouldBeAbleToDumpThePolicyTable, ShouldBeAbleToDumpThePolicyTableAfterDisabled:
+/// the table is every entry as registered, in order.
+#[test]
+fn edk2_should_be_able_to_dump_the_policy_table() {
+    let mut s = disabling_svc();
+    let a = Entry::named(test_guid_1(), TEST_VAR_1).sizes(1, 8);
+    let b = expanded(Some("TestVar3"));
+    assert_eq!(register(&mut s, &a), EfiStatus::SUCCESS);
+    let table = [a.bytes(), b.bytes()].concat();
+    assert_eq!(register(&mut s, &b), EfiStatus::SUCCESS);
+    for disable in [false, true] {
+        if disable {
+            assert_eq!(
+                result(&mut s, &policy_req(CMD_DISABLE, &[])),
+                EfiStatus::SUCCESS
+            );
+        }
+        let first = dump(&mut s, 0);
+        assert_eq!(first.result, EfiStatus::SUCCESS);
+        assert_eq!(first.total as usize, table.len());
+        let page = dump(&mut s, 1);
+        assert_eq!(page.result, EfiStatus::SUCCESS);
+        assert_eq!(page.data, table);
+        assert_eq!(page.has_more, 0);
+    }
+}
+
+/// InfoExpectBufferTooSmall, InfoSucceedIfZeroSizedNameBufferNotNeeded,
+/// InfoDoubleCallWithSizeReturnedShouldPass,
+/// InfoReturnPolicyWithVariablePolicyNamePresent/NotPresent,
+/// InfoExpectNotFound (GetVariablePolicyInfo).
+#[test]
+fn edk2_info_name_buffer_cases() {
+    let mut s = svc();
+    let named = Entry::named(test_guid_1(), TEST_VAR_1).sizes(1, 8);
+    assert_eq!(register(&mut s, &named), EfiStatus::SUCCESS);
+    let need = ucs2(TEST_VAR_1).len() as u32;
+    let (st, r) = get_info(&mut s, CMD_GET_INFO, &test_guid_1(), TEST_VAR_1, need - 2);
+    assert_eq!(st, EfiStatus::BUFFER_TOO_SMALL);
+    assert_eq!(u32_at(&r, OUT_NAME_SIZE), need);
+    let (st, r) = get_info(&mut s, CMD_GET_INFO, &test_guid_1(), TEST_VAR_1, need);
+    assert_eq!(st, EfiStatus::SUCCESS);
+    assert_eq!(&r[OUT_ENTRY..OUT_ENTRY + 44], &named.bytes()[..44]);
+    let out = IN_NAME + ucs2(TEST_VAR_1).len();
+    assert_eq!(&r[out..out + need as usize], &ucs2(TEST_VAR_1)[..]);
+    // A namespace-wide policy has no name: a zero-sized buffer is fine,
+    // and the name area comes back NUL-filled.
+    let mut s = svc();
+    assert_eq!(
+        register(&mut s, &Entry::nameless(test_guid_1())),
+        EfiStatus::SUCCESS
+    );
+    let (st, r) = get_info(&mut s, CMD_GET_INFO, &test_guid_1(), TEST_VAR_1, 0);
+    assert_eq!(st, EfiStatus::SUCCESS);
+    assert_eq!(u32_at(&r, OUT_NAME_SIZE), 0);
+    assert!(r[out..].iter().all(|&b| b == 0));
+    let (st, _) = get_info(&mut s, CMD_GET_INFO, &test_guid_2(), TEST_VAR_1, 0);
+    assert_eq!(st, EfiStatus::NOT_FOUND);
+}
+
+/// LockStateInfoExpectBufferTooSmall, LockStateInfoDoubleCallWithSizeReturnedShouldPass,
+/// LockStateInfoExpectNotFoundWrongPolicyType, LockStateInfoBestPolicyMatchWithMultipleOptions
+/// (GetLockOnVariableStateVariablePolicyInfo).
+#[test]
+fn edk2_lock_state_info_cases() {
+    let mut s = svc();
+    assert_eq!(
+        register(&mut s, &expanded(Some(TEST_VAR_1))),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        register(
+            &mut s,
+            &Entry::named(test_guid_1(), "TestVar3").lock(LOCK_NOW)
+        ),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        register(&mut s, &expanded(Some("TestVar#"))),
+        EfiStatus::SUCCESS
+    );
+    let need = ucs2(TEST_VAR_2).len() as u32;
+    let (st, r) = get_info(
+        &mut s,
+        CMD_GET_LOCK_VAR_STATE_INFO,
+        &test_guid_1(),
+        TEST_VAR_1,
+        2,
+    );
+    assert_eq!(st, EfiStatus::BUFFER_TOO_SMALL);
+    assert_eq!(u32_at(&r, OUT_NAME_SIZE), need);
+    let (st, r) = get_info(
+        &mut s,
+        CMD_GET_LOCK_VAR_STATE_INFO,
+        &test_guid_1(),
+        TEST_VAR_1,
+        need,
+    );
+    assert_eq!(st, EfiStatus::SUCCESS);
+    assert_eq!(&r[OUT_ENTRY..OUT_ENTRY + 16], &test_guid_2().0);
+    assert_eq!(r[OUT_ENTRY + 16], 1);
+    // the rest of the 44-byte output entry is zeroed
+    assert!(r[OUT_ENTRY + 18..OUT_ENTRY + 44].iter().all(|&b| b == 0));
+    let out = IN_NAME + ucs2(TEST_VAR_1).len();
+    assert_eq!(&r[out..out + need as usize], &ucs2(TEST_VAR_2)[..]);
+    // exact LOCK_NOW beats the wildcard: not a state policy
+    let (st, _) = get_info(
+        &mut s,
+        CMD_GET_LOCK_VAR_STATE_INFO,
+        &test_guid_1(),
+        "TestVar3",
+        need,
+    );
+    assert_eq!(st, EfiStatus::NOT_FOUND);
+    // the wildcard state policy governs TestVar5
+    let (st, _) = get_info(
+        &mut s,
+        CMD_GET_LOCK_VAR_STATE_INFO,
+        &test_guid_1(),
+        "TestVar5",
+        need,
+    );
+    assert_eq!(st, EfiStatus::SUCCESS);
+}
+
+// VariableLockRequestToLockUnitTest.c, through LOCK_VARIABLE (function 8).
+
+/// LockingWithoutAnyPoliciesShouldSucceed, LockingTwiceShouldSucceed.
+#[test]
+fn edk2_locking_without_any_policies_and_twice_should_succeed() {
+    let mut s = svc();
+    assert_eq!(
+        lock_variable(&mut s, &test_guid_1(), TEST_VAR_1),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        lock_variable(&mut s, &test_guid_1(), TEST_VAR_1),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(policy_count(&s), 1);
+}
+
+/// LockingALockedVariableShouldSucceed: a LOCK_NOW policy is there already.
+#[test]
+fn edk2_locking_a_locked_variable_should_succeed() {
+    let mut s = svc();
+    let e = Entry::named(test_guid_1(), TEST_VAR_1)
+        .sizes(0, 200)
+        .lock(LOCK_NOW);
+    assert_eq!(register(&mut s, &e), EfiStatus::SUCCESS);
+    assert_eq!(
+        lock_variable(&mut s, &test_guid_1(), TEST_VAR_1),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(policy_count(&s), 1);
+}
+
+fn var_state_on_test_var_1(s: &mut Service) {
+    let e = Entry::named(test_guid_1(), TEST_VAR_1)
+        .sizes(0, 200)
+        .on_state(test_guid_2(), 1, TEST_VAR_2);
+    assert_eq!(register(s, &e), EfiStatus::SUCCESS);
+}
+
+/// LockingAnUnlockedVariableShouldFail: a LOCK_ON_VAR_STATE policy whose
+/// state variable does not exist.
+#[test]
+fn edk2_locking_an_unlocked_variable_should_fail() {
+    let mut s = svc();
+    var_state_on_test_var_1(&mut s);
+    assert_eq!(
+        lock_variable(&mut s, &test_guid_1(), TEST_VAR_1),
+        EfiStatus::ACCESS_DENIED
+    );
+}
+
+/// compat: lock-variable-phase. LockingALockedVariableWithMatchingDataShouldSucceed:
+/// the state variable holds the policy's Value, so the variable is locked
+/// already (ValidateSetVariable reads it) and the lock succeeds without a
+/// new entry. QEMU also answers EFI_SUCCESS, but adds a LOCK_NOW policy.
+#[test]
+fn compat_lock_variable_phase_edk2_locking_a_locked_variable_with_matching_data_should_succeed() {
+    let mut s = svc();
+    var_state_on_test_var_1(&mut s);
+    assert_eq!(
+        set(&mut s, &test_guid_2(), TEST_VAR_2, NV_BS, &[1]),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        lock_variable(&mut s, &test_guid_1(), TEST_VAR_1),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(policy_count(&s), 1);
+}
+
+/// LockingALockedVariableWithNonMatchingDataShouldFail.
+#[test]
+fn edk2_locking_a_locked_variable_with_non_matching_data_should_fail() {
+    let mut s = svc();
+    var_state_on_test_var_1(&mut s);
+    assert_eq!(
+        set(&mut s, &test_guid_2(), TEST_VAR_2, NV_BS, &[2]),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        lock_variable(&mut s, &test_guid_1(), TEST_VAR_1),
+        EfiStatus::ACCESS_DENIED
+    );
+}
+
+/// SettingPolicyForALockedVariableShouldFail.
+#[test]
+fn edk2_setting_policy_for_a_locked_variable_should_fail() {
+    let mut s = svc();
+    assert_eq!(
+        lock_variable(&mut s, &test_guid_1(), TEST_VAR_1),
+        EfiStatus::SUCCESS
+    );
+    let e = Entry::named(test_guid_1(), TEST_VAR_1)
+        .sizes(0, 200)
+        .on_state(test_guid_2(), 1, TEST_VAR_2);
+    assert_eq!(register(&mut s, &e), EfiStatus::ALREADY_STARTED);
 }

@@ -577,9 +577,12 @@ fn ready_to_boot_and_exit_boot_service_functions() {
 
 #[test]
 fn unknown_and_unimplemented_functions_are_unsupported() {
+    // 7: edk2 SmmVariableGetStatistics without statistics; 13:
+    // FlushPendingRuntimeVariableCacheUpdates without a cache context
+    // (9, 10, 12 and 14: tests/varcheck.rs).
     let mut s = svc();
     let before: Vec<Variable> = s.store().iter().cloned().collect();
-    for function in [0u64, 7, 9, 10, 12, 13, 14, 15, 99, u64::MAX] {
+    for function in [0u64, 7, 13, 15, 99, u64::MAX] {
         let req = var_request(function, &[0x5a; 64]);
         let resp = call(&mut s, &req);
         assert_eq!(status(&resp), EfiStatus::UNSUPPORTED, "function {function}");

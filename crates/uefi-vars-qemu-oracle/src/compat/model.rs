@@ -102,6 +102,9 @@ pub struct Context {
     pub(super) var_state: BTreeSet<Guid>,
     /// PK was deleted (by an authenticated write) since the last reset.
     pub(super) pk_deleted: bool,
+    /// VarCheck properties the guest set on our side (QEMU has none):
+    /// namespace and name (a name ending in `####` as edk2's wildcard).
+    pub(super) varcheck_properties: Vec<Key>,
 }
 
 /// The largest BUFFER_SIZE.
@@ -171,6 +174,7 @@ impl Context {
             }
         }
         self.pk_deleted = false;
+        self.varcheck_properties.clear();
         self.our_policy_charge = 0;
         if self.qemu_policy_charge > 0 {
             self.charge_survived_reset = true;
@@ -298,6 +302,17 @@ impl Context {
     /// A policy either side holds that governs this variable.
     pub(super) fn seen_policy_covers(&self, key: &Key) -> bool {
         self.policies_seen.iter().any(|p| p.covers(&key.0, &key.1))
+    }
+
+    /// A VarCheck property the guest set on our side governs this variable.
+    pub(super) fn varcheck_property_covers(&self, key: &Key) -> bool {
+        let hash = u16::from(b'#');
+        self.varcheck_properties.iter().any(|(g, n)| {
+            let wild = n.len() >= 4 && n[n.len() - 4..].iter().all(|&u| u == hash);
+            *g == key.0
+                && (*n == key.1
+                    || wild && n.len() == key.1.len() && n[..n.len() - 4] == key.1[..n.len() - 4])
+        })
     }
 
     /// The id of a policy only one side holds that governs this variable.

@@ -60,6 +60,7 @@ pub(super) const RULES: &[Rule] = &[
     append_empty,
     ready_to_boot_ends_dxe,
     policy_var_state,
+    varcheck_write,
     policy_namespace_wide_write,
     policy_delete_checks,
     unauthenticated_delete,
@@ -69,7 +70,10 @@ pub(super) const RULES: &[Rule] = &[
     ready_to_boot_at_runtime,
     qemu10_boot_function_status,
     qemu10_get_next_first,
+    varcheck_functions,
     policy_signature,
+    policy_framing,
+    policy_lock_twice,
     policy_disable,
     policy_validation,
     policy_lock_at_end_of_dxe,
@@ -471,6 +475,63 @@ fn policy_var_state(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
     .then_some(POLICY_VAR_STATE)
 }
 
+/// compat: uefi-defined-variables, varcheck-property,
+/// varcheck-before-lookup. After EndOfDxe we refuse a write as edk2's
+/// VarCheckLibSetVariableCheck does (a variable of a namespace
+/// VarCheckUefiLib owns, a HARDWARE_ERROR_RECORD write, or a variable
+/// with a property the guest set); QEMU has no VarCheck: it accepts the
+/// write, or refuses it for another reason found after the lookup.
+fn varcheck_write(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let a = set(ex)?;
+    if !enforcing(ctx) || !matches!(ex.o, Some(INVALID_PARAMETER) | Some(WRITE_PROTECTED)) {
+        return None;
+    }
+    let key = key_of(a);
+    let by_guest = ctx.varcheck_property_covers(&key);
+    let uefi = uefi_vars::varcheck::is_uefi_defined_namespace(&a.guid)
+        || a.attributes & ATTR_HW_ERROR != 0;
+    if !by_guest && !uefi {
+        return None;
+    }
+    match ex.q {
+        Some(SUCCESS) if by_guest => Some(VARCHECK_PROPERTY),
+        Some(SUCCESS) => Some(UEFI_DEFINED_VARIABLES),
+        Some(q) if uefi_vars::EfiStatus(q).is_error() => Some(VARCHECK_BEFORE_LOOKUP),
+        _ => None,
+    }
+}
+
+/// compat: varcheck-property (functions 9 and 10) and runtime-cache
+/// (12 and 14): QEMU answers EFI_UNSUPPORTED. A property we stored is
+/// remembered: it governs later writes on our side only.
+fn varcheck_functions(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let f = function(ex)?;
+    if ex.q != Some(UNSUPPORTED) {
+        return None;
+    }
+    match f {
+        9 => {
+            if ex.o == Some(SUCCESS) {
+                if let Some(key) = property_request_key(ex.request) {
+                    ctx.varcheck_properties.push(key);
+                }
+            }
+            Some(VARCHECK_PROPERTY)
+        }
+        10 => Some(VARCHECK_PROPERTY),
+        12 | 14 => Some(RUNTIME_CACHE),
+        _ => None,
+    }
+}
+
+/// The variable of a VAR_CHECK_VARIABLE_PROPERTY_SET (X64 layout: name at
+/// payload offset 48, read up to its NUL).
+fn property_request_key(request: &[u8]) -> Option<Key> {
+    let guid = guid_at(request, 40)?;
+    let name = request.get(40 + 48..)?;
+    Some((guid, until_nul(&units(name))))
+}
+
 /// compat: policy-namespace-wide (a write in a namespace with a nameless
 /// policy).
 fn policy_namespace_wide_write(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
@@ -562,7 +623,11 @@ fn lock_variable_phase(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
     if !explained {
         return None;
     }
-    if ex.q == Some(SUCCESS) && ex.o != Some(SUCCESS) {
+    // Both succeed for a variable whose LOCK_ON_VAR_STATE policy is in
+    // force: we add nothing (VariableLockRequestToLock), QEMU a LOCK_NOW
+    // policy, which keeps it locked when the state changes.
+    let var_state_in_force = ex.o == Some(SUCCESS) && has_policy && ctx.var_state.contains(g);
+    if ex.q == Some(SUCCESS) && (ex.o != Some(SUCCESS) || var_state_in_force) {
         ctx.diverged_policies.push(PolicyTarget {
             namespace: *g,
             name: Some(until_nul(&units(n))),
@@ -651,6 +716,61 @@ fn policy_signature(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
         }
     }
     Some(POLICY_SIGNATURE)
+}
+
+/// A REGISTER edk2's handler refuses for its framing (MessageLength,
+/// Version, Size) and, with `offsets`, one whose offsets QEMU's framing
+/// refuses (edk2's IsValidVariablePolicyStructure refuses them too).
+fn register_framing_bad(request: &[u8], offsets: bool) -> bool {
+    let Some(ml) = u64_at(request, 16) else {
+        return false;
+    };
+    let e = request.get(24 + 20..).unwrap_or_default();
+    let (Some(version), Some(size), Some(name_off)) = (
+        u32_at(e, 0),
+        e.get(4..6)
+            .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]]))),
+        e.get(6..8)
+            .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]]))),
+    ) else {
+        return true;
+    };
+    if ml < 20 + 44 || version != 0x0001_0000 || size < 44 || 20 + size > ml {
+        return true;
+    }
+    // QEMU's VARIABLE_LOCK_ON_VAR_STATE_POLICY is padded to 20 bytes
+    // (docs/reference/policy.md §3, §4 step 5).
+    let state_min = if e.get(40) == Some(&3) { 44 + 20 } else { 44 };
+    offsets && (name_off < state_min || size < name_off)
+}
+
+/// compat: policy-framing. Short parameters of IS_ENABLED and REGISTER,
+/// and REGISTER entries with inconsistent sizes or offsets: edk2 answers
+/// EFI_INVALID_PARAMETER, QEMU EFI_BAD_BUFFER_SIZE (or, its lock checked
+/// first, EFI_WRITE_PROTECTED).
+fn policy_framing(_: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let (ok, command, _) = policy_command(ex)?;
+    if !ok || ex.o != Some(INVALID_PARAMETER) {
+        return None;
+    }
+    let ml = u64_at(ex.request, 16)?;
+    let explained = match (command, ex.q) {
+        (2, Some(BAD_BUFFER_SIZE)) => ml < 21,
+        (3, Some(BAD_BUFFER_SIZE)) => register_framing_bad(ex.request, true),
+        (3, Some(WRITE_PROTECTED)) => register_framing_bad(ex.request, false),
+        _ => false,
+    };
+    explained.then_some(POLICY_FRAMING)
+}
+
+/// compat: policy-lock-twice. A LOCK when our interface is locked already
+/// (a LOCK before, or EndOfDxe): edk2 EFI_WRITE_PROTECTED, QEMU
+/// EFI_SUCCESS. Both are locked afterwards.
+fn policy_lock_twice(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let (ok, command, _) = policy_command(ex)?;
+    let locked = ctx.policy_lock_seen || ctx.end_of_dxe || ctx.ready_to_boot;
+    (ok && command == 5 && locked && ex.q == Some(SUCCESS) && ex.o == Some(WRITE_PROTECTED))
+        .then_some(POLICY_LOCK_TWICE)
 }
 
 /// compat: policy-disable.
@@ -935,7 +1055,8 @@ pub(super) fn record(ctx: &mut Context, ex: &Ex, id: Option<&'static str>) {
             if ex.q == Some(SUCCESS) || ex.o == Some(SUCCESS) {
                 ctx.policy_lock_seen = true;
             }
-            if ex.q == Some(SUCCESS) && ex.o != Some(SUCCESS) {
+            // (policy-lock-twice: both are locked afterwards)
+            if ex.q == Some(SUCCESS) && ex.o != Some(SUCCESS) && id != Some(POLICY_LOCK_TWICE) {
                 ctx.lock_diverged
                     .get_or_insert(id.unwrap_or(POLICY_SIGNATURE));
             }

@@ -363,3 +363,177 @@ fn append_empty_leaves_the_variable_different() {
     let other = request::get_variable(L, &GLOBAL_VARIABLE, &ucs2("SetupMode"), 64);
     assert_eq!(run.send(&other, var_answer(NOT_FOUND)).1, None);
 }
+
+fn end_of_dxe(run: &mut Run) {
+    run.same(&request::event(L, &uefi_vars::guid::END_OF_DXE_EVENT));
+}
+
+#[test]
+fn policy_framing_needs_a_framing_fault_of_that_request() {
+    let mut run = Run::new(V11);
+    let ns = guid("11111111-2222-3333-4444-555555555555");
+    // IS_ENABLED with no room for State.
+    let (ours, id) = run.send(&request::policy(L, 2, &[]), policy_answer(BAD_BUFFER_SIZE));
+    assert_eq!(policy_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(POLICY_FRAMING));
+    // REGISTER whose Size runs past MessageLength.
+    let mut e = entry(&ns, "A", 0x10000);
+    e[4] = 200;
+    let (ours, id) = run.send(&request::policy(L, 3, &e), policy_answer(BAD_BUFFER_SIZE));
+    assert_eq!(policy_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(POLICY_FRAMING));
+    // A well-framed entry with MaxSize 0 that QEMU refused for its size:
+    // not a framing fault, so unlisted.
+    let mut e = entry(&ns, "B", 0x10000);
+    e[28..32].copy_from_slice(&0u32.to_le_bytes());
+    let (ours, id) = run.send(&request::policy(L, 3, &e), policy_answer(BAD_BUFFER_SIZE));
+    assert_eq!(policy_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, None);
+}
+
+#[test]
+fn policy_lock_twice_needs_a_lock_before() {
+    let mut run = Run::new(V11);
+    // The first LOCK: same answers.
+    run.same(&request::policy(L, 5, &[]));
+    let (ours, id) = run.send(&request::policy(L, 5, &[]), policy_answer(SUCCESS));
+    assert_eq!(policy_status(&ours), WRITE_PROTECTED);
+    assert_eq!(id, Some(POLICY_LOCK_TWICE));
+    // In a fresh boot with no lock, a refused LOCK is not lock-twice.
+    let mut fresh = Run::new(V11);
+    let (_, id) = fresh.send(&request::policy(L, 5, &[]), |r| {
+        r[36..44].copy_from_slice(&WRITE_PROTECTED.to_le_bytes())
+    });
+    assert_eq!(id, None);
+}
+
+#[test]
+fn uefi_defined_variables_concern_the_global_namespaces_after_end_of_dxe() {
+    let mut run = Run::new(V11);
+    let vendor = guid("11111111-2222-3333-4444-555555555555");
+    // Before EndOfDxe nothing is checked: same answers.
+    run.same(&request::set_variable(
+        L,
+        &GLOBAL_VARIABLE,
+        &ucs2("NotDefined"),
+        7,
+        &[1],
+    ));
+    end_of_dxe(&mut run);
+    let odd = request::set_variable(L, &GLOBAL_VARIABLE, &ucs2("BootOrder"), 7, &[1, 0, 2]);
+    let (ours, id) = run.send(&odd, var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(UEFI_DEFINED_VARIABLES));
+    // A vendor variable refused with the same status is not absorbed.
+    let mine = request::set_variable(L, &vendor, &ucs2("Mine"), 7, &[1]);
+    let (_, id) = run.send(&mine, |r| {
+        r[32..40].copy_from_slice(&INVALID_PARAMETER.to_le_bytes())
+    });
+    assert_eq!(id, None);
+}
+
+/// SMM_VARIABLE_COMMUNICATE_VAR_CHECK_VARIABLE_PROPERTY (X64).
+fn property_set(ns: &Guid, name: &str, attributes: u32, min: u64, max: u64) -> Vec<u8> {
+    let n = ucs2(name);
+    let mut p = ns.0.to_vec();
+    p.extend_from_slice(&(n.len() as u64).to_le_bytes());
+    p.extend_from_slice(&1u16.to_le_bytes());
+    p.extend_from_slice(&0u16.to_le_bytes());
+    p.extend_from_slice(&attributes.to_le_bytes());
+    p.extend_from_slice(&min.to_le_bytes());
+    p.extend_from_slice(&max.to_le_bytes());
+    p.extend_from_slice(&n);
+    request::variable(L, 9, &p)
+}
+
+#[test]
+fn varcheck_property_governs_only_its_variable() {
+    let mut run = Run::new(V11);
+    let vendor = guid("11111111-2222-3333-4444-555555555555");
+    let (ours, id) = run.send(
+        &property_set(&vendor, "Small", 7, 1, 2),
+        var_answer(UNSUPPORTED),
+    );
+    assert_eq!(var_status(&ours), SUCCESS);
+    assert_eq!(id, Some(VARCHECK_PROPERTY));
+    end_of_dxe(&mut run);
+    let big = request::set_variable(L, &vendor, &ucs2("Small"), 7, &[1, 2, 3]);
+    let (ours, id) = run.send(&big, var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(VARCHECK_PROPERTY));
+    // Another vendor variable is not governed by it.
+    let other = request::set_variable(L, &vendor, &ucs2("Other"), 7, &[1, 2, 3]);
+    let (_, id) = run.send(&other, |r| {
+        r[32..40].copy_from_slice(&INVALID_PARAMETER.to_le_bytes())
+    });
+    assert_eq!(id, None);
+}
+
+#[test]
+fn runtime_cache_is_functions_12_and_14_only() {
+    let mut run = Run::new(V11);
+    let (ours, id) = run.send(&request::variable(L, 12, &[1; 48]), var_answer(UNSUPPORTED));
+    assert_eq!(var_status(&ours), ACCESS_DENIED);
+    assert_eq!(id, Some(RUNTIME_CACHE));
+    // SYNC_RUNTIME_CACHE: UNSUPPORTED on both sides.
+    run.same(&request::variable(L, 13, &[]));
+    // GET_STATISTICS: UNSUPPORTED on both sides.
+    run.same(&request::variable(L, 7, &[0; 64]));
+}
+
+/// A LOCK_ON_VAR_STATE entry on `name` in `ns`, state `state` = 1 in `ns`.
+fn var_state_entry(ns: &Guid, name: &str, state: &str) -> Vec<u8> {
+    let n = ucs2(name);
+    let mut st = ns.0.to_vec();
+    st.extend_from_slice(&[1, 0]);
+    st.extend_from_slice(&ucs2(state));
+    let mut e = 0x10000u32.to_le_bytes().to_vec();
+    e.extend_from_slice(
+        &u16::try_from(44 + st.len() + n.len())
+            .unwrap()
+            .to_le_bytes(),
+    );
+    e.extend_from_slice(&u16::try_from(44 + st.len()).unwrap().to_le_bytes());
+    e.extend_from_slice(&ns.0);
+    e.extend_from_slice(&0u32.to_le_bytes());
+    e.extend_from_slice(&u32::MAX.to_le_bytes());
+    e.extend_from_slice(&[0; 8]);
+    e.extend_from_slice(&[3, 0, 0, 0]);
+    e.extend_from_slice(&st);
+    e.extend_from_slice(&n);
+    e
+}
+
+#[test]
+fn a_lock_of_a_var_state_locked_variable_leaves_qemu_a_lock_now_policy() {
+    let mut run = Run::new(V11);
+    let ns = guid("11111111-2222-3333-4444-555555555555");
+    run.same(&request::policy(L, 3, &var_state_entry(&ns, "V", "S")));
+    run.same(&request::set_variable(L, &ns, &ucs2("S"), 7, &[1]));
+    // Both answer EFI_SUCCESS: we add nothing, QEMU a LOCK_NOW.
+    let lock = request::lock_variable(L, &ns, &ucs2("V"));
+    assert_eq!(var_status(&run.same(&lock)), SUCCESS);
+    end_of_dxe(&mut run);
+    run.same(&request::set_variable(L, &ns, &ucs2("S"), 7, &[2]));
+    // The state changed: we accept the write, QEMU's LOCK_NOW refuses it.
+    let write = request::set_variable(L, &ns, &ucs2("V"), 7, &[1]);
+    let (ours, id) = run.send(&write, var_answer(WRITE_PROTECTED));
+    assert_eq!(var_status(&ours), SUCCESS);
+    assert_eq!(id, Some(LOCK_VARIABLE_PHASE));
+    // Another variable of the namespace is not excused.
+    let other = request::set_variable(L, &ns, &ucs2("W"), 7, &[1]);
+    assert_eq!(run.send(&other, var_answer(WRITE_PROTECTED)).1, None);
+}
+
+#[test]
+fn policy_framing_uses_qemus_var_state_structure_size() {
+    let mut run = Run::new(V11);
+    let ns = guid("11111111-2222-3333-4444-555555555555");
+    // OffsetToName 62: edk2's packed state header with no state name;
+    // QEMU's 20-byte structure makes it a framing fault.
+    let mut e = var_state_entry(&ns, "Name", "");
+    e[6..8].copy_from_slice(&62u16.to_le_bytes());
+    let (ours, id) = run.send(&request::policy(L, 3, &e), policy_answer(BAD_BUFFER_SIZE));
+    assert_eq!(policy_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(POLICY_FRAMING));
+}

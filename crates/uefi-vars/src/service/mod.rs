@@ -13,9 +13,10 @@ mod authvars;
 pub mod capture;
 mod log;
 pub mod observer;
-pub mod policy_mmi;
+pub(crate) mod policy_mmi;
 mod secure_boot;
 pub mod snapshot;
+pub(crate) mod varcheck;
 pub mod vars;
 
 use crate::codec::{Layout, MmBuffer};
@@ -29,6 +30,7 @@ use crate::persist::{Change, MemoryStorage, Storage};
 use crate::policy::{PolicyEngine, PolicyLimits};
 use crate::status::{DeviceStatus, EfiStatus};
 use crate::store::{VarStore, Visibility};
+use crate::varcheck::VarCheck;
 use crate::variable::Variable;
 pub use observer::{Event, ServiceObserver};
 
@@ -218,6 +220,8 @@ pub struct Service {
     config: Config,
     store: VarStore,
     policies: PolicyEngine,
+    /// VarCheck properties (functions 9 and 10, VarCheckUefiLib's table).
+    varcheck: VarCheck,
     phase: BootPhase,
     storage: Box<dyn Storage>,
     crypto: Box<dyn Pkcs7Backend>,
@@ -274,6 +278,7 @@ impl Service {
     fn assemble(config: Config, store: VarStore, storage: Box<dyn Storage>) -> Self {
         Service {
             policies: PolicyEngine::new(config.policy_limits),
+            varcheck: VarCheck::new(),
             config,
             store,
             phase: BootPhase::default(),
@@ -329,6 +334,7 @@ impl Service {
         }
         self.phase = BootPhase::default();
         self.policies.clear();
+        self.varcheck = VarCheck::new();
         // compat: policy-charge-reset (QEMU 11.1 keeps charging the
         // policies a reset dropped until the process restarts)
         self.policy_charge = 0;
@@ -373,6 +379,11 @@ impl Service {
     /// The VariablePolicy engine.
     pub fn policies(&self) -> &PolicyEngine {
         &self.policies
+    }
+
+    /// The VarCheck property table.
+    pub fn varcheck(&self) -> &VarCheck {
+        &self.varcheck
     }
 
     /// Host-side errors since the last call (e.g. a failed store write),
@@ -446,10 +457,13 @@ impl Service {
         }
     }
 
-    /// edk2 locks the policy interface itself at EndOfDxe.
+    /// edk2 locks the policy interface itself at EndOfDxe, and VarCheckLib
+    /// starts checking and closes property registration
+    /// (VarCheckLibInitializeAtEndOfDxe).
     fn end_of_dxe(&mut self) {
         self.phase.end_of_dxe = true;
         self.policies.lock();
+        self.varcheck.end_of_dxe();
     }
 
     /// edk2 performs the EndOfDxe actions at ReadyToBoot if EndOfDxe never

@@ -290,6 +290,12 @@ impl Service {
         // with none.
         self.policy_charge = 0;
         self.dump_cache = state.dump_cache;
+        // VarCheck properties are not in the snapshot (format 1): the
+        // UEFI-defined ones come back, enforced from EndOfDxe on.
+        self.varcheck = crate::varcheck::VarCheck::new();
+        if self.phase.end_of_dxe {
+            self.varcheck.end_of_dxe();
+        }
         if let Err(e) = self.save_store() {
             self.record_error(e);
         }

@@ -106,9 +106,12 @@ impl Service {
             }
             LOCK_VARIABLE => self.lock_variable(buf, &f),
             GET_PAYLOAD_SIZE => self.get_payload_size(buf, &f),
-            // Statistics, VarCheck properties and the runtime cache are not
-            // provided; edk2 must be built with the runtime cache off.
-            _ => Outcome::err(EfiStatus::UNSUPPORTED, hv),
+            // Statistics, VarCheck properties, runtime cache (service/varcheck.rs).
+            _ => match self.var_check_function(function, buf) {
+                Some(status) => Outcome::err(status, hv),
+                // edk2 leaves ReturnStatus as the guest sent it.
+                None => return DeviceStatus::Success,
+            },
         };
         let status = if ml < out.length {
             EfiStatus::BUFFER_TOO_SMALL
@@ -311,6 +314,9 @@ impl Service {
         if authvars::is_read_only(&guid, &name) {
             return Err(EfiStatus::WRITE_PROTECTED);
         }
+        // edk2 VarCheckLibSetVariableCheck (compat: varcheck-property,
+        // uefi-defined-variables)
+        self.var_check_write(&guid, &name, attributes, data)?;
         let key = VarKey::new(guid, name.clone());
         let old = self.store.get(&key).cloned();
         let append = attributes & attr::APPEND_WRITE != 0;
@@ -558,9 +564,16 @@ impl Service {
                     attributes: 0,
                     data_size: 0,
                     is_delete: true,
-                    exists: true,
+                    exists: self.store.get(&VarKey::new(guid, name.clone())).is_some(),
                 };
-                match self.policies.check_write(&probe, |_, _| None) {
+                // edk2 ValidateSetVariable (Name, Guid, 0, 0, NULL): the
+                // state variable is read, so a LOCK_ON_VAR_STATE policy in
+                // force counts as a lock.
+                match self.policies.check_write(&probe, |g, n| {
+                    self.store
+                        .get(&VarKey::new(*g, n.clone()))
+                        .map(|v| v.data.clone())
+                }) {
                     Err(EfiStatus::WRITE_PROTECTED) => EfiStatus::SUCCESS,
                     _ => EfiStatus::ACCESS_DENIED,
                 }
