@@ -35,6 +35,7 @@ pub mod name;
 pub mod pcap;
 pub mod persist;
 pub mod policy;
+pub mod refusal;
 pub mod service;
 pub mod siglist;
 pub mod status;
@@ -45,6 +46,7 @@ pub mod time;
 pub mod variable;
 
 pub use error::Error;
+pub use refusal::{Refusal, Refused};
 pub use service::{BootPhase, Config, MmResponse, Service};
 pub use status::{DeviceStatus, EfiStatus};
 pub mod replay;

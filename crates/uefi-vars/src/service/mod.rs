@@ -13,6 +13,7 @@ pub mod capture;
 pub mod observer;
 pub mod policy_mmi;
 mod secure_boot;
+mod set_variable;
 pub mod snapshot;
 pub mod vars;
 
@@ -24,6 +25,7 @@ use crate::guid::{
     VAR_CHECK_POLICY_MMI,
 };
 use crate::persist::{Change, MemoryStorage, Storage};
+use crate::refusal::Refused;
 use crate::policy::{PolicyEngine, PolicyLimits};
 use crate::status::{DeviceStatus, EfiStatus};
 use crate::store::{VarStore, Visibility};
@@ -37,6 +39,10 @@ pub const MAX_BUFFER_SIZE: u32 = 64 * 1024;
 /// dropped beyond this, so a guest hammering a failing store cannot grow
 /// host memory when the embedder never collects them.
 pub const MAX_PENDING_ERRORS: usize = 64;
+
+/// SetVariable refusals kept for [`Service::take_refusals`], bounded as
+/// the host errors are.
+pub const MAX_PENDING_REFUSALS: usize = 64;
 
 /// Service settings. Defaults match QEMU's `uefi-vars` device.
 #[derive(Clone, Debug)]
@@ -126,6 +132,8 @@ pub struct Service {
     /// Page cache of a policy DUMP in progress.
     dump_cache: Option<Vec<u8>>,
     errors: Vec<Error>,
+    /// The most recent SetVariable refusals, oldest first.
+    refusals: std::collections::VecDeque<Refused>,
     /// Bytes the policies REGISTERed since the last reset take from the
     /// storage (QEMU 11.1's accounting, see [`Config::legacy_storage_accounting`]).
     policy_charge: u64,
@@ -183,6 +191,7 @@ impl Service {
             buffer_size: MAX_BUFFER_SIZE,
             dump_cache: None,
             errors: Vec::new(),
+            refusals: std::collections::VecDeque::new(),
             policy_charge: 0,
             observer: None,
             changed: false,
@@ -283,6 +292,25 @@ impl Service {
             self.errors.remove(0);
         }
         self.errors.push(e);
+    }
+
+    /// SetVariable refusals since the last call (why a write got an error
+    /// status), at most the [`MAX_PENDING_REFUSALS`] most recent, oldest
+    /// first.
+    pub fn take_refusals(&mut self) -> Vec<Refused> {
+        self.refusals.drain(..).collect()
+    }
+
+    /// The most recent refusal still kept.
+    pub fn last_refusal(&self) -> Option<&Refused> {
+        self.refusals.back()
+    }
+
+    fn record_refusal(&mut self, r: Refused) {
+        if self.refusals.len() >= MAX_PENDING_REFUSALS {
+            self.refusals.pop_front();
+        }
+        self.refusals.push_back(r);
     }
 
     /// Host-side SetVariable (CLI, tooling): the same decision procedure the
