@@ -198,7 +198,10 @@ impl fmt::Display for Refusal {
                 attr::describe(*attributes)
             ),
             CountBasedAuthentication => {
-                write!(f, "AUTHENTICATED_WRITE_ACCESS (count-based) is not supported")
+                write!(
+                    f,
+                    "AUTHENTICATED_WRITE_ACCESS (count-based) is not supported"
+                )
             }
             HwErrRecName => write!(
                 f,

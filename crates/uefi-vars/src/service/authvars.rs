@@ -6,8 +6,8 @@ use super::Service;
 use crate::auth::{signed_content, signer_digest, Auth2, AuthClass};
 use crate::guid::{Guid, GLOBAL_VARIABLE};
 use crate::name::VarName;
-use crate::siglist;
 use crate::refusal::Refusal;
+use crate::siglist;
 use crate::variable::{VarKey, Variable};
 
 /// Variables the guest may never write: AuthVariableLib and VarCheckUefiLib

@@ -25,8 +25,8 @@ use crate::guid::{
     VAR_CHECK_POLICY_MMI,
 };
 use crate::persist::{Change, MemoryStorage, Storage};
-use crate::refusal::Refused;
 use crate::policy::{PolicyEngine, PolicyLimits};
+use crate::refusal::Refused;
 use crate::status::{DeviceStatus, EfiStatus};
 use crate::store::{VarStore, Visibility};
 use crate::variable::Variable;

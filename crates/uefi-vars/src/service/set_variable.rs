@@ -169,7 +169,9 @@ impl Service {
         }
         let payload = self.payload(req)?;
         let v = Validated {
-            auth: req.has(attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS).then(|| parse_auth2(req.data)),
+            auth: req
+                .has(attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS)
+                .then(|| parse_auth2(req.data)),
             payload,
             delete: (payload.is_empty() && !req.append()) || !req.has(ACCESS),
         };
@@ -263,12 +265,10 @@ impl Service {
         let w = WriteRequest {
             guid: &req.guid,
             name: &req.name,
-            attributes: match old {
-                Some(o) if v.delete => o.attributes,
-                _ => req.attributes,
-            },
-            data_size: if v.delete { 0 } else { v.payload.len() as u64 },
-            is_delete: v.delete,
+            attributes: req.attributes,
+            data_size: v.payload.len() as u64,
+            // ValidateSetVariable's own notion: no data and no APPEND
+            is_delete: v.payload.is_empty() && !req.append(),
             exists: old.is_some(),
         };
         self.policies
@@ -334,7 +334,7 @@ impl Service {
     ) -> Result<Authorised, Refusal> {
         let class = AuthClass::classify(&req.guid, &req.name);
         let time_auth = req.has(attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS);
-        if class != AuthClass::Private {
+        if processed_with_pk(req) {
             if !req.has(attr::NON_VOLATILE) || !time_auth {
                 return Err(Self::unauthenticated(req, v, old));
             }
@@ -395,7 +395,11 @@ impl Service {
         };
         let order = old.time.chrono_cmp(&new);
         if req.append() {
-            return Ok(if order == Ordering::Greater { old.time } else { new });
+            return Ok(if order == Ordering::Greater {
+                old.time
+            } else {
+                new
+            });
         }
         // compat: replay (edk2 wants a strictly later time; QEMU accepts equal)
         if order != Ordering::Less {
@@ -436,7 +440,11 @@ impl Service {
                     attributes: req.attributes,
                 });
             }
-            return Ok(Some(Plan::Put(self.new_variable(req, v.payload.to_vec(), auth))));
+            return Ok(Some(Plan::Put(self.new_variable(
+                req,
+                v.payload.to_vec(),
+                auth,
+            ))));
         };
         if runtime && !old.is_non_volatile() {
             // compat: runtime-write (QEMU lets the OS change them)
@@ -446,7 +454,11 @@ impl Service {
             return Ok(Some(Plan::Delete));
         }
         if !req.append() {
-            return Ok(Some(Plan::Put(self.new_variable(req, v.payload.to_vec(), auth))));
+            return Ok(Some(Plan::Put(self.new_variable(
+                req,
+                v.payload.to_vec(),
+                auth,
+            ))));
         }
         if v.payload.is_empty() {
             // compat: append-empty
@@ -521,6 +533,14 @@ impl Service {
         }
         Ok(())
     }
+}
+
+/// The variables AuthVariableLibProcessVariable hands to ProcessVarWithPk
+/// (and ProcessVarWithKek): PK, KEK, db, dbx and dbt, which must be
+/// NON_VOLATILE and time-based authenticated (compat: dbt-dbr for dbt).
+fn processed_with_pk(req: &SetRequest<'_>) -> bool {
+    let dbt = req.guid == crate::guid::IMAGE_SECURITY_DATABASE && req.name == VarName::from("dbt");
+    SecureBootDb::classify(&req.guid, &req.name).is_some() || dbt
 }
 
 /// edk2's limit for a hardware error record: name (with NUL) and payload
