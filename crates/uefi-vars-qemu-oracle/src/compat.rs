@@ -76,6 +76,15 @@ pub const IDS: &[&str] = &[
     APPEND_TIME,
     POLICY_CHARGE_RESET,
     REPLAY,
+    ATTR_RESERVED_BITS,
+    ATTR_RUNTIME_WITHOUT_BS,
+    ATTR_NV_ONLY,
+    AUTH_WRITE_ACCESS,
+    HW_ERROR_RECORD,
+    RUNTIME_WRITE,
+    DELETE_ATTRIBUTES,
+    DELETE_NO_ACCESS,
+    APPEND_ANY_VARIABLE,
 ];
 
 pub const NAME_SCAN_BOUND: &str = "name-scan-bound";
@@ -114,6 +123,15 @@ pub const POLICY_VAR_STATE: &str = "policy-var-state";
 pub const APPEND_TIME: &str = "append-time";
 pub const POLICY_CHARGE_RESET: &str = "policy-charge-reset";
 pub const REPLAY: &str = "replay";
+pub const ATTR_RESERVED_BITS: &str = "attr-reserved-bits";
+pub const ATTR_RUNTIME_WITHOUT_BS: &str = "attr-runtime-without-bs";
+pub const ATTR_NV_ONLY: &str = "attr-nv-only";
+pub const AUTH_WRITE_ACCESS: &str = "auth-write-access";
+pub const HW_ERROR_RECORD: &str = "hw-error-record";
+pub const RUNTIME_WRITE: &str = "runtime-write";
+pub const DELETE_ATTRIBUTES: &str = "delete-attributes";
+pub const DELETE_NO_ACCESS: &str = "delete-no-access";
+pub const APPEND_ANY_VARIABLE: &str = "append-any-variable";
 
 /// `Config::max_name_size` by default (the oracle compares with it).
 pub(crate) const MAX_NAME_SIZE: usize = 1024;
@@ -132,6 +150,10 @@ pub(crate) const SECURITY_VIOLATION: u64 = ERR | 26;
 pub(crate) const ALREADY_STARTED: u64 = ERR | 20;
 
 pub(crate) const ATTR_NV: u32 = 0x01;
+pub(crate) const ATTR_BS: u32 = 0x02;
+pub(crate) const ATTR_RT: u32 = 0x04;
+pub(crate) const ATTR_HR: u32 = 0x08;
+pub(crate) const ATTR_AW: u32 = 0x10;
 pub(crate) const ATTR_TIME_AUTH: u32 = 0x20;
 pub(crate) const ATTR_APPEND: u32 = 0x40;
 
