@@ -148,8 +148,11 @@ fn set(svc: &mut Service, g: Guid, name: &str, attributes: u32, data: &[u8]) -> 
         return Err(format!("writing {name} failed: {e}"));
     }
     if status != EfiStatus::SUCCESS {
+        let why = crate::refusal_reason(svc)
+            .map(|w| format!(": {w}"))
+            .unwrap_or_default();
         return Err(format!(
-            "writing {name} ({g}, attributes {}) refused: {status}",
+            "writing {name} ({g}, attributes {}) refused: {status}{why}",
             attr::describe(attributes)
         ));
     }

@@ -400,9 +400,19 @@ fn runtime_write(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
     let key = key_of(a);
     let nv_rt = ATTR_NV | ATTR_RT;
     match ours(ex.before, &key) {
-        Some(v) => (ex.o == Some(WRITE_PROTECTED)
-            && (v.attributes & ATTR_RT == 0 || !v.is_non_volatile()))
-        .then_some(RUNTIME_WRITE),
+        Some(v) if ex.o == Some(WRITE_PROTECTED) => {
+            (v.attributes & ATTR_RT == 0 || !v.is_non_volatile()).then_some(RUNTIME_WRITE)
+        }
+        // Attributes without RT for a stored variable with RT: QEMU's
+        // visibility check of the new attributes answers first
+        // (EFI_ACCESS_DENIED), ours is edk2's attribute comparison.
+        Some(v) => (ex.o == Some(INVALID_PARAMETER)
+            && ex.q == Some(ACCESS_DENIED)
+            && a.data_size > 0
+            && a.attributes & (ATTR_BS | ATTR_RT) != 0
+            && a.attributes & ATTR_RT == 0
+            && v.attributes & ATTR_RT != 0)
+            .then_some(RUNTIME_WRITE),
         None => (ex.o == Some(INVALID_PARAMETER)
             && a.attributes & (ATTR_BS | ATTR_RT) != 0
             && a.attributes & nv_rt != nv_rt)
@@ -687,11 +697,20 @@ fn unauthenticated_delete(_: &mut Context, ex: &Ex) -> Option<&'static str> {
         && stored_auth
         && (matches!(ex.o, Some(INVALID_PARAMETER) | Some(WRITE_PROTECTED))
             || is_auth(a) && ex.o == Some(SECURITY_VIOLATION));
+    // PK, KEK, db, dbx, dbt without NV and AT: edk2's ProcessVarWithPk
+    // refuses, stored or not (QEMU deletes, or has nothing to delete).
+    let processed_with_pk = is_secure_boot_key(&a.guid, &key.1)
+        || a.guid == IMAGE_SECURITY_DATABASE && named(&key.1, "dbt");
+    let unauthenticated_db_delete = a.data_size == 0
+        && processed_with_pk
+        && a.attributes & (ATTR_NV | ATTR_TIME_AUTH) != ATTR_NV | ATTR_TIME_AUTH
+        && ex.o == Some(INVALID_PARAMETER);
     let empty_sb_write = is_auth(a)
         && is_secure_boot_key(&a.guid, &key.1)
         && auth2_payload_len(a) == Some(0)
         && ex.o == Some(INVALID_PARAMETER);
-    ((plain_delete || empty_sb_write) && ex.q == Some(SUCCESS)).then_some(UNAUTHENTICATED_DELETE)
+    ((plain_delete || empty_sb_write || unauthenticated_db_delete) && ex.q == Some(SUCCESS))
+        .then_some(UNAUTHENTICATED_DELETE)
 }
 
 /// compat: auth-descriptor.

@@ -543,3 +543,29 @@ fn append_any_variable_needs_a_stored_plain_variable() {
     let append = request::set_variable(L, &GLOBAL_VARIABLE, &ucs2("KEK"), SIGDB | APPEND, &more);
     assert_eq!(run.send(&append, var_answer(UNSUPPORTED)).1, None);
 }
+
+#[test]
+fn runtime_write_without_rt_to_a_variable_with_rt() {
+    let mut run = Run::new(V11);
+    run.same(&set_v("V", 7, b"x"));
+    run.same(&request::event(L, &EXIT_BOOT_SERVICES_EVENT));
+    let (ours, id) = run.send(&set_v("V", 3, b"y"), var_answer(ACCESS_DENIED));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(RUNTIME_WRITE));
+    // with RT in the request, an INVALID_PARAMETER/ACCESS_DENIED pair is not it
+    let (ours, id) = run.send(&set_v("V", 6, b"y"), var_answer(ACCESS_DENIED));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, None);
+}
+
+#[test]
+fn unauthenticated_delete_of_a_missing_database() {
+    let mut run = Run::new(V11);
+    let del = request::set_variable(L, &IMAGE_SECURITY_DATABASE, &ucs2("db"), 7, &[]);
+    let (ours, id) = run.send(&del, var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(UNAUTHENTICATED_DELETE));
+    // dbr is not one of them: a plain variable for edk2's AuthVariableLib
+    let del = request::set_variable(L, &IMAGE_SECURITY_DATABASE, &ucs2("dbr"), 7, &[]);
+    run.same(&del);
+}
