@@ -1158,6 +1158,60 @@ fn lock_now() {
     );
 }
 
+/// edk2 VariableServiceSetVariable: VarCheckLibSetVariableCheck (the
+/// policies) runs before the stored variable is looked at, so a policy
+/// violation decides over the runtime access fault (QEMU: its access
+/// check first, EFI_ACCESS_DENIED; compat: runtime-write), and the
+/// attribute checks decide over the policy.
+#[test]
+fn variable_service_set_variable_policy_before_access_fault() {
+    let mut s = svc();
+    assert_eq!(
+        set(&mut s, &vendor(), "BsOnly", NV | BS, b"1"),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        register(&mut s, &Entry::named(vendor(), "BsOnly").sizes(1, 1)),
+        EfiStatus::SUCCESS
+    );
+    end_of_dxe(&mut s);
+    let _ = call(
+        &mut s,
+        &mm(&g("27abf055-b1b8-4c26-8048-748f37baa2df"), &[0]),
+    );
+    // too large for the policy and without RT at runtime: the policy decides
+    assert_eq!(
+        set(&mut s, &vendor(), "BsOnly", NV | BS, b"12"),
+        EfiStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        s.last_refusal().unwrap().refusal,
+        uefi_vars::Refusal::Policy {
+            status: EfiStatus::INVALID_PARAMETER
+        }
+    );
+    // within the policy: the runtime access fault
+    assert_eq!(
+        set(&mut s, &vendor(), "BsOnly", NV | BS, b"2"),
+        EfiStatus::WRITE_PROTECTED
+    );
+    assert_eq!(
+        s.last_refusal().unwrap().refusal,
+        uefi_vars::Refusal::RuntimeNotAccessible
+    );
+    // a reserved bit decides over both
+    assert_eq!(
+        set(&mut s, &vendor(), "BsOnly", NV | BS | 0x80, b"12"),
+        EfiStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        s.last_refusal().unwrap().refusal,
+        uefi_vars::Refusal::ReservedAttributes {
+            attributes: NV | BS | 0x80
+        }
+    );
+}
+
 #[test]
 fn lock_on_create_allows_the_first_write_only() {
     let mut s = svc();

@@ -403,6 +403,17 @@ fn runtime_write(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
         Some(v) if ex.o == Some(WRITE_PROTECTED) => {
             (v.attributes & ATTR_RT == 0 || !v.is_non_volatile()).then_some(RUNTIME_WRITE)
         }
+        // A policy refuses the write to a variable without RT: edk2 checks
+        // the policies before the stored variable, QEMU its access first.
+        Some(v)
+            if v.attributes & ATTR_RT == 0
+                && ex.q == Some(ACCESS_DENIED)
+                && matches!(ex.o, Some(INVALID_PARAMETER) | Some(WRITE_PROTECTED))
+                && enforcing(ctx)
+                && ctx.seen_policy_covers(&key) =>
+        {
+            Some(RUNTIME_WRITE)
+        }
         // Attributes without RT for a stored variable with RT: QEMU's
         // visibility check of the new attributes answers first
         // (EFI_ACCESS_DENIED), ours is edk2's attribute comparison.

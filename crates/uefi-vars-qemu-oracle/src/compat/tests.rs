@@ -569,3 +569,25 @@ fn unauthenticated_delete_of_a_missing_database() {
     let del = request::set_variable(L, &IMAGE_SECURITY_DATABASE, &ucs2("dbr"), 7, &[]);
     run.same(&del);
 }
+
+#[test]
+fn runtime_write_policy_before_the_access_fault() {
+    let mut run = Run::new(V11);
+    run.same(&set_v("BsOnly", 3, b"1"));
+    let mut e = entry(&vendor(), "BsOnly", 0x10000);
+    e[24..28].copy_from_slice(&1u32.to_le_bytes()); // MinSize 1
+    e[28..32].copy_from_slice(&1u32.to_le_bytes()); // MaxSize 1
+    assert_eq!(
+        policy_status(&run.same(&request::policy(L, 3, &e))),
+        SUCCESS
+    );
+    run.same(&request::event(L, &uefi_vars::guid::END_OF_DXE_EVENT));
+    run.same(&request::event(L, &EXIT_BOOT_SERVICES_EVENT));
+    let (ours, id) = run.send(&set_v("BsOnly", 3, b"12"), var_answer(ACCESS_DENIED));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(RUNTIME_WRITE));
+    // another variable without a policy: no policy excuses it
+    run.same(&set_v("Other", 7, b"1"));
+    let (_, id) = run.send(&set_v("Other", 7, b"12"), var_answer(ACCESS_DENIED));
+    assert_eq!(id, None);
+}
