@@ -95,7 +95,9 @@ fn run_child(store: &Path, start: u64, delay: Duration) -> Option<u64> {
         let mut last = None;
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(n) = line.strip_prefix("ack ") {
+            // The first ack follows libtest's "test journal_child ... "
+            // on the same line (no newline before the test's output).
+            if let Some((_, n)) = line.rsplit_once("ack ") {
                 last = Some(n.parse::<u64>().unwrap());
             }
         }
