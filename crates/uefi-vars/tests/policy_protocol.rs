@@ -1461,6 +1461,36 @@ fn compat_policy_namespace_wide_size_limits() {
     );
 }
 
+/// edk2 VariableServiceSetVariable calls ValidateSetVariable before it
+/// looks at the store: a delete of a variable that does not exist under a
+/// LOCK_NOW policy is EFI_WRITE_PROTECTED (QEMU: EFI_SUCCESS, nothing to
+/// delete), one under a NO_LOCK policy with limits is EFI_SUCCESS.
+#[test]
+fn compat_policy_delete_checks_delete_of_nothing() {
+    let mut s = svc();
+    assert_eq!(
+        register(&mut s, &Entry::named(vendor(), "Locked").lock(LOCK_NOW)),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        register(&mut s, &Entry::named(vendor(), "Sized").sizes(4, 8)),
+        EfiStatus::SUCCESS
+    );
+    end_of_dxe(&mut s);
+    assert_eq!(
+        delete(&mut s, &vendor(), "Locked"),
+        EfiStatus::WRITE_PROTECTED
+    );
+    assert_eq!(
+        s.last_refusal().unwrap().refusal,
+        uefi_vars::Refusal::Policy {
+            status: EfiStatus::WRITE_PROTECTED
+        }
+    );
+    assert_eq!(delete(&mut s, &vendor(), "Sized"), EfiStatus::SUCCESS);
+    assert!(!exists(&s, &vendor(), "Locked") && !exists(&s, &vendor(), "Sized"));
+}
+
 #[test]
 fn compat_policy_delete_checks_skip_size_and_attributes() {
     // QEMU checks the *old* variable against the policy on a delete: these

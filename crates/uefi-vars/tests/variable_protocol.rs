@@ -1652,6 +1652,34 @@ fn compat_append_any_variable_update_variable() {
     assert_eq!(get_data(&mut s, &vendor(), "V"), Some(b"onetwo".to_vec()));
 }
 
+/// edk2 AuthVariableLibProcessVariable hands dbt to ProcessVarWithPk and
+/// ProcessVarWithKek, which need NON_VOLATILE and
+/// TIME_BASED_AUTHENTICATED_WRITE_ACCESS (EFI_INVALID_PARAMETER); dbr is
+/// not among them. QEMU stores an unauthenticated dbt.
+#[test]
+fn compat_dbt_dbr_unauthenticated_dbt_process_var_with_pk() {
+    let mut s = svc();
+    for attrs in [NV_BS_RT, NV | BS] {
+        assert_eq!(
+            set(&mut s, &image_security(), "dbt", attrs, b"x"),
+            EfiStatus::INVALID_PARAMETER,
+            "{attrs:#x}"
+        );
+        assert_eq!(
+            refusal(&s),
+            Refusal::SecureBootDbAttributes { attributes: attrs }
+        );
+    }
+    assert_eq!(
+        get(&mut s, &image_security(), "dbt").0,
+        EfiStatus::NOT_FOUND
+    );
+    assert_eq!(
+        set(&mut s, &image_security(), "dbr", NV_BS_RT, b"x"),
+        EfiStatus::SUCCESS
+    );
+}
+
 #[test]
 fn set_variable_secure_boot_databases_need_attributes_0x27() {
     let mut s = svc();
