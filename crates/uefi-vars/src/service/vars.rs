@@ -3,7 +3,8 @@
 //! Check order and reply lengths follow QEMU's device so replies match byte
 //! for byte; where QEMU is unsafe or wrong, edk2's SMM variable driver is
 //! followed instead, and each such place is listed in docs/compat.md under
-//! the id given in the comment.
+//! the id given in the comment. SetVariable's decision procedure follows
+//! edk2 instead (`set_variable.rs`); only its framing is here.
 
 use super::Service;
 use crate::codec::MmBuffer;
