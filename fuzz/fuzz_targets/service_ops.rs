@@ -342,9 +342,13 @@ impl Runner {
             } => {
                 let (g, n, a, d) = (guid.get(), name.wire(), attrs.get(), data.get());
                 let status = self.set(&g, &n, a, &d);
-                // A plain write that succeeded reads back as written.
+                // A plain write that succeeded reads back as written
+                // (without an access attribute it was a delete: edk2
+                // UpdateVariable).
+                let access = attr::BOOTSERVICE_ACCESS | attr::RUNTIME_ACCESS;
                 if status == Some(EfiStatus::SUCCESS)
                     && !d.is_empty()
+                    && a & access != 0
                     && a & (attr::APPEND_WRITE | attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS) == 0
                 {
                     let req = request::get_variable(l, &g, &n, d.len() as u64);

@@ -149,7 +149,9 @@ fn set(
         return Err(CliError::Failed(format!("writing {name} failed: {e}")));
     }
     if status != EfiStatus::SUCCESS {
+        // The CLI's own explanation first, else the service's refusal.
         let why = crate::explain::plain_refusal(&before, g, name, attributes, status)
+            .or_else(|| crate::refusal_reason(svc))
             .map(|w| format!(": {w}"))
             .unwrap_or_default();
         return Err(CliError::Refused(format!(

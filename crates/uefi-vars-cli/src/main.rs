@@ -498,13 +498,18 @@ fn explained(
         return Err(format!("{what} failed: {e}").into());
     }
     if status != EfiStatus::SUCCESS {
-        if let Some(why) = why() {
+        if let Some(why) = why().or_else(|| refusal_reason(svc)) {
             return Err(CliError::Refused(format!(
                 "{what} refused: {status}: {why}"
             )));
         }
     }
     Ok(())
+}
+
+/// The service's own reason for the last refused SetVariable.
+pub(crate) fn refusal_reason(svc: &Service) -> Option<String> {
+    svc.last_refusal().map(|r| r.refusal.to_string())
 }
 
 /// The most data a guest can read back for a variable named `key`: the
@@ -672,7 +677,10 @@ fn finish(svc: &mut Service, status: EfiStatus, what: &str) -> CliResult {
         return Err(format!("{what} failed: {e}").into());
     }
     if status != EfiStatus::SUCCESS {
-        return Err(CliError::Refused(format!("{what} refused: {status}")));
+        let why = refusal_reason(svc)
+            .map(|w| format!(": {w}"))
+            .unwrap_or_default();
+        return Err(CliError::Refused(format!("{what} refused: {status}{why}")));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -84,6 +84,15 @@ pub const IDS: &[&str] = &[
     UEFI_DEFINED_VARIABLES,
     RUNTIME_CACHE,
     VARCHECK_BEFORE_LOOKUP,
+    ATTR_RESERVED_BITS,
+    ATTR_RUNTIME_WITHOUT_BS,
+    ATTR_NV_ONLY,
+    AUTH_WRITE_ACCESS,
+    HW_ERROR_RECORD,
+    RUNTIME_WRITE,
+    DELETE_ATTRIBUTES,
+    DELETE_NO_ACCESS,
+    APPEND_ANY_VARIABLE,
 ];
 
 pub const NAME_SCAN_BOUND: &str = "name-scan-bound";
@@ -128,6 +137,15 @@ pub const VARCHECK_PROPERTY: &str = "varcheck-property";
 pub const UEFI_DEFINED_VARIABLES: &str = "uefi-defined-variables";
 pub const RUNTIME_CACHE: &str = "runtime-cache";
 pub const VARCHECK_BEFORE_LOOKUP: &str = "varcheck-before-lookup";
+pub const ATTR_RESERVED_BITS: &str = "attr-reserved-bits";
+pub const ATTR_RUNTIME_WITHOUT_BS: &str = "attr-runtime-without-bs";
+pub const ATTR_NV_ONLY: &str = "attr-nv-only";
+pub const AUTH_WRITE_ACCESS: &str = "auth-write-access";
+pub const HW_ERROR_RECORD: &str = "hw-error-record";
+pub const RUNTIME_WRITE: &str = "runtime-write";
+pub const DELETE_ATTRIBUTES: &str = "delete-attributes";
+pub const DELETE_NO_ACCESS: &str = "delete-no-access";
+pub const APPEND_ANY_VARIABLE: &str = "append-any-variable";
 
 /// `Config::max_name_size` by default (the oracle compares with it).
 pub(crate) const MAX_NAME_SIZE: usize = 1024;
@@ -150,6 +168,10 @@ pub(crate) const ATTR_NV: u32 = Attributes::NON_VOLATILE.bits();
 pub(crate) const ATTR_TIME_AUTH: u32 = Attributes::TIME_BASED_AUTHENTICATED_WRITE_ACCESS.bits();
 pub(crate) const ATTR_APPEND: u32 = Attributes::APPEND_WRITE.bits();
 pub(crate) const ATTR_HW_ERROR: u32 = Attributes::HARDWARE_ERROR_RECORD.bits();
+pub(crate) const ATTR_BS: u32 = Attributes::BOOTSERVICE_ACCESS.bits();
+pub(crate) const ATTR_RT: u32 = Attributes::RUNTIME_ACCESS.bits();
+pub(crate) const ATTR_HR: u32 = Attributes::HARDWARE_ERROR_RECORD.bits();
+pub(crate) const ATTR_AW: u32 = Attributes::AUTHENTICATED_WRITE_ACCESS.bits();
 
 /// One exchange: the request, both answers, our store after it and
 /// before it (a SetVariable; otherwise `None`).

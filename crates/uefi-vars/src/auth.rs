@@ -11,7 +11,7 @@ use crate::codec::{Auth2Header, AUTH2_FIXED_SIZE, WIN_CERT_UEFI_GUID_HEADER};
 use crate::crypto::{Pkcs7Backend, SignerChain};
 use crate::guid::{Guid, CERT_TYPE_PKCS7};
 use crate::name::VarName;
-use crate::status::EfiStatus;
+pub use crate::refusal::DescriptorFault;
 use crate::time::EfiTime;
 
 /// WIN_CERTIFICATE.wRevision edk2 accepts.
@@ -30,36 +30,37 @@ pub struct Auth2<'a> {
     pub payload: &'a [u8],
 }
 
-/// Parses the descriptor at the start of SetVariable data.
-pub fn parse_auth2(data: &[u8]) -> Result<Auth2<'_>, EfiStatus> {
-    let hdr = Auth2Header::parse(data).ok_or(EfiStatus::SECURITY_VIOLATION)?;
+/// Parses the descriptor at the start of SetVariable data. Every fault is
+/// EFI_SECURITY_VIOLATION for the guest; the [`DescriptorFault`] says which
+/// check it failed (edk2 VariableServiceSetVariable checks the framing,
+/// VerifyTimeBasedPayload the rest).
+pub fn parse_auth2(data: &[u8]) -> Result<Auth2<'_>, DescriptorFault> {
+    let hdr = Auth2Header::parse(data).ok_or(DescriptorFault::Framing)?;
     if hdr.length < WIN_CERT_UEFI_GUID_HEADER {
-        return Err(EfiStatus::SECURITY_VIOLATION);
+        return Err(DescriptorFault::Framing);
     }
     let payload_off = usize::try_from(hdr.length)
         .ok()
         .and_then(|l| l.checked_add(EfiTime::SIZE))
-        .ok_or(EfiStatus::SECURITY_VIOLATION)?;
+        .ok_or(DescriptorFault::Framing)?;
     if data.len() < payload_off {
-        return Err(EfiStatus::SECURITY_VIOLATION);
+        return Err(DescriptorFault::Framing);
     }
     if hdr.revision != WIN_CERT_REVISION
         || hdr.cert_type != WIN_CERT_TYPE_EFI_GUID
         || hdr.cert_type_guid != CERT_TYPE_PKCS7
     {
-        return Err(EfiStatus::SECURITY_VIOLATION);
+        return Err(DescriptorFault::CertificateType);
     }
     if !hdr.timestamp.is_strict() {
-        return Err(EfiStatus::SECURITY_VIOLATION);
+        return Err(DescriptorFault::TimeFields);
     }
     Ok(Auth2 {
         timestamp: hdr.timestamp,
         pkcs7: data
             .get(AUTH2_FIXED_SIZE..payload_off)
-            .ok_or(EfiStatus::SECURITY_VIOLATION)?,
-        payload: data
-            .get(payload_off..)
-            .ok_or(EfiStatus::SECURITY_VIOLATION)?,
+            .ok_or(DescriptorFault::Framing)?,
+        payload: data.get(payload_off..).ok_or(DescriptorFault::Framing)?,
     })
 }
 
@@ -247,9 +248,11 @@ mod tests {
 
     #[test]
     fn rejects_bad_descriptors() {
-        let sv = Err(EfiStatus::SECURITY_VIOLATION);
+        let fr = Err(DescriptorFault::Framing);
+        let ct = Err(DescriptorFault::CertificateType);
+        let tf = Err(DescriptorFault::TimeFields);
         let ok = descriptor(24, 0x200, 0xef1, CERT_TYPE_PKCS7, time(), &[], &[]);
-        assert_eq!(parse_auth2(&ok[..39]), sv);
+        assert_eq!(parse_auth2(&ok[..39]), fr);
         assert_eq!(
             parse_auth2(&descriptor(
                 23,
@@ -260,7 +263,7 @@ mod tests {
                 &[],
                 &[0; 8]
             )),
-            sv
+            fr
         );
         assert_eq!(
             parse_auth2(&descriptor(
@@ -272,7 +275,7 @@ mod tests {
                 &[],
                 &[0; 5]
             )),
-            sv
+            fr
         );
         assert_eq!(
             parse_auth2(&descriptor(
@@ -284,7 +287,7 @@ mod tests {
                 &[],
                 &[]
             )),
-            sv
+            fr
         );
         assert_eq!(
             parse_auth2(&descriptor(
@@ -296,7 +299,7 @@ mod tests {
                 &[],
                 &[]
             )),
-            sv
+            ct
         );
         assert_eq!(
             parse_auth2(&descriptor(
@@ -308,7 +311,7 @@ mod tests {
                 &[],
                 &[]
             )),
-            sv
+            ct
         );
         assert_eq!(
             parse_auth2(&descriptor(
@@ -320,14 +323,14 @@ mod tests {
                 &[],
                 &[]
             )),
-            sv
+            ct
         );
         for field in [7usize, 8, 12, 13, 14, 15] {
             let mut t = time();
             t[field] = 1;
             assert_eq!(
                 parse_auth2(&descriptor(24, 0x200, 0xef1, CERT_TYPE_PKCS7, t, &[], &[])),
-                sv,
+                tf,
                 "byte {field}"
             );
         }

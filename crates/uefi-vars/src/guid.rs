@@ -96,19 +96,20 @@ pub const IMAGE_SECURITY_DATABASE: Guid = Guid::from_fields(
     0x4596,
     [0xa3, 0xbc, 0xda, 0xd0, 0x0e, 0x67, 0x65, 0x6f],
 );
-/// `EFI_HARDWARE_ERROR_VARIABLE` (HwErrRec####).
-pub const HARDWARE_ERROR_VARIABLE: Guid = Guid::from_fields(
-    0x414e6bdd,
-    0xe47b,
-    0x47cc,
-    [0xb2, 0x44, 0xbb, 0x61, 0x02, 0x0c, 0xf5, 0x16],
-);
 /// `EFI_SECURE_BOOT_ENABLE_DISABLE` (SecureBootEnable).
 pub const SECURE_BOOT_ENABLE_DISABLE: Guid = Guid::from_fields(
     0xf0a30bc7,
     0xaf08,
     0x4556,
     [0x99, 0xc4, 0x00, 0x10, 0x09, 0xc9, 0x3a, 0x44],
+);
+/// `EFI_HARDWARE_ERROR_VARIABLE` (gEfiHardwareErrorVariableGuid, edk2
+/// MdePkg/MdePkg.dec): the namespace of the HwErrRec#### variables.
+pub const HARDWARE_ERROR_VARIABLE: Guid = Guid::from_fields(
+    0x414e6bdd,
+    0xe47b,
+    0x47cc,
+    [0xb2, 0x44, 0xbb, 0x61, 0x02, 0x0c, 0xf5, 0x16],
 );
 /// `EFI_CUSTOM_MODE_ENABLE_GUID` (CustomMode).
 pub const CUSTOM_MODE_ENABLE: Guid = Guid::from_fields(

@@ -36,6 +36,7 @@ pub mod name;
 pub mod pcap;
 pub mod persist;
 pub mod policy;
+pub mod refusal;
 pub mod service;
 pub mod siglist;
 pub mod status;
@@ -48,6 +49,7 @@ pub mod variable;
 pub mod well_known;
 
 pub use error::Error;
+pub use refusal::{Refusal, Refused};
 pub use service::{BootPhase, Config, MmResponse, Service};
 pub use status::{DeviceStatus, EfiStatus};
 pub mod replay;

@@ -1140,8 +1140,10 @@ fn lock_now() {
         EfiStatus::WRITE_PROTECTED
     );
     assert!(!exists(&s, &vendor(), "New"));
-    // a delete of a locked variable that does not exist changes nothing
-    assert_eq!(delete(&mut s, &vendor(), "New"), EfiStatus::SUCCESS);
+    // a delete of a locked variable that does not exist is refused too:
+    // edk2 ValidateSetVariable runs before the store is looked at
+    // (compat: policy-delete-checks; QEMU: EFI_SUCCESS)
+    assert_eq!(delete(&mut s, &vendor(), "New"), EfiStatus::WRITE_PROTECTED);
     // at runtime too
     let _ = call(
         &mut s,
@@ -1150,6 +1152,60 @@ fn lock_now() {
     assert_eq!(
         set(&mut s, &vendor(), "Existing", NV_BS_RT, b"4"),
         EfiStatus::WRITE_PROTECTED
+    );
+}
+
+/// edk2 VariableServiceSetVariable: VarCheckLibSetVariableCheck (the
+/// policies) runs before the stored variable is looked at, so a policy
+/// violation decides over the runtime access fault (QEMU: its access
+/// check first, EFI_ACCESS_DENIED; compat: runtime-write), and the
+/// attribute checks decide over the policy.
+#[test]
+fn variable_service_set_variable_policy_before_access_fault() {
+    let mut s = svc();
+    assert_eq!(
+        set(&mut s, &vendor(), "BsOnly", NV | BS, b"1"),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        register(&mut s, &Entry::named(vendor(), "BsOnly").sizes(1, 1)),
+        EfiStatus::SUCCESS
+    );
+    end_of_dxe(&mut s);
+    let _ = call(
+        &mut s,
+        &mm(&g("27abf055-b1b8-4c26-8048-748f37baa2df"), &[0]),
+    );
+    // too large for the policy and without RT at runtime: the policy decides
+    assert_eq!(
+        set(&mut s, &vendor(), "BsOnly", NV | BS, b"12"),
+        EfiStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        s.last_refusal().unwrap().refusal,
+        uefi_vars::Refusal::Policy {
+            status: EfiStatus::INVALID_PARAMETER
+        }
+    );
+    // within the policy: the runtime access fault
+    assert_eq!(
+        set(&mut s, &vendor(), "BsOnly", NV | BS, b"2"),
+        EfiStatus::WRITE_PROTECTED
+    );
+    assert_eq!(
+        s.last_refusal().unwrap().refusal,
+        uefi_vars::Refusal::RuntimeNotAccessible
+    );
+    // a reserved bit decides over both
+    assert_eq!(
+        set(&mut s, &vendor(), "BsOnly", NV | BS | 0x80, b"12"),
+        EfiStatus::INVALID_PARAMETER
+    );
+    assert_eq!(
+        s.last_refusal().unwrap().refusal,
+        uefi_vars::Refusal::ReservedAttributes {
+            attributes: NV | BS | 0x80
+        }
     );
 }
 
@@ -1400,6 +1456,36 @@ fn compat_policy_namespace_wide_size_limits() {
         set(&mut s, &vendor(), "Big", NV_BS_RT, b"12345"),
         EfiStatus::INVALID_PARAMETER
     );
+}
+
+/// edk2 VariableServiceSetVariable calls ValidateSetVariable before it
+/// looks at the store: a delete of a variable that does not exist under a
+/// LOCK_NOW policy is EFI_WRITE_PROTECTED (QEMU: EFI_SUCCESS, nothing to
+/// delete), one under a NO_LOCK policy with limits is EFI_SUCCESS.
+#[test]
+fn compat_policy_delete_checks_delete_of_nothing() {
+    let mut s = svc();
+    assert_eq!(
+        register(&mut s, &Entry::named(vendor(), "Locked").lock(LOCK_NOW)),
+        EfiStatus::SUCCESS
+    );
+    assert_eq!(
+        register(&mut s, &Entry::named(vendor(), "Sized").sizes(4, 8)),
+        EfiStatus::SUCCESS
+    );
+    end_of_dxe(&mut s);
+    assert_eq!(
+        delete(&mut s, &vendor(), "Locked"),
+        EfiStatus::WRITE_PROTECTED
+    );
+    assert_eq!(
+        s.last_refusal().unwrap().refusal,
+        uefi_vars::Refusal::Policy {
+            status: EfiStatus::WRITE_PROTECTED
+        }
+    );
+    assert_eq!(delete(&mut s, &vendor(), "Sized"), EfiStatus::SUCCESS);
+    assert!(!exists(&s, &vendor(), "Locked") && !exists(&s, &vendor(), "Sized"));
 }
 
 #[test]

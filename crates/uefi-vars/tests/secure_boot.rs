@@ -276,10 +276,12 @@ fn full_life_cycle_with_efitools() {
         EfiStatus::SECURITY_VIOLATION,
         "older timestamp"
     );
-    // unsigned deletes of PK, db: QEMU deletes them
+    // unsigned deletes of PK, db: QEMU deletes them; with the stored
+    // attributes edk2's descriptor check refuses DataSize 0
+    // (VariableServiceSetVariable), with attributes 0 ProcessVarWithPk
     assert_eq!(
         set(&mut svc, GLOBAL_VARIABLE, "PK", AUTH_ATTRS, &[]),
-        EfiStatus::INVALID_PARAMETER
+        EfiStatus::SECURITY_VIOLATION
     );
     assert_eq!(
         set(&mut svc, IMAGE_SECURITY_DATABASE, "db", 0, &[]),
@@ -579,11 +581,24 @@ fn private_update(
     payload: &[u8],
     certfile: Option<&str>,
 ) -> Vec<u8> {
-    let guid: Guid = "99999999-8888-7777-6666-555555555555".parse().unwrap();
     let attrs = attr::NON_VOLATILE
         | attr::BOOTSERVICE_ACCESS
         | attr::RUNTIME_ACCESS
         | attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS;
+    private_update_as(pki, key, day, payload, certfile, attrs)
+}
+
+/// `private_update` signed for the attributes `attrs` (the signature
+/// covers them, APPEND_WRITE included).
+fn private_update_as(
+    pki: &Pki,
+    key: &str,
+    day: u8,
+    payload: &[u8],
+    certfile: Option<&str>,
+    attrs: u32,
+) -> Vec<u8> {
+    let guid: Guid = "99999999-8888-7777-6666-555555555555".parse().unwrap();
     let mut time = [0u8; 16];
     time[0..2].copy_from_slice(&2025u16.to_le_bytes());
     time[2] = 6;
@@ -598,6 +613,66 @@ fn private_update(
         uefi_vars::auth::signed_content(&guid, &VarName::from("Private"), attrs, &unsigned);
     let p7 = smime_sign(pki, key, &content, certfile);
     uefi_vars::auth::build_auth2(&t, &p7, payload)
+}
+
+/// edk2 UpdateVariable with APPEND_WRITE on a private authenticated
+/// variable (VerifyTimeBasedPayload skips the time check for APPEND and
+/// the later timestamp is kept): the owner's signed APPEND appends, even
+/// dated earlier; another signer's is refused; a plain update must be
+/// dated later (QEMU: EFI_UNSUPPORTED for the APPEND, compat:
+/// append-any-variable).
+#[cfg(feature = "openssl")]
+#[test]
+fn compat_append_any_variable_private_authenticated() {
+    use uefi_vars::Refusal;
+    let pki = Pki::new();
+    let mut svc = fresh();
+    let guid: Guid = "99999999-8888-7777-6666-555555555555".parse().unwrap();
+    let attrs = attr::NON_VOLATILE
+        | attr::BOOTSERVICE_ACCESS
+        | attr::RUNTIME_ACCESS
+        | attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS;
+    let append = attrs | attr::APPEND_WRITE;
+    let key = VarKey::new(guid, "Private".into());
+    assert_eq!(
+        set(
+            &mut svc,
+            guid,
+            "Private",
+            attrs,
+            &private_update(&pki, "db", 5, b"one", None)
+        ),
+        EfiStatus::SUCCESS
+    );
+    let stored_time = svc.store().get(&key).unwrap().time;
+    let older = private_update_as(&pki, "db", 3, b"two", None, append);
+    assert_eq!(
+        set(&mut svc, guid, "Private", append, &older),
+        EfiStatus::SUCCESS
+    );
+    let v = svc.store().get(&key).unwrap();
+    assert_eq!(v.data, b"onetwo");
+    assert_eq!(v.time, stored_time, "the later timestamp stays");
+    assert_eq!(v.attributes, attrs);
+    let rogue = private_update_as(&pki, "rogue", 6, b"three", None, append);
+    assert_eq!(
+        set(&mut svc, guid, "Private", append, &rogue),
+        EfiStatus::SECURITY_VIOLATION
+    );
+    assert!(matches!(
+        svc.last_refusal().unwrap().refusal,
+        Refusal::SignerNotTrusted { signer: Some(_) }
+    ));
+    let replay = private_update(&pki, "db", 4, b"four", None);
+    assert_eq!(
+        set(&mut svc, guid, "Private", attrs, &replay),
+        EfiStatus::SECURITY_VIOLATION
+    );
+    assert!(matches!(
+        svc.last_refusal().unwrap().refusal,
+        Refusal::Replay { .. }
+    ));
+    assert_eq!(svc.store().get(&key).unwrap().data, b"onetwo");
 }
 
 // Verifies PKCS#7 signatures: needs the `openssl` feature.
@@ -652,8 +727,9 @@ fn private_variable_is_bound_to_its_real_signer() {
         put(&mut svc, &private_update(&pki, "db", 3, b"three", None)),
         EfiStatus::SECURITY_VIOLATION
     );
-    // unsigned delete refused (QEMU deletes)
-    assert_eq!(put(&mut svc, &[]), EfiStatus::WRITE_PROTECTED);
+    // unsigned delete refused (QEMU deletes): with the stored attributes
+    // the descriptor check (edk2 VariableServiceSetVariable)
+    assert_eq!(put(&mut svc, &[]), EfiStatus::SECURITY_VIOLATION);
     // signed empty update by the owner deletes it
     assert_eq!(
         put(&mut svc, &private_update(&pki, "db", 5, b"", None)),

@@ -14,7 +14,7 @@
 //! Option<&'static str>` and add it to [`RULES`] (and its id to
 //! [`super::IDS`] and docs/compat.md).
 
-use uefi_vars::guid::{Guid, CUSTOM_MODE_ENABLE, GLOBAL_VARIABLE};
+use uefi_vars::guid::{Guid, CUSTOM_MODE_ENABLE, GLOBAL_VARIABLE, IMAGE_SECURITY_DATABASE};
 use uefi_vars::store::{VarStore, Visibility};
 use uefi_vars::time::EfiTime;
 use uefi_vars::well_known;
@@ -49,6 +49,11 @@ pub(super) const RULES: &[Rule] = &[
     name_canonical,
     name_size_limit,
     read_only,
+    attr_reserved_bits,
+    attr_runtime_without_bs,
+    attr_nv_only,
+    auth_write_access,
+    hw_error_record,
     replay,
     pkcs7_wrapped,
     append_time,
@@ -64,6 +69,10 @@ pub(super) const RULES: &[Rule] = &[
     policy_namespace_wide_write,
     policy_delete_checks,
     unauthenticated_delete,
+    runtime_write,
+    delete_attributes,
+    delete_no_access,
+    append_any_variable,
     auth_descriptor,
     auth_time_fields,
     lock_variable_phase,
@@ -297,6 +306,179 @@ fn read_only(_: &mut Context, ex: &Ex) -> Option<&'static str> {
         .then_some(READ_ONLY)
 }
 
+/// edk2's EFI_VARIABLE_ATTRIBUTES_MASK.
+const ATTRIBUTES_MASK: u32 = 0x6f;
+
+/// compat: attr-reserved-bits. Bits outside the mask and
+/// AUTHENTICATED_WRITE_ACCESS: we refuse first, QEMU refuses a write
+/// (EFI_UNSUPPORTED, or by access) and ignores them on a delete.
+fn attr_reserved_bits(_: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let a = set(ex)?;
+    (a.attributes & !(ATTRIBUTES_MASK | ATTR_AW) != 0 && ex.o == Some(INVALID_PARAMETER))
+        .then_some(ATTR_RESERVED_BITS)
+}
+
+/// compat: attr-runtime-without-bs. RT without BS: we refuse (UNSUPPORTED
+/// with AW); QEMU judges by the phase's access bit (stores it at runtime)
+/// and deletes on DataSize 0.
+fn attr_runtime_without_bs(_: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let a = set(ex)?;
+    (a.attributes & (ATTR_BS | ATTR_RT) == ATTR_RT && ex.o == Some(attr_combination_status(a)))
+        .then_some(ATTR_RUNTIME_WITHOUT_BS)
+}
+
+/// compat: attr-nv-only. NON_VOLATILE alone (within the mask).
+fn attr_nv_only(_: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let a = set(ex)?;
+    (a.attributes & ATTRIBUTES_MASK == ATTR_NV && ex.o == Some(attr_combination_status(a)))
+        .then_some(ATTR_NV_ONLY)
+}
+
+/// edk2's status for an attribute combination it refuses.
+fn attr_combination_status(a: &Access) -> u64 {
+    if a.attributes & ATTR_AW != 0 {
+        UNSUPPORTED
+    } else {
+        INVALID_PARAMETER
+    }
+}
+
+/// compat: auth-write-access. AUTHENTICATED_WRITE_ACCESS: QEMU refuses
+/// a write (EFI_UNSUPPORTED) but deletes on DataSize 0; we refuse both
+/// (EFI_INVALID_PARAMETER for PK/KEK/db/dbx/dbt with DataSize 560).
+fn auth_write_access(_: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let a = set(ex)?;
+    if a.attributes & ATTR_AW == 0 {
+        return None;
+    }
+    let key = key_of(a);
+    let database = is_signature_db(&a.guid, &key.1) && !named(&key.1, "dbr");
+    let ours_ok = match ex.o {
+        Some(UNSUPPORTED) => true,
+        Some(INVALID_PARAMETER) => database && a.data_size == 560,
+        _ => false,
+    };
+    ours_ok.then_some(AUTH_WRITE_ACCESS)
+}
+
+/// compat: hw-error-record. QEMU has no rule for HARDWARE_ERROR_RECORD;
+/// we refuse (EFI_INVALID_PARAMETER) one whose name and payload exceed
+/// 0x8000 − 60 bytes, and from EndOfDxe one outside HwErrRec#### in the
+/// hardware error namespace.
+fn hw_error_record(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let a = set(ex)?;
+    if a.attributes & ATTR_HR == 0 || ex.o != Some(INVALID_PARAMETER) {
+        return None;
+    }
+    let payload = if is_auth(a) {
+        auth2_payload_len(a)?
+    } else {
+        a.data_size
+    };
+    let too_large = a.name.len() as u64 + payload > 0x8000 - 60;
+    let deleting = a.attributes & (ATTR_BS | ATTR_RT) == 0 || payload == 0 && !is_append(a);
+    let misnamed = enforcing(ctx) && !deleting && !is_hw_err_rec(a);
+    (too_large || misnamed).then_some(HW_ERROR_RECORD)
+}
+
+/// VarCheckUefiLib IsHwErrRecVariable.
+fn is_hw_err_rec(a: &Access) -> bool {
+    let hw = uefi_vars::guid::HARDWARE_ERROR_VARIABLE;
+    let n = until_nul(&units(&a.name));
+    let hex = |u: &u16| matches!(*u, 0x30..=0x39 | 0x41..=0x46);
+    a.guid == hw
+        && n.len() == 12
+        && n.iter().copied().take(8).eq("HwErrRec".encode_utf16())
+        && n.iter().skip(8).all(hex)
+}
+
+/// compat: runtime-write. After ExitBootServices: a stored variable
+/// without RT, or a volatile one, is EFI_WRITE_PROTECTED for us (QEMU:
+/// EFI_ACCESS_DENIED, or it changes the volatile one); a new variable
+/// must be NV|RT (EFI_INVALID_PARAMETER; QEMU refuses one without RT by
+/// access and stores a volatile one).
+fn runtime_write(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let a = set(ex)?;
+    if !ctx.runtime {
+        return None;
+    }
+    let key = key_of(a);
+    let nv_rt = ATTR_NV | ATTR_RT;
+    match ours(ex.before, &key) {
+        Some(v) if ex.o == Some(WRITE_PROTECTED) => {
+            (v.attributes & ATTR_RT == 0 || !v.is_non_volatile()).then_some(RUNTIME_WRITE)
+        }
+        // A policy refuses the write to a variable without RT: edk2 checks
+        // the policies before the stored variable, QEMU its access first.
+        Some(v)
+            if v.attributes & ATTR_RT == 0
+                && ex.q == Some(ACCESS_DENIED)
+                && matches!(ex.o, Some(INVALID_PARAMETER) | Some(WRITE_PROTECTED))
+                && enforcing(ctx)
+                && ctx.seen_policy_covers(&key) =>
+        {
+            Some(RUNTIME_WRITE)
+        }
+        // Attributes without RT for a stored variable with RT: QEMU's
+        // visibility check of the new attributes answers first
+        // (EFI_ACCESS_DENIED), ours is edk2's attribute comparison.
+        Some(v) => (ex.o == Some(INVALID_PARAMETER)
+            && ex.q == Some(ACCESS_DENIED)
+            && a.data_size > 0
+            && a.attributes & (ATTR_BS | ATTR_RT) != 0
+            && a.attributes & ATTR_RT == 0
+            && v.attributes & ATTR_RT != 0)
+            .then_some(RUNTIME_WRITE),
+        None => (ex.o == Some(INVALID_PARAMETER)
+            && a.attributes & (ATTR_BS | ATTR_RT) != 0
+            && a.attributes & nv_rt != nv_rt)
+            .then_some(RUNTIME_WRITE),
+    }
+}
+
+/// compat: delete-attributes. A delete (DataSize 0) whose non-zero
+/// attributes differ from the stored ones: we refuse (EFI_INVALID_PARAMETER,
+/// or EFI_SECURITY_VIOLATION when they carry TIME_BASED_AUTHENTICATED_WRITE_ACCESS:
+/// edk2 checks the descriptor first); QEMU ignores a delete's attributes.
+fn delete_attributes(_: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let a = set(ex)?;
+    if a.data_size != 0 || a.attributes == 0 || ex.q != Some(SUCCESS) {
+        return None;
+    }
+    if is_auth(a) && ex.o == Some(SECURITY_VIOLATION) {
+        return Some(DELETE_ATTRIBUTES);
+    }
+    let stored = ours(ex.before, &key_of(a))?;
+    (stored.attributes != a.attributes & !ATTR_APPEND && ex.o == Some(INVALID_PARAMETER))
+        .then_some(DELETE_ATTRIBUTES)
+}
+
+/// compat: delete-no-access. Data with neither access attribute is a
+/// delete for us (whatever follows from that: the delete, a refusal of
+/// it); QEMU refuses it by access (EFI_ACCESS_DENIED).
+fn delete_no_access(_: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let a = set(ex)?;
+    (a.data_size > 0
+        && a.attributes & (ATTR_BS | ATTR_RT) == 0
+        && ex.q == Some(ACCESS_DENIED)
+        && ex.o != Some(ACCESS_DENIED))
+    .then_some(DELETE_NO_ACCESS)
+}
+
+/// compat: append-any-variable. APPEND onto a stored variable outside
+/// the signature databases: we append, QEMU refuses (EFI_UNSUPPORTED).
+fn append_any_variable(_: &mut Context, ex: &Ex) -> Option<&'static str> {
+    let a = set(ex)?;
+    let key = key_of(a);
+    (is_append(a)
+        && a.data_size > 0
+        && !is_signature_db(&a.guid, &key.1)
+        && ours(ex.before, &key).is_some()
+        && ex.q == Some(UNSUPPORTED)
+        && ex.o != Some(UNSUPPORTED))
+    .then_some(APPEND_ANY_VARIABLE)
+}
+
 /// compat: replay. An authenticated write (not APPEND) dated exactly the
 /// stored time: QEMU accepts it, we need a later one.
 fn replay(_: &mut Context, ex: &Ex) -> Option<&'static str> {
@@ -361,10 +543,21 @@ fn db_signers(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
     .then_some(DB_SIGNERS)
 }
 
-/// compat: dbt-dbr.
+/// compat: dbt-dbr. Signed writes as db (QEMU: a private variable), and
+/// an unauthenticated or volatile dbt is EFI_INVALID_PARAMETER (QEMU
+/// stores it).
 fn dbt_dbr(_: &mut Context, ex: &Ex) -> Option<&'static str> {
     let a = set(ex)?;
     let key = key_of(a);
+    let plain = !is_auth(a) || a.attributes & ATTR_NV == 0;
+    if a.guid == IMAGE_SECURITY_DATABASE
+        && named(&key.1, "dbt")
+        && plain
+        && ex.o == Some(INVALID_PARAMETER)
+        && ex.q == Some(SUCCESS)
+    {
+        return Some(DBT_DBR);
+    }
     (is_auth(a)
         && [well_known::DBT, well_known::DBR]
             .iter()
@@ -543,9 +736,21 @@ fn policy_namespace_wide_write(ctx: &mut Context, ex: &Ex) -> Option<&'static st
     .then_some(POLICY_NAMESPACE_WIDE)
 }
 
-/// compat: policy-delete-checks.
+/// compat: policy-delete-checks. Also a delete of a variable that does
+/// not exist under a policy that locks it: we refuse (edk2 checks the
+/// policy before the store), QEMU has nothing to delete.
 fn policy_delete_checks(ctx: &mut Context, ex: &Ex) -> Option<&'static str> {
     let a = set(ex)?;
+    if enforcing(ctx)
+        && a.data_size == 0
+        && !is_append(a)
+        && ex.q == Some(SUCCESS)
+        && ex.o == Some(WRITE_PROTECTED)
+        && ours(ex.before, &key_of(a)).is_none()
+        && ctx.seen_policy_covers(&key_of(a))
+    {
+        return Some(POLICY_DELETE_CHECKS);
+    }
     (enforcing(ctx)
         && a.data_size == 0
         && !is_append(a)
@@ -561,14 +766,26 @@ fn unauthenticated_delete(_: &mut Context, ex: &Ex) -> Option<&'static str> {
     let a = set(ex)?;
     let key = key_of(a);
     let stored_auth = ours(ex.before, &key).is_some_and(|v| v.is_time_auth());
+    // With TIME_BASED_AUTHENTICATED_WRITE_ACCESS in the attributes edk2's
+    // descriptor check answers first (EFI_SECURITY_VIOLATION).
     let plain_delete = a.data_size == 0
         && stored_auth
-        && matches!(ex.o, Some(INVALID_PARAMETER) | Some(WRITE_PROTECTED));
+        && (matches!(ex.o, Some(INVALID_PARAMETER) | Some(WRITE_PROTECTED))
+            || is_auth(a) && ex.o == Some(SECURITY_VIOLATION));
+    // PK, KEK, db, dbx, dbt without NV and AT: edk2's ProcessVarWithPk
+    // refuses, stored or not (QEMU deletes, or has nothing to delete).
+    let processed_with_pk = is_secure_boot_key(&a.guid, &key.1)
+        || a.guid == IMAGE_SECURITY_DATABASE && named(&key.1, "dbt");
+    let unauthenticated_db_delete = a.data_size == 0
+        && processed_with_pk
+        && a.attributes & (ATTR_NV | ATTR_TIME_AUTH) != ATTR_NV | ATTR_TIME_AUTH
+        && ex.o == Some(INVALID_PARAMETER);
     let empty_sb_write = is_auth(a)
         && is_secure_boot_key(&a.guid, &key.1)
         && auth2_payload_len(a) == Some(0)
         && ex.o == Some(INVALID_PARAMETER);
-    ((plain_delete || empty_sb_write) && ex.q == Some(SUCCESS)).then_some(UNAUTHENTICATED_DELETE)
+    ((plain_delete || empty_sb_write || unauthenticated_db_delete) && ex.q == Some(SUCCESS))
+        .then_some(UNAUTHENTICATED_DELETE)
 }
 
 /// compat: auth-descriptor.

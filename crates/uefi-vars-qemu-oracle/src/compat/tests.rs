@@ -537,3 +537,229 @@ fn policy_framing_uses_qemus_var_state_structure_size() {
     assert_eq!(policy_status(&ours), INVALID_PARAMETER);
     assert_eq!(id, Some(POLICY_FRAMING));
 }
+
+/// A vendor namespace for the SetVariable rules.
+fn vendor() -> Guid {
+    guid("11111111-2222-3333-4444-555555555555")
+}
+
+fn set_v(name: &str, attrs: u32, data: &[u8]) -> Vec<u8> {
+    request::set_variable(L, &vendor(), &ucs2(name), attrs, data)
+}
+
+#[test]
+fn attr_reserved_bits_needs_a_reserved_bit() {
+    let mut run = Run::new(V11);
+    let (ours, id) = run.send(&set_v("V", 0x87, b"x"), var_answer(UNSUPPORTED));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(ATTR_RESERVED_BITS));
+    // QEMU deletes (DataSize 0 ignores the bits): the variable differs
+    run.same(&set_v("W", 7, b"x"));
+    let (_, id) = run.send(&set_v("W", 0x107, &[]), var_answer(SUCCESS));
+    assert_eq!(id, Some(ATTR_RESERVED_BITS));
+    let get = request::get_variable(L, &vendor(), &ucs2("W"), 16);
+    assert_eq!(
+        run.send(&get, var_answer(NOT_FOUND)).1,
+        Some(ATTR_RESERVED_BITS)
+    );
+    // without a reserved bit an INVALID_PARAMETER/UNSUPPORTED pair is not this row
+    run.same(&set_v("X", 7, b"x"));
+    let (ours, id) = run.send(&set_v("X", 3, b"y"), var_answer(UNSUPPORTED));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, None);
+}
+
+#[test]
+fn attr_runtime_without_bs_and_nv_only_need_their_combination() {
+    let mut run = Run::new(V11);
+    let (ours, id) = run.send(&set_v("V", 5, b"x"), var_answer(ACCESS_DENIED));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(ATTR_RUNTIME_WITHOUT_BS));
+    let (ours, id) = run.send(&set_v("V", 1, b"x"), var_answer(ACCESS_DENIED));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(ATTR_NV_ONLY));
+    // after ExitBootServices QEMU stores NV|RT: a later GET follows
+    run.same(&request::event(L, &EXIT_BOOT_SERVICES_EVENT));
+    let (_, id) = run.send(&set_v("R", 5, b"x"), var_answer(SUCCESS));
+    assert_eq!(id, Some(ATTR_RUNTIME_WITHOUT_BS));
+    let get = request::get_variable(L, &vendor(), &ucs2("R"), 16);
+    assert_eq!(
+        run.send(&get, var_answer(SUCCESS)).1,
+        Some(ATTR_RUNTIME_WITHOUT_BS)
+    );
+    // NV|BS|RT refused by QEMU is not either row
+    let (_, id) = run.send(&set_v("N", 7, b"x"), var_answer(ACCESS_DENIED));
+    assert_eq!(id, None);
+}
+
+#[test]
+fn auth_write_access_is_the_aw_delete() {
+    let mut run = Run::new(V11);
+    run.same(&set_v("V", 7, b"x"));
+    let (ours, id) = run.send(&set_v("V", 0x17, &[]), var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), UNSUPPORTED);
+    assert_eq!(id, Some(AUTH_WRITE_ACCESS));
+    // a plain delete that QEMU refused is not this row
+    run.same(&set_v("W", 7, b"x"));
+    let (_, id) = run.send(&set_v("W", 0, &[]), var_answer(UNSUPPORTED));
+    assert_eq!(id, None);
+}
+
+#[test]
+fn hw_error_record_needs_the_bit_and_end_of_dxe_for_the_name() {
+    let mut run = Run::new(V11);
+    // before EndOfDxe the name is not checked: both store it
+    run.same(&set_v("Hr", 0xf, b"x"));
+    run.same(&request::event(L, &uefi_vars::guid::END_OF_DXE_EVENT));
+    let (ours, id) = run.send(&set_v("Hr2", 0xf, b"x"), var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(HW_ERROR_RECORD));
+    // a size over 0x8000 − 60 in any phase
+    let big = vec![1u8; 0x8000];
+    let mut run = Run::new(V11);
+    let (ours, id) = run.send(&set_v("Big", 0xf, &big), var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(HW_ERROR_RECORD));
+    // (QEMU, fuller by it, refusing the next write follows from it)
+    let (_, id) = run.send(&set_v("Big2", 7, &big), var_answer(OUT_OF_RESOURCES));
+    assert_eq!(id, Some(HW_ERROR_RECORD));
+    // the same size without HR is another matter
+    let mut run = Run::new(V11);
+    let (_, id) = run.send(&set_v("Big2", 7, &big), var_answer(OUT_OF_RESOURCES));
+    assert_eq!(id, None);
+}
+
+#[test]
+fn runtime_write_needs_runtime_and_the_stored_variable() {
+    let mut run = Run::new(V11);
+    run.same(&set_v("Bs", 3, b"x"));
+    run.same(&set_v("Vol", 6, b"x"));
+    // before ExitBootServices a WRITE_PROTECTED/ACCESS_DENIED pair is not this row
+    let (_, id) = run.send(&set_v("Bs", 3, b"y"), var_answer(ACCESS_DENIED));
+    assert_eq!(id, None);
+    run.same(&request::event(L, &EXIT_BOOT_SERVICES_EVENT));
+    let (ours, id) = run.send(&set_v("Bs", 3, b"y"), var_answer(ACCESS_DENIED));
+    assert_eq!(var_status(&ours), WRITE_PROTECTED);
+    assert_eq!(id, Some(RUNTIME_WRITE));
+    // QEMU changes the volatile variable: GET then follows
+    let (ours, id) = run.send(&set_v("Vol", 6, b"z"), var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), WRITE_PROTECTED);
+    assert_eq!(id, Some(RUNTIME_WRITE));
+    let get = request::get_variable(L, &vendor(), &ucs2("Vol"), 16);
+    assert_eq!(run.send(&get, |r| r[78] = b'z').1, Some(RUNTIME_WRITE));
+    // a volatile create
+    let (ours, id) = run.send(&set_v("New", 6, b"x"), var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(RUNTIME_WRITE));
+}
+
+#[test]
+fn delete_attributes_needs_other_attributes_than_the_stored() {
+    let mut run = Run::new(V11);
+    run.same(&set_v("V", 7, b"x"));
+    let (ours, id) = run.send(&set_v("V", 3, &[]), var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(DELETE_ATTRIBUTES));
+    // QEMU deleted it
+    let get = request::get_variable(L, &vendor(), &ucs2("V"), 16);
+    assert_eq!(
+        run.send(&get, var_answer(NOT_FOUND)).1,
+        Some(DELETE_ATTRIBUTES)
+    );
+    // a delete with the stored attributes both answer alike; a refusal
+    // of it by QEMU is not this row
+    run.same(&set_v("W", 7, b"x"));
+    let (ours, id) = run.send(&set_v("W", 7, &[]), var_answer(INVALID_PARAMETER));
+    assert_eq!(var_status(&ours), SUCCESS);
+    assert_eq!(id, None);
+}
+
+#[test]
+fn delete_no_access_needs_data_without_access_bits() {
+    let mut run = Run::new(V11);
+    run.same(&set_v("V", 7, b"x"));
+    let (ours, id) = run.send(&set_v("V", 0, b"data"), var_answer(ACCESS_DENIED));
+    assert_eq!(var_status(&ours), SUCCESS);
+    assert_eq!(id, Some(DELETE_NO_ACCESS));
+    // QEMU still has it
+    let get = request::get_variable(L, &vendor(), &ucs2("V"), 16);
+    let (_, id) = run.send(&get, |r| {
+        r[32..40].copy_from_slice(&SUCCESS.to_le_bytes());
+    });
+    assert_eq!(id, Some(DELETE_NO_ACCESS));
+    // with an access bit it is not this row
+    let (_, id) = run.send(&set_v("W", 2, b"data"), var_answer(ACCESS_DENIED));
+    assert_eq!(id, None);
+}
+
+#[test]
+fn append_any_variable_needs_a_stored_plain_variable() {
+    let mut run = Run::new(V11);
+    run.same(&set_v("V", 7, b"one"));
+    let (ours, id) = run.send(&set_v("V", 0x47, b"two"), var_answer(UNSUPPORTED));
+    assert_eq!(var_status(&ours), SUCCESS);
+    assert_eq!(id, Some(APPEND_ANY_VARIABLE));
+    // no stored variable: both create it; QEMU refusing is not this row
+    let (_, id) = run.send(&set_v("New", 0x47, b"x"), var_answer(UNSUPPORTED));
+    assert_eq!(id, None);
+    // KEK is append-merge's, not this row's
+    let kek = auth2(2, &sha256_list(1));
+    run.same(&request::set_variable(
+        L,
+        &GLOBAL_VARIABLE,
+        &ucs2("KEK"),
+        SIGDB,
+        &kek,
+    ));
+    let more = auth2(3, &sha256_list(2));
+    let append = request::set_variable(L, &GLOBAL_VARIABLE, &ucs2("KEK"), SIGDB | APPEND, &more);
+    assert_eq!(run.send(&append, var_answer(UNSUPPORTED)).1, None);
+}
+
+#[test]
+fn runtime_write_without_rt_to_a_variable_with_rt() {
+    let mut run = Run::new(V11);
+    run.same(&set_v("V", 7, b"x"));
+    run.same(&request::event(L, &EXIT_BOOT_SERVICES_EVENT));
+    let (ours, id) = run.send(&set_v("V", 3, b"y"), var_answer(ACCESS_DENIED));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(RUNTIME_WRITE));
+    // with RT in the request, an INVALID_PARAMETER/ACCESS_DENIED pair is not it
+    let (ours, id) = run.send(&set_v("V", 6, b"y"), var_answer(ACCESS_DENIED));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, None);
+}
+
+#[test]
+fn unauthenticated_delete_of_a_missing_database() {
+    let mut run = Run::new(V11);
+    let del = request::set_variable(L, &IMAGE_SECURITY_DATABASE, &ucs2("db"), 7, &[]);
+    let (ours, id) = run.send(&del, var_answer(SUCCESS));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(UNAUTHENTICATED_DELETE));
+    // dbr is not one of them: a plain variable for edk2's AuthVariableLib
+    let del = request::set_variable(L, &IMAGE_SECURITY_DATABASE, &ucs2("dbr"), 7, &[]);
+    run.same(&del);
+}
+
+#[test]
+fn runtime_write_policy_before_the_access_fault() {
+    let mut run = Run::new(V11);
+    run.same(&set_v("BsOnly", 3, b"1"));
+    let mut e = entry(&vendor(), "BsOnly", 0x10000);
+    e[24..28].copy_from_slice(&1u32.to_le_bytes()); // MinSize 1
+    e[28..32].copy_from_slice(&1u32.to_le_bytes()); // MaxSize 1
+    assert_eq!(
+        policy_status(&run.same(&request::policy(L, 3, &e))),
+        SUCCESS
+    );
+    run.same(&request::event(L, &uefi_vars::guid::END_OF_DXE_EVENT));
+    run.same(&request::event(L, &EXIT_BOOT_SERVICES_EVENT));
+    let (ours, id) = run.send(&set_v("BsOnly", 3, b"12"), var_answer(ACCESS_DENIED));
+    assert_eq!(var_status(&ours), INVALID_PARAMETER);
+    assert_eq!(id, Some(RUNTIME_WRITE));
+    // another variable without a policy: no policy excuses it
+    run.same(&set_v("Other", 7, b"1"));
+    let (_, id) = run.send(&set_v("Other", 7, b"12"), var_answer(ACCESS_DENIED));
+    assert_eq!(id, None);
+}

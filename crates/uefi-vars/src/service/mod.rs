@@ -15,6 +15,7 @@ mod log;
 pub mod observer;
 pub(crate) mod policy_mmi;
 mod secure_boot;
+mod set_variable;
 pub mod snapshot;
 pub(crate) mod varcheck;
 pub mod vars;
@@ -28,6 +29,7 @@ use crate::guid::{
 };
 use crate::persist::{Change, MemoryStorage, Storage};
 use crate::policy::{PolicyEngine, PolicyLimits};
+use crate::refusal::Refused;
 use crate::status::{DeviceStatus, EfiStatus};
 use crate::store::{VarStore, Visibility};
 use crate::varcheck::VarCheck;
@@ -41,6 +43,10 @@ pub const MAX_BUFFER_SIZE: u32 = 64 * 1024;
 /// dropped beyond this, so a guest hammering a failing store cannot grow
 /// host memory when the embedder never collects them.
 pub const MAX_PENDING_ERRORS: usize = 64;
+
+/// SetVariable refusals kept for [`Service::take_refusals`], bounded as
+/// the host errors are.
+pub const MAX_PENDING_REFUSALS: usize = 64;
 
 /// Service settings. Defaults match QEMU's `uefi-vars` device.
 ///
@@ -229,6 +235,8 @@ pub struct Service {
     /// Page cache of a policy DUMP in progress.
     dump_cache: Option<Vec<u8>>,
     errors: Vec<Error>,
+    /// The most recent SetVariable refusals, oldest first.
+    refusals: std::collections::VecDeque<Refused>,
     /// Bytes the policies REGISTERed since the last reset take from the
     /// storage (QEMU 11.1's accounting, see [`Config::legacy_storage_accounting`]).
     policy_charge: u64,
@@ -287,6 +295,7 @@ impl Service {
             buffer_size: MAX_BUFFER_SIZE,
             dump_cache: None,
             errors: Vec::new(),
+            refusals: std::collections::VecDeque::new(),
             policy_charge: 0,
             observer: None,
             changed: false,
@@ -399,6 +408,25 @@ impl Service {
             self.errors.remove(0);
         }
         self.errors.push(e);
+    }
+
+    /// SetVariable refusals since the last call (why a write got an error
+    /// status), at most the [`MAX_PENDING_REFUSALS`] most recent, oldest
+    /// first.
+    pub fn take_refusals(&mut self) -> Vec<Refused> {
+        self.refusals.drain(..).collect()
+    }
+
+    /// The most recent refusal still kept.
+    pub fn last_refusal(&self) -> Option<&Refused> {
+        self.refusals.back()
+    }
+
+    fn record_refusal(&mut self, r: Refused) {
+        if self.refusals.len() >= MAX_PENDING_REFUSALS {
+            self.refusals.pop_front();
+        }
+        self.refusals.push_back(r);
     }
 
     /// Host-side SetVariable (CLI, tooling): the same decision procedure the

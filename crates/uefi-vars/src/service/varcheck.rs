@@ -12,13 +12,11 @@ use super::vars::{
     SYNC_RUNTIME_CACHE, VAR_CHECK_VARIABLE_PROPERTY_GET, VAR_CHECK_VARIABLE_PROPERTY_SET,
 };
 use super::Service;
-use crate::auth::parse_auth2;
 use crate::codec::MmBuffer;
 use crate::guid::Guid;
 use crate::name::VarName;
 use crate::status::EfiStatus;
 use crate::varcheck::Property;
-use crate::variable::attr;
 
 /// Offsets inside SMM_VARIABLE_COMMUNICATE_VAR_CHECK_VARIABLE_PROPERTY
 /// (natural alignment: Guid, UINTN NameSize, VAR_CHECK_VARIABLE_PROPERTY
@@ -204,29 +202,6 @@ impl Service {
 }
 
 impl Service {
-    /// VarCheckLibSetVariableCheck's property and UEFI-defined checks, where
-    /// edk2's VariableServiceSetVariable makes them: after the attribute and
-    /// size checks, before the variable is looked up. The payload is the
-    /// data after an EFI_VARIABLE_AUTHENTICATION_2 (a descriptor that does
-    /// not parse is left to the authentication, which refuses it).
-    pub(super) fn var_check_write(
-        &self,
-        guid: &Guid,
-        name: &VarName,
-        attributes: u32,
-        data: &[u8],
-    ) -> Result<(), EfiStatus> {
-        let payload =
-            if attributes & attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS != 0 && !data.is_empty() {
-                match parse_auth2(data) {
-                    Ok(auth) => auth.payload,
-                    Err(_) => return Ok(()),
-                }
-            } else {
-                data
-            };
-        self.varcheck.check_write(guid, name, attributes, payload)
-    }
 }
 
 /// Decodes the property structure; the name is read up to its first NUL
