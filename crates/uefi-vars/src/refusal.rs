@@ -278,10 +278,7 @@ impl fmt::Display for Refusal {
             }
             ReadOnly => write!(f, "the variable is read-only"),
             Policy { status } => write!(f, "a variable policy forbids it ({status})"),
-            VarCheck { status } => write!(
-                f,
-                "a VarCheck variable property forbids it ({status})"
-            ),
+            VarCheck { status } => write!(f, "a VarCheck variable property forbids it ({status})"),
             Configuration => write!(f, "this service's configuration forbids it"),
             RuntimeNotAccessible => write!(f, "the variable has no RUNTIME_ACCESS"),
             RuntimeVolatile => write!(f, "volatile variables are read-only at runtime"),

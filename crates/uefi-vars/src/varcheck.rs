@@ -551,8 +551,7 @@ fn uefi_defined_row(name: &VarName) -> Option<&'static UefiDefined> {
 }
 
 fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    let end = off.checked_add(2)?;
-    Some(u16::from_le_bytes(b.get(off..end)?.try_into().ok()?))
+    crate::codec::u16_at(b, off, "UINT16").ok()
 }
 
 /// edk2 IsDevicePathValid (MdePkg/Library/UefiDevicePathLib/

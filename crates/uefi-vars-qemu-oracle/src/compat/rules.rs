@@ -945,10 +945,10 @@ fn register_framing_bad(request: &[u8], offsets: bool) -> bool {
     let e = request.get(24 + 20..).unwrap_or_default();
     let (Some(version), Some(size), Some(name_off)) = (
         u32_at(e, 0),
-        e.get(4..6)
-            .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]]))),
-        e.get(6..8)
-            .map(|b| u64::from(u16::from_le_bytes([b[0], b[1]]))),
+        uefi_vars::codec::u16_at(e, 4, "Size").ok().map(u64::from),
+        uefi_vars::codec::u16_at(e, 6, "OffsetToName")
+            .ok()
+            .map(u64::from),
     ) else {
         return true;
     };

@@ -52,7 +52,7 @@ fn next_request(reply: Option<&[u8]>) -> Vec<u8> {
         None => request::get_next_variable_name(Layout::X64, &Guid::default(), &[0, 0], 128),
         Some(r) => {
             let guid = Guid(r[40..56].try_into().unwrap());
-            let size = u64::from_le_bytes(r[56..64].try_into().unwrap()) as usize;
+            let size = uefi_vars::codec::u64_at(r, 56, "NameSize").unwrap() as usize;
             request::get_next_variable_name(Layout::X64, &guid, &r[64..64 + size], 128)
         }
     }
@@ -62,7 +62,7 @@ fn next_request(reply: Option<&[u8]>) -> Vec<u8> {
 fn walk(mut call: impl FnMut(Vec<u8>) -> Vec<u8>) -> usize {
     let mut count = 0;
     let mut reply = call(next_request(None));
-    while u64::from_le_bytes(reply[32..40].try_into().unwrap()) == 0 {
+    while uefi_vars::codec::u64_at(&reply, 32, "ReturnStatus").unwrap() == 0 {
         count += 1;
         reply = call(next_request(Some(&reply)));
     }

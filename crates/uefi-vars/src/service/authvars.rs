@@ -131,9 +131,11 @@ impl Service {
         match backend.verify_signed_by(p7, content, pk_cert) {
             Ok(()) => Ok(()),
             Err(e) => match backend.signer_chain(p7) {
-                Ok(chain) if chain.signer.as_slice() != *pk_cert => Err(Refusal::SignerNotTrusted {
-                    signer: Some(backend.sha256(&chain.signer).to_vec()),
-                }),
+                Ok(chain) if chain.signer.as_slice() != *pk_cert => {
+                    Err(Refusal::SignerNotTrusted {
+                        signer: Some(backend.sha256(&chain.signer).to_vec()),
+                    })
+                }
                 _ => Err(rejected(e)),
             },
         }

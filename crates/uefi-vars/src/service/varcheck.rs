@@ -201,8 +201,7 @@ impl Service {
     }
 }
 
-impl Service {
-}
+impl Service {}
 
 /// Decodes the property structure; the name is read up to its first NUL
 /// inside the message (the GET path has checked NameSize already).
