@@ -245,18 +245,21 @@ impl Service {
         if authvars::is_read_only(&req.guid, &req.name) {
             return Err(Refusal::ReadOnly);
         }
-        // compat: varcheck-property, uefi-defined-variables (edk2
-        // VarCheckLibSetVariableCheck: the registered properties, then
-        // VarCheckUefiLib's checks of the UEFI-defined variables)
-        self.varcheck
-            .check_write(&req.guid, &req.name, req.attributes, v.payload)
-            .map_err(|status| Refusal::VarCheck { status })?;
         if self.phase.end_of_dxe {
             // compat: hw-error-record (VarCheckUefiLib IsHwErrRecVariable)
             let deleting = v.delete || req.attributes == 0;
             if !deleting && req.has(attr::HARDWARE_ERROR_RECORD) && !is_hw_err_rec(req) {
                 return Err(Refusal::HwErrRecName);
             }
+        }
+        // compat: varcheck-property, uefi-defined-variables (edk2
+        // VarCheckLibSetVariableCheck: the registered properties and
+        // VarCheckUefiLib's checks of the UEFI-defined variables, then the
+        // policy handler; all from EndOfDxe on)
+        self.varcheck
+            .check_write(&req.guid, &req.name, req.attributes, v.payload)
+            .map_err(|status| Refusal::VarCheck { status })?;
+        if self.phase.end_of_dxe {
             self.check_policy(req, v, old)?;
         }
         self.check_configuration(req, v, old)
