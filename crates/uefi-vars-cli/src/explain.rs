@@ -260,6 +260,23 @@ pub fn plain_refusal(
     status: uefi_vars::EfiStatus,
 ) -> Option<String> {
     use uefi_vars::EfiStatus;
+    // The attribute checks come first, as edk2's VariableServiceSetVariable
+    // makes them (reserved bits, RT without BS: EFI_INVALID_PARAMETER; the
+    // deprecated AUTHENTICATED_WRITE_ACCESS: EFI_UNSUPPORTED).
+    let unsupported = attributes & !attr::SUPPORTED;
+    if status.is_error() && unsupported != 0 {
+        return Some(format!(
+            "attribute bits {unsupported:#x} are not supported (NV, BS, RT, HR, AT and APPEND \
+             are; the deprecated AUTHENTICATED_WRITE_ACCESS 0x10 and \
+             ENHANCED_AUTHENTICATED_ACCESS 0x80 are refused, as edk2 refuses them)"
+        ));
+    }
+    if status.is_error()
+        && attributes & attr::RUNTIME_ACCESS != 0
+        && attributes & attr::BOOTSERVICE_ACCESS == 0
+    {
+        return Some("runtime access (RT) needs boot-service access (BS) too".to_string());
+    }
     let old = find(vars, vendor, name);
     if let Some(old) = old {
         if old.attrs().is_authenticated() {
@@ -281,21 +298,9 @@ pub fn plain_refusal(
             ));
         }
     }
-    let unsupported = attributes & !attr::SUPPORTED;
     let secure_boot_db = matches!(name, "PK" | "KEK") && vendor == guid::GLOBAL_VARIABLE
         || matches!(name, "db" | "dbx" | "dbt" | "dbr") && vendor == guid::IMAGE_SECURITY_DATABASE;
     match status {
-        EfiStatus::UNSUPPORTED if unsupported != 0 => Some(format!(
-            "attribute bits {unsupported:#x} are not supported (NV, BS, RT, HR, AT and APPEND \
-             are; the deprecated AUTHENTICATED_WRITE_ACCESS 0x10 and \
-             ENHANCED_AUTHENTICATED_ACCESS 0x80 are refused, as edk2 refuses them)"
-        )),
-        EfiStatus::ACCESS_DENIED
-            if attributes & attr::RUNTIME_ACCESS != 0
-                && attributes & attr::BOOTSERVICE_ACCESS == 0 =>
-        {
-            Some("runtime access (RT) needs boot-service access (BS) too".to_string())
-        }
         EfiStatus::INVALID_PARAMETER if secure_boot_db => Some(format!(
             "{name} is a Secure Boot database: it is written only as a time-based \
              authenticated variable (`uefi-vars enroll`, or `sign` then `apply`)"

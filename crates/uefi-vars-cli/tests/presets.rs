@@ -597,7 +597,11 @@ fn help_entry(help: &str, flag: &str) -> String {
     let lines: Vec<&str> = help.lines().collect();
     let first = lines
         .iter()
-        .position(|l| l.trim_start().split([' ', ',']).next() == Some(flag))
+        .position(|l| {
+            // an option line (indented at most 6), not a wrapped continuation
+            let indent = l.len() - l.trim_start().len();
+            indent <= 6 && l.trim_start().split([' ', ',']).next() == Some(flag)
+        })
         .unwrap_or_else(|| panic!("{flag} not in {help}"));
     lines[first..]
         .iter()
