@@ -245,18 +245,21 @@ impl Service {
         if authvars::is_read_only(&req.guid, &req.name) {
             return Err(Refusal::ReadOnly);
         }
-        // compat: varcheck-property, uefi-defined-variables (edk2
-        // VarCheckLibSetVariableCheck: the registered properties, then
-        // VarCheckUefiLib's checks of the UEFI-defined variables)
-        self.varcheck
-            .check_write(&req.guid, &req.name, req.attributes, v.payload)
-            .map_err(|status| Refusal::VarCheck { status })?;
         if self.phase.end_of_dxe {
             // compat: hw-error-record (VarCheckUefiLib IsHwErrRecVariable)
             let deleting = v.delete || req.attributes == 0;
             if !deleting && req.has(attr::HARDWARE_ERROR_RECORD) && !is_hw_err_rec(req) {
                 return Err(Refusal::HwErrRecName);
             }
+        }
+        // compat: varcheck-property, uefi-defined-variables (edk2
+        // VarCheckLibSetVariableCheck: the registered properties and
+        // VarCheckUefiLib's checks of the UEFI-defined variables, then the
+        // policy handler; all from EndOfDxe on)
+        self.varcheck
+            .check_write(&req.guid, &req.name, req.attributes, v.payload)
+            .map_err(|status| Refusal::VarCheck { status })?;
+        if self.phase.end_of_dxe {
             self.check_policy(req, v, old)?;
         }
         self.check_configuration(req, v, old)
@@ -293,7 +296,7 @@ impl Service {
         v: &Validated<'_>,
         old: Option<&Variable>,
     ) -> Result<(), Refusal> {
-        let is = |g: &Guid, n: &str| req.guid == *g && req.name == VarName::from(n);
+        let is = |g: &Guid, n: &str| req.guid == *g && req.name.eq_str(n);
         let first = if v.delete {
             old.and_then(|o| o.data.first().copied())
         } else {
@@ -545,7 +548,7 @@ impl Service {
 /// (and ProcessVarWithKek): PK, KEK, db, dbx and dbt, which must be
 /// NON_VOLATILE and time-based authenticated (compat: dbt-dbr for dbt).
 fn processed_with_pk(req: &SetRequest<'_>) -> bool {
-    let dbt = req.guid == crate::guid::IMAGE_SECURITY_DATABASE && req.name == VarName::from("dbt");
+    let dbt = crate::well_known::DBT.is(&req.guid, &req.name);
     SecureBootDb::classify(&req.guid, &req.name).is_some() || dbt
 }
 
