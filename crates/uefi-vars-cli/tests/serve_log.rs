@@ -125,6 +125,9 @@ fn a_refused_write_is_one_text_line() {
         "{line}"
     );
     assert!(line.contains("status=EFI_WRITE_PROTECTED"), "{line}");
+    // the typed reason and its docs/compat.md row (QEMU accepts the write)
+    assert!(line.contains("compat=\"read-only\""), "{line}");
+    assert!(line.contains("refusal=the variable is read-only"), "{line}");
     assert!(
         line.contains(&format!("store={}", store.display())),
         "{line}"
@@ -151,6 +154,8 @@ fn a_refused_write_is_one_json_object_with_its_fields() {
     assert_eq!(r["level"], "INFO");
     assert_eq!(r["fields"]["name"], "SecureBoot");
     assert_eq!(r["fields"]["status"], "EFI_WRITE_PROTECTED");
+    assert_eq!(r["fields"]["compat"], "read-only");
+    assert_eq!(r["fields"]["refusal"], "the variable is read-only");
     assert_eq!(r["fields"]["guid"], "8be4df61-93ca-11d2-aa0d-00e098032b8c");
     assert_eq!(r["spans"][0]["name"], "serve");
     assert_eq!(r["spans"][0]["store"], store.display().to_string());
@@ -201,6 +206,7 @@ fn a_host_error_is_one_warn_line() {
     let refusals = of("uefi_vars::refusal");
     assert_eq!(refusals.len(), 1, "{log}");
     assert_eq!(refusals[0]["fields"]["status"], "EFI_DEVICE_ERROR");
+    assert_eq!(refusals[0]["fields"]["compat"], "store-write-failure");
     assert_eq!(refusals[0]["fields"]["name"], "Accepted");
 }
 

@@ -10,28 +10,11 @@ use crate::refusal::Refusal;
 use crate::siglist;
 use crate::variable::{VarKey, Variable};
 
-/// Variables the guest may never write: AuthVariableLib and VarCheckUefiLib
-/// mark them read-only (QEMU lets the guest overwrite them, docs/reference/limitations.md §2.3).
-const READ_ONLY_GLOBAL: [&str; 12] = [
-    "SetupMode",
-    "SecureBoot",
-    "SignatureSupport",
-    "VendorKeys",
-    "VendorKeysNv",
-    "AuditMode",
-    "DeployedMode",
-    "PKDefault",
-    "KEKDefault",
-    "dbDefault",
-    "dbxDefault",
-    "dbtDefault",
-];
-
+/// Variables the guest may never write: the one list is
+/// [`crate::well_known::READ_ONLY`] (AuthVariableLib, VarCheckUefiLib;
+/// QEMU lets the guest overwrite them, docs/reference/limitations.md §2.3).
 pub(super) fn is_read_only(guid: &Guid, name: &VarName) -> bool {
-    *guid == GLOBAL_VARIABLE
-        && READ_ONLY_GLOBAL
-            .iter()
-            .any(|n| name.units().iter().copied().eq(n.encode_utf16()))
+    crate::well_known::is_read_only(guid, name)
 }
 
 impl Service {

@@ -6,7 +6,9 @@
 //! variables. Targets, so a filter can pick them out:
 //!
 //! - `uefi_vars::refusal` (INFO): a guest SetVariable answered with a
-//!   status other than EFI_SUCCESS; fields `guid`, `name`, `status`;
+//!   status other than EFI_SUCCESS; fields `guid`, `name`, `status`,
+//!   `refusal` (why, [`Refusal`]'s text) and `compat` (its docs/compat.md
+//!   id, `-` where QEMU answers the same);
 //! - `uefi_vars::host_error` (WARN): a host-side failure kept for
 //!   [`Service::take_errors`](super::Service::take_errors); field `error`.
 //!
@@ -14,17 +16,18 @@
 //! call (`uefi-vars serve` enters one with the store path).
 
 use crate::error::Error;
-use crate::guid::Guid;
-use crate::name::VarName;
-use crate::status::EfiStatus;
+use crate::refusal::{Refusal, Refused};
 
 /// One event per refused guest SetVariable, as the reply leaves the service.
-pub(super) fn refused_write(guid: &Guid, name: &VarName, status: EfiStatus) {
+pub(super) fn refused_write(r: &Refused) {
+    let refusal: &Refusal = &r.refusal;
     tracing::info!(
         target: "uefi_vars::refusal",
-        guid = %guid,
-        name = %name,
-        status = %status,
+        guid = %r.guid,
+        name = %r.name,
+        status = %refusal.status(),
+        refusal = %refusal,
+        compat = refusal.compat_id().unwrap_or("-"),
         "SetVariable refused"
     );
 }

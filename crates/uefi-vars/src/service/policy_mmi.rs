@@ -18,23 +18,12 @@ use crate::name::VarName;
 use crate::policy::Policy;
 use crate::status::{DeviceStatus, EfiStatus};
 
-pub(crate) const SIGNATURE: u32 = u32::from_le_bytes(*b"VCPC");
-pub(crate) const REVISION: u32 = 1;
-
-/// VAR_CHECK_POLICY_COMMAND_DISABLE.
-pub const CMD_DISABLE: u32 = 1;
-/// VAR_CHECK_POLICY_COMMAND_IS_ENABLED.
-pub const CMD_IS_ENABLED: u32 = 2;
-/// VAR_CHECK_POLICY_COMMAND_REGISTER.
-pub const CMD_REGISTER: u32 = 3;
-/// VAR_CHECK_POLICY_COMMAND_DUMP.
-pub const CMD_DUMP: u32 = 4;
-/// VAR_CHECK_POLICY_COMMAND_LOCK.
-pub const CMD_LOCK: u32 = 5;
-/// VAR_CHECK_POLICY_COMMAND_GET_INFO.
-pub const CMD_GET_INFO: u32 = 6;
-/// VAR_CHECK_POLICY_COMMAND_GET_LOCK_VAR_STATE_INFO.
-pub const CMD_GET_LOCK_VAR_STATE_INFO: u32 = 7;
+// The signature, revision and command numbers are written once, in codec.
+use crate::codec::policy_command::{
+    DISABLE as CMD_DISABLE, DUMP as CMD_DUMP, GET_INFO as CMD_GET_INFO,
+    GET_LOCK_VAR_STATE_INFO as CMD_GET_LOCK_VAR_STATE_INFO, IS_ENABLED as CMD_IS_ENABLED,
+    LOCK as CMD_LOCK, REGISTER as CMD_REGISTER, REVISION, SIGNATURE,
+};
 
 /// edk2's VAR_CHECK_POLICY_MM_COMM_BUFFER_SIZE (four pages).
 const POLICY_COMM_BUFFER_SIZE: usize = 4 * 4096;

@@ -7,10 +7,13 @@ use crate::guid::{
     GLOBAL_VARIABLE, SECURE_BOOT_ENABLE_DISABLE,
 };
 use crate::name::VarName;
-use crate::variable::{attr, VarKey, Variable};
+use crate::variable::{Attributes, Variable};
+use crate::well_known;
 
-const BS_RT: u32 = attr::BOOTSERVICE_ACCESS | attr::RUNTIME_ACCESS;
-const NV_BS: u32 = attr::NON_VOLATILE | attr::BOOTSERVICE_ACCESS;
+const BS_RT: u32 = Attributes::BOOTSERVICE_ACCESS
+    .union(Attributes::RUNTIME_ACCESS)
+    .bits();
+const NV_BS: u32 = Attributes::NV_BS.bits();
 
 impl Service {
     fn force_set(&mut self, guid: crate::guid::Guid, name: &str, attributes: u32, data: Vec<u8>) {
@@ -20,7 +23,7 @@ impl Service {
 
     pub(super) fn pk_present(&self) -> bool {
         self.store
-            .get(&VarKey::new(GLOBAL_VARIABLE, VarName::from("PK")))
+            .get(&well_known::PK.key())
             .is_some()
     }
 
@@ -48,10 +51,7 @@ impl Service {
         .collect();
         self.force_set(GLOBAL_VARIABLE, "SignatureSupport", BS_RT, support);
 
-        let sbe_key = VarKey::new(
-            SECURE_BOOT_ENABLE_DISABLE,
-            VarName::from("SecureBootEnable"),
-        );
+        let sbe_key = well_known::SECURE_BOOT_ENABLE.key();
         let mut sbe = 0u8;
         match self.store.get(&sbe_key) {
             Some(v) if user_mode => sbe = v.data.first().copied().unwrap_or(0),
@@ -87,7 +87,7 @@ impl Service {
         self.force_set(
             GLOBAL_VARIABLE,
             "VendorKeysNv",
-            NV_BS | attr::TIME_BASED_AUTHENTICATED_WRITE_ACCESS,
+            NV_BS | Attributes::TIME_BASED_AUTHENTICATED_WRITE_ACCESS.bits(),
             vec![0],
         );
         self.force_set(GLOBAL_VARIABLE, "VendorKeys", BS_RT, vec![0]);
@@ -95,10 +95,7 @@ impl Service {
 
     pub(super) fn custom_mode_active(&self) -> bool {
         self.store
-            .get(&VarKey::new(
-                CUSTOM_MODE_ENABLE,
-                VarName::from("CustomMode"),
-            ))
+            .get(&well_known::CUSTOM_MODE.key())
             .is_some_and(|v| v.data.first() == Some(&1))
     }
 }

@@ -296,7 +296,7 @@ impl Service {
         v: &Validated<'_>,
         old: Option<&Variable>,
     ) -> Result<(), Refusal> {
-        let is = |g: &Guid, n: &str| req.guid == *g && req.name == VarName::from(n);
+        let is = |g: &Guid, n: &str| req.guid == *g && req.name.eq_str(n);
         let first = if v.delete {
             old.and_then(|o| o.data.first().copied())
         } else {
@@ -548,7 +548,7 @@ impl Service {
 /// (and ProcessVarWithKek): PK, KEK, db, dbx and dbt, which must be
 /// NON_VOLATILE and time-based authenticated (compat: dbt-dbr for dbt).
 fn processed_with_pk(req: &SetRequest<'_>) -> bool {
-    let dbt = req.guid == crate::guid::IMAGE_SECURITY_DATABASE && req.name == VarName::from("dbt");
+    let dbt = crate::well_known::DBT.is(&req.guid, &req.name);
     SecureBootDb::classify(&req.guid, &req.name).is_some() || dbt
 }
 

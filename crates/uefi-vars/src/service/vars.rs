@@ -13,34 +13,9 @@ use crate::policy::{Policy, WriteRequest};
 use crate::status::{DeviceStatus, EfiStatus};
 use crate::variable::VarKey;
 
-/// SMM_VARIABLE_FUNCTION_GET_VARIABLE.
-pub const GET_VARIABLE: u64 = 1;
-/// SMM_VARIABLE_FUNCTION_GET_NEXT_VARIABLE_NAME.
-pub const GET_NEXT_VARIABLE_NAME: u64 = 2;
-/// SMM_VARIABLE_FUNCTION_SET_VARIABLE.
-pub const SET_VARIABLE: u64 = 3;
-/// SMM_VARIABLE_FUNCTION_QUERY_VARIABLE_INFO.
-pub const QUERY_VARIABLE_INFO: u64 = 4;
-/// SMM_VARIABLE_FUNCTION_READY_TO_BOOT.
-pub const READY_TO_BOOT: u64 = 5;
-/// SMM_VARIABLE_FUNCTION_EXIT_BOOT_SERVICE.
-pub const EXIT_BOOT_SERVICE: u64 = 6;
-/// SMM_VARIABLE_FUNCTION_GET_STATISTICS.
-pub const GET_STATISTICS: u64 = 7;
-/// SMM_VARIABLE_FUNCTION_LOCK_VARIABLE.
-pub const LOCK_VARIABLE: u64 = 8;
-/// SMM_VARIABLE_FUNCTION_VAR_CHECK_VARIABLE_PROPERTY_SET.
-pub const VAR_CHECK_VARIABLE_PROPERTY_SET: u64 = 9;
-/// SMM_VARIABLE_FUNCTION_VAR_CHECK_VARIABLE_PROPERTY_GET.
-pub const VAR_CHECK_VARIABLE_PROPERTY_GET: u64 = 10;
-/// SMM_VARIABLE_FUNCTION_GET_PAYLOAD_SIZE.
-pub const GET_PAYLOAD_SIZE: u64 = 11;
-/// SMM_VARIABLE_FUNCTION_INIT_RUNTIME_VARIABLE_CACHE_CONTEXT.
-pub const INIT_RUNTIME_VARIABLE_CACHE_CONTEXT: u64 = 12;
-/// SMM_VARIABLE_FUNCTION_SYNC_RUNTIME_CACHE.
-pub const SYNC_RUNTIME_CACHE: u64 = 13;
-/// SMM_VARIABLE_FUNCTION_GET_RUNTIME_CACHE_INFO.
-pub const GET_RUNTIME_CACHE_INFO: u64 = 14;
+// The function numbers are written once, in codec (crates/uefi-vars/src/codec.rs).
+#[allow(clippy::wildcard_imports)]
+use crate::codec::function::*;
 
 /// Result of a handler: the status to report and the reply length it needs
 /// (counted from the end of the MM header); the caller turns "needed more
@@ -272,7 +247,10 @@ impl Service {
             .unwrap_or_default();
         let status = self.set(h.guid, name.clone(), h.attributes, &data);
         if status != EfiStatus::SUCCESS {
-            super::log::refused_write(&h.guid, &name, status);
+            // `set` records a refusal for every status it refuses with.
+            if let Some(r) = self.last_refusal() {
+                super::log::refused_write(r);
+            }
         }
         Outcome::err(status, f.hv)
     }
