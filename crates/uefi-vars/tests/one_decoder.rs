@@ -26,10 +26,6 @@ const ALLOWED: &[(&str, &str)] = &[
         "crates/uefi-vars-client/examples/vmm_forward.rs",
         "prints a device register the example read, not guest bytes",
     ),
-    (
-        "crates/uefi-vars/src/service/policy_mmi.rs",
-        "pending: the policy handlers move to codec with their typed requests",
-    ),
 ];
 
 const IDIOMS: &[&str] = &["from_le_bytes", "from_be_bytes", "from_ne_bytes"];
