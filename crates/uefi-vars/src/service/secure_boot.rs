@@ -22,9 +22,7 @@ impl Service {
     }
 
     pub(super) fn pk_present(&self) -> bool {
-        self.store
-            .get(&well_known::PK.key())
-            .is_some()
+        self.store.get(&well_known::PK.key()).is_some()
     }
 
     /// Recomputes SetupMode, SignatureSupport, SecureBootEnable, SecureBoot,

@@ -7,11 +7,11 @@
 
 use std::fmt;
 
+use super::Service;
 use crate::codec::function::{
     GET_RUNTIME_CACHE_INFO, GET_STATISTICS, INIT_RUNTIME_VARIABLE_CACHE_CONTEXT,
     SYNC_RUNTIME_CACHE, VAR_CHECK_VARIABLE_PROPERTY_GET, VAR_CHECK_VARIABLE_PROPERTY_SET,
 };
-use super::Service;
 use crate::codec::MmBuffer;
 use crate::guid::Guid;
 use crate::name::VarName;
