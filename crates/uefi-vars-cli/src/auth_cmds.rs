@@ -48,6 +48,11 @@ pub struct EnrollArgs {
     /// store is refused. Replaces virt-fw-vars --enroll-generate.
     #[arg(long, conflicts_with = "pk")]
     generate: Option<PathBuf>,
+    /// Common name of the generated certificates: "CN PK", "CN KEK" and
+    /// "CN db" (default "uefi-vars test"). With --generate; replaces the CN
+    /// argument of virt-fw-vars --enroll-generate CN.
+    #[arg(long, value_name = "CN", requires = "generate")]
+    generate_cn: Option<String>,
     /// Owner GUID written into the signature lists (the GUID argument of
     /// virt-fw-vars --set-pk, --add-kek, --add-db, ...; a well-known name
     /// or braces are accepted).
@@ -257,14 +262,14 @@ const PKI: [(&str, &str); 3] = [
 
 /// Generates the test PKI into `dir`, refusing before writing anything if
 /// any of its files exists.
-fn generate_pki(dir: &std::path::Path) -> Result<Vec<PathBuf>, CliError> {
-    let files: Vec<(PathBuf, PathBuf, &str)> = PKI
+fn generate_pki(dir: &std::path::Path, cn: Option<&str>) -> Result<Vec<PathBuf>, CliError> {
+    let files: Vec<(PathBuf, PathBuf, String)> = PKI
         .iter()
-        .map(|(f, cn)| {
+        .map(|(f, default_cn)| {
             (
                 dir.join(format!("{f}.crt")),
                 dir.join(format!("{f}.key")),
-                *cn,
+                cn.map_or_else(|| default_cn.to_string(), |cn| format!("{cn} {f}")),
             )
         })
         .collect();
@@ -281,7 +286,7 @@ fn generate_pki(dir: &std::path::Path) -> Result<Vec<PathBuf>, CliError> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut certs = Vec::new();
     for (crt, key_path, cn) in files {
-        let (cert, key) = keys::self_signed(cn)?;
+        let (cert, key) = keys::self_signed(&cn)?;
         let pem = key.private_key_to_pem_pkcs8().map_err(|e| e.to_string())?;
         create_new(&key_path, &pem, 0o600)?;
         create_new(&crt, &cert.to_pem().map_err(|e| e.to_string())?, 0o644)?;
@@ -323,7 +328,7 @@ pub fn enroll(args: &EnrollArgs) -> Result<ExitCode, CliError> {
         )));
     }
     let (pk, kek, db) = match &args.generate {
-        Some(dir) => match generate_pki(dir)?.as_slice() {
+        Some(dir) => match generate_pki(dir, args.generate_cn.as_deref())?.as_slice() {
             [pk, kek, db] => (
                 Some(pk.clone()),
                 [std::slice::from_ref(kek), &args.kek].concat(),

@@ -773,6 +773,41 @@ fn enroll_generate_never_overwrites_keys_and_writes_private_keys_0600() {
     }
 }
 
+/// virt-fw-vars --enroll-generate CN: the generated certificates carry the
+/// given common name (read back by openssl, not by our code).
+#[test]
+fn enroll_generate_cn_names_the_generated_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("vars.json");
+    let pki = dir.path().join("pki");
+    ok(&run(&[
+        "enroll",
+        "--create",
+        "--store",
+        p(&store),
+        "--generate",
+        p(&pki),
+        "--generate-cn",
+        "Example Corp",
+    ]));
+    for f in ["PK", "KEK", "db"] {
+        let o = Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-nameopt", "oneline", "-in"])
+            .arg(pki.join(format!("{f}.crt")))
+            .output()
+            .expect("openssl");
+        ok(&o);
+        assert!(
+            stdout(&o).contains(&format!("CN = Example Corp {f}")),
+            "{f}: {}",
+            stdout(&o)
+        );
+    }
+    // Without --generate it is a usage error.
+    let o = run(&["enroll", "--store", p(&store), "--generate-cn", "X"]);
+    assert_eq!(o.status.code(), Some(64), "{}", stderr(&o));
+}
+
 #[test]
 fn enroll_refuses_an_enrolled_store_unless_replace_keys() {
     let dir = tempfile::tempdir().unwrap();
