@@ -56,7 +56,11 @@ impl Service {
             p: layout.var_payload_off(),
             ml,
         };
-        let function = buf.uintn(layout.mm_header()).unwrap_or(0);
+        // Inside the header checked above; a read past the buffer is a
+        // framing fault, never a silent 0.
+        let Some(function) = buf.uintn(layout.mm_header()) else {
+            return DeviceStatus::ErrBadBufferSize;
+        };
         let out = match function {
             GET_VARIABLE => self.get_variable(buf, &f),
             GET_NEXT_VARIABLE_NAME => self.get_next_variable_name(buf, &f),
@@ -107,11 +111,15 @@ impl Service {
         if f.ml < length {
             return Err(Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv));
         }
-        let guid = buf.guid(f.p).unwrap_or_default();
         let l = buf.layout();
-        let data_size = buf.uintn(l.access_data_size_off()).unwrap_or(0);
-        let name_size = buf.uintn(l.access_name_size_off()).unwrap_or(0);
-        let attributes = buf.u32(l.access_attributes_off()).unwrap_or(0);
+        let (Some(guid), Some(data_size), Some(name_size), Some(attributes)) = (
+            buf.guid(f.p),
+            buf.uintn(l.access_data_size_off()),
+            buf.uintn(l.access_name_size_off()),
+            buf.u32(l.access_attributes_off()),
+        ) else {
+            return Err(Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv));
+        };
         if name_size > self.config.max_storage || data_size > self.config.max_storage {
             return Err(Outcome::err(EfiStatus::OUT_OF_RESOURCES, f.hv));
         }
@@ -188,8 +196,11 @@ impl Service {
         if f.ml < base {
             return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
         }
-        let guid = buf.guid(f.p).unwrap_or_default();
-        let name_size = buf.uintn(buf.layout().next_name_size_off()).unwrap_or(0);
+        let (Some(guid), Some(name_size)) =
+            (buf.guid(f.p), buf.uintn(buf.layout().next_name_size_off()))
+        else {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        };
         if name_size > self.config.max_storage {
             return Outcome::err(EfiStatus::OUT_OF_RESOURCES, f.hv);
         }
@@ -301,8 +312,11 @@ impl Service {
         if f.ml < base {
             return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
         }
-        let guid = buf.guid(f.p).unwrap_or_default();
-        let name_size = buf.uintn(buf.layout().next_name_size_off()).unwrap_or(0);
+        let (Some(guid), Some(name_size)) =
+            (buf.guid(f.p), buf.uintn(buf.layout().next_name_size_off()))
+        else {
+            return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
+        };
         let Some(length) = base.checked_add(name_size).filter(|&l| l <= f.ml) else {
             return Outcome::err(EfiStatus::BAD_BUFFER_SIZE, f.hv);
         };
