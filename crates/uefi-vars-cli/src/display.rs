@@ -132,17 +132,7 @@ pub fn details(v: &Variable) -> String {
     let _ = writeln!(out, "attributes: {:#x} ({})", v.attributes, v.attrs());
     let _ = writeln!(out, "size:       {}", v.data.len());
     if v.is_time_auth() {
-        let t = &v.time;
-        let _ = writeln!(
-            out,
-            "timestamp:  {:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            t.year(),
-            t.month(),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        );
+        let _ = writeln!(out, "timestamp:  {}", v.time);
     }
     if is_signature_database(v) {
         if let Some(lists) = signature_lists(&v.data) {

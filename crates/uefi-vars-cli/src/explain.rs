@@ -14,20 +14,7 @@ use uefi_vars::codec::Reader;
 use uefi_vars::guid::{self, Guid};
 use uefi_vars::name::VarName;
 use uefi_vars::siglist::{self, FormatProblem};
-use uefi_vars::time::EfiTime;
 use uefi_vars::variable::{attr, Attributes, Variable};
-
-fn time_text(t: &EfiTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
 
 /// `CN=..., O=...` text of an X.509 name (short names, as `openssl x509`).
 pub(crate) fn name_text(n: &X509NameRef) -> String {
@@ -217,8 +204,7 @@ fn timestamp_problem(
         format!(
             "the update's timestamp {} is not later than the stored one {} (sign it again \
              with a later --time)",
-            time_text(&auth.timestamp),
-            time_text(&old.time)
+            auth.timestamp, old.time
         )
     })
 }

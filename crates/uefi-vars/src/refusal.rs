@@ -227,18 +227,6 @@ impl Refusal {
     }
 }
 
-fn time(t: &EfiTime) -> String {
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use Refusal::*;
@@ -306,8 +294,7 @@ impl fmt::Display for Refusal {
             Replay { stored, new } => write!(
                 f,
                 "timestamp {} is not later than the stored {}",
-                time(new),
-                time(stored)
+                new, stored
             ),
             SignatureRejected { reason } => write!(f, "signature refused: {reason}"),
             SignerNotTrusted { signer: Some(s) } => {

@@ -1,6 +1,7 @@
 //! EFI_TIME: the 16-byte timestamp of time-based authenticated writes.
 
 use std::cmp::Ordering;
+use std::fmt;
 
 /// Raw EFI_TIME bytes (Year LE first), kept verbatim so stores round-trip.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
@@ -123,5 +124,22 @@ mod tests {
         let mut b = t(2025, 1, 1, 0);
         b.0[15] = 1;
         assert!(!b.is_strict());
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, the date and time fields only (refusal reasons,
+/// the CLI).
+impl fmt::Display for EfiTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            self.year(),
+            self.month(),
+            self.day(),
+            self.hour(),
+            self.minute(),
+            self.second()
+        )
     }
 }
