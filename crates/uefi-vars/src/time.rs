@@ -84,6 +84,23 @@ impl EfiTime {
     }
 }
 
+/// `YYYY-MM-DD HH:MM:SS`, the date and time fields only (refusal reasons,
+/// the CLI).
+impl fmt::Display for EfiTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            self.year(),
+            self.month(),
+            self.day(),
+            self.hour(),
+            self.minute(),
+            self.second()
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,22 +141,5 @@ mod tests {
         let mut b = t(2025, 1, 1, 0);
         b.0[15] = 1;
         assert!(!b.is_strict());
-    }
-}
-
-/// `YYYY-MM-DD HH:MM:SS`, the date and time fields only (refusal reasons,
-/// the CLI).
-impl fmt::Display for EfiTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-            self.year(),
-            self.month(),
-            self.day(),
-            self.hour(),
-            self.minute(),
-            self.second()
-        )
     }
 }
