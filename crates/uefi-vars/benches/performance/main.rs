@@ -21,6 +21,8 @@
 
 mod auth;
 mod boot;
+#[path = "../common/read_workload.rs"]
+mod read_workload;
 mod reads;
 mod replay;
 mod writes;
