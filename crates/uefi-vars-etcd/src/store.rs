@@ -1,6 +1,6 @@
 //! [`EtcdStore`]: one VM's variable store in etcd, written incrementally,
 //! every write a transaction fenced by ownership (README "Running a
-//! fleet", docs/etcd.md).
+//! fleet").
 //!
 //! Keys under `/PREFIX/VM/`:
 //! - `store`: the store as of the last compaction, in QEMU's JSON format;
