@@ -317,7 +317,7 @@ pub fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Why hex text could not be decoded.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HexError {
     /// A character that is not a hex digit.
