@@ -187,7 +187,7 @@ pub fn check_store(vars: &[&Variable]) -> Result<(), FormatError> {
         check_encodable(var).map_err(|problem| FormatError::Unencodable {
             index,
             name: var.name.to_string(),
-            problem,
+            problem: problem.to_string(),
         })?;
         if vars.len() > 1 {
             if let Some(first) = seen.insert(var.key(), index) {
@@ -202,32 +202,83 @@ pub fn check_store(vars: &[&Variable]) -> Result<(), FormatError> {
     Ok(())
 }
 
-pub(crate) fn check_encodable(var: &Variable) -> Result<(), String> {
+/// Why a variable cannot be stored in the JSON format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unstorable {
+    /// The name is not a storable UCS-2 name.
+    #[error(transparent)]
+    Name(#[from] NameProblem),
+    /// The data is empty.
+    #[error("empty data (a variable of size 0 does not exist)")]
+    EmptyData,
+    /// The stored attributes carry APPEND_WRITE, which is never stored.
+    #[error("APPEND_WRITE (0x40) in the stored attributes")]
+    AppendWrite,
+    /// The digest is present but empty.
+    #[error("empty digest")]
+    EmptyDigest,
+}
+
+/// Why a variable name (as UCS-2 units or as text) is not storable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameProblem {
+    /// The name has no character.
+    #[error("empty name")]
+    Empty,
+    /// A NUL unit inside the name (units form).
+    #[error("NUL unit in the name at position {pos}")]
+    NulUnit {
+        /// Position of the unit, from 0.
+        pos: usize,
+    },
+    /// A UTF-16 surrogate unit: names are UCS-2.
+    #[error("surrogate unit {unit:#06x} in the name at position {pos} (names are UCS-2)")]
+    Surrogate {
+        /// The unit.
+        unit: u16,
+        /// Position of the unit, from 0.
+        pos: usize,
+    },
+    /// A NUL character inside the name (text form).
+    #[error("NUL character at position {pos}")]
+    NulChar {
+        /// Position of the character, from 0.
+        pos: usize,
+    },
+    /// A character beyond U+FFFF (text form).
+    #[error("character U+{code:X} at position {pos} is outside UCS-2")]
+    OutsideUcs2 {
+        /// The character's code point.
+        code: u32,
+        /// Position of the character, from 0.
+        pos: usize,
+    },
+}
+
+pub(crate) fn check_encodable(var: &Variable) -> Result<(), Unstorable> {
     check_units(var.name.units())?;
     if var.data.is_empty() {
-        return Err("empty data (a variable of size 0 does not exist)".into());
+        return Err(Unstorable::EmptyData);
     }
     if var.attrs().contains(Attributes::APPEND_WRITE) {
-        return Err("APPEND_WRITE (0x40) in the stored attributes".into());
+        return Err(Unstorable::AppendWrite);
     }
     if var.digest.as_ref().is_some_and(Vec::is_empty) {
-        return Err("empty digest".into());
+        return Err(Unstorable::EmptyDigest);
     }
     Ok(())
 }
 
-pub(crate) fn check_units(units: &[u16]) -> Result<(), String> {
+pub(crate) fn check_units(units: &[u16]) -> Result<(), NameProblem> {
     if units.is_empty() {
-        return Err("empty name".into());
+        return Err(NameProblem::Empty);
     }
-    for (pos, &u) in units.iter().enumerate() {
-        match u {
-            0 => return Err(format!("NUL unit in the name at position {pos}")),
-            0xd800..=0xdfff => {
-                return Err(format!(
-                    "surrogate unit {u:#06x} in the name at position {pos} (names are UCS-2)"
-                ))
-            }
+    for (pos, &unit) in units.iter().enumerate() {
+        match unit {
+            0 => return Err(NameProblem::NulUnit { pos }),
+            0xd800..=0xdfff => return Err(NameProblem::Surrogate { unit, pos }),
             _ => {}
         }
     }
@@ -265,16 +316,39 @@ pub fn to_hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
+/// Why hex text could not be decoded.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HexError {
+    /// A character that is not a hex digit.
+    #[error("non-hex character {c:?} at offset {pos}")]
+    NonHex {
+        /// The character.
+        c: char,
+        /// Its byte offset in the text.
+        pos: usize,
+    },
+    /// An odd number of digits.
+    #[error("odd number of hex digits ({len})")]
+    OddLength {
+        /// The number of digits.
+        len: usize,
+    },
+    /// Any other refusal of the hex decoder.
+    #[error(transparent)]
+    Other(hex::FromHexError),
+}
+
 /// Decodes hex text (either case, even length, nothing else).
-pub fn from_hex(text: &str) -> Result<Vec<u8>, String> {
+pub fn from_hex(text: &str) -> Result<Vec<u8>, HexError> {
     // A stray character is named before the length is judged, by its
     // position in the text (the hex crate checks the length first).
     if let Some((pos, c)) = text.char_indices().find(|(_, c)| !c.is_ascii_hexdigit()) {
-        return Err(format!("non-hex character {c:?} at offset {pos}"));
+        return Err(HexError::NonHex { c, pos });
     }
     hex::decode(text).map_err(|e| match e {
-        hex::FromHexError::OddLength => format!("odd number of hex digits ({})", text.len()),
-        other => other.to_string(),
+        hex::FromHexError::OddLength => HexError::OddLength { len: text.len() },
+        other => HexError::Other(other),
     })
 }
 
@@ -440,6 +514,53 @@ pub fn decode(text: &[u8]) -> Result<Vec<Variable>, FormatError> {
     Ok(out)
 }
 
+/// Where an entry's problem is reported: its index and `name` text.
+struct EntryContext {
+    index: usize,
+    name: Option<String>,
+}
+
+impl EntryContext {
+    fn err(&self, field: &str, problem: impl fmt::Display) -> FormatError {
+        FormatError::Record {
+            index: self.index,
+            name: self.name.clone(),
+            field: Some(field.to_owned()),
+            problem: problem.to_string(),
+        }
+    }
+
+    fn string(&self, field: &str, value: Option<Json>) -> Result<String, FormatError> {
+        match value {
+            Some(Json::Str(s)) => Ok(s),
+            Some(other) => Err(self.err(field, format!("is {}, not a string", other.kind()))),
+            None => Err(self.err(field, "missing")),
+        }
+    }
+
+    fn optional_string(
+        &self,
+        field: &str,
+        value: Option<Json>,
+    ) -> Result<Option<String>, FormatError> {
+        match value {
+            None => Ok(None),
+            some => self.string(field, some).map(Some),
+        }
+    }
+}
+
+/// An entry's keys, each given at most once, not yet checked.
+#[derive(Default)]
+struct EntryMembers {
+    name: Option<Json>,
+    guid: Option<Json>,
+    attributes: Option<Json>,
+    data: Option<Json>,
+    time: Option<Json>,
+    digest: Option<Json>,
+}
+
 fn decode_entry(index: usize, entry: Json) -> Result<Variable, FormatError> {
     let Json::Obj(members) = entry else {
         return Err(FormatError::Record {
@@ -449,134 +570,122 @@ fn decode_entry(index: usize, entry: Json) -> Result<Variable, FormatError> {
             problem: format!("is {}, not an object", entry.kind()),
         });
     };
-    let name_text = members.iter().find_map(|(k, v)| match (k.as_str(), v) {
-        ("name", Json::Str(s)) => Some(s.clone()),
-        _ => None,
-    });
-    let err = |field: &str, problem: String| FormatError::Record {
+    let cx = EntryContext {
         index,
-        name: name_text.clone(),
-        field: Some(field.to_owned()),
-        problem,
+        name: members.iter().find_map(|(k, v)| match (k.as_str(), v) {
+            ("name", Json::Str(s)) => Some(s.clone()),
+            _ => None,
+        }),
     };
-
-    let mut name = None;
-    let mut guid = None;
-    let mut attributes = None;
-    let mut data = None;
-    let mut time = None;
-    let mut digest = None;
-    for (key, value) in members {
-        let slot = match key.as_str() {
-            "name" => &mut name,
-            "guid" => &mut guid,
-            "attr" => &mut attributes,
-            "data" => &mut data,
-            "time" => &mut time,
-            "digest" => &mut digest,
-            _ => return Err(err(&key, "unknown key".into())),
-        };
-        if slot.is_some() {
-            return Err(err(&key, "key appears twice".into()));
-        }
-        *slot = Some(value);
-    }
-
-    let string = |field: &str, value: Option<Json>| -> Result<String, FormatError> {
-        match value {
-            Some(Json::Str(s)) => Ok(s),
-            Some(other) => Err(err(field, format!("is {}, not a string", other.kind()))),
-            None => Err(err(field, "missing".into())),
-        }
-    };
-    let optional_string = |field: &str, value: Option<Json>| match value {
-        None => Ok(None),
-        some => string(field, some).map(Some),
-    };
-
-    let name = string("name", name)?;
-    let name = decode_name(&name).map_err(|p| err("name", p))?;
-
-    let guid_text = string("guid", guid)?;
-    let guid: Guid = guid_text.parse().map_err(|e| err("guid", format!("{e}")))?;
-
-    let attributes = match attributes {
-        Some(Json::UInt(v)) => {
-            u32::try_from(v).map_err(|_| err("attr", format!("{v} does not fit in 32 bits")))?
-        }
-        Some(other @ (Json::NegInt(_) | Json::Float(_))) => {
-            return Err(err(
-                "attr",
-                format!("{} is not an unsigned integer", other.describe()),
-            ))
-        }
-        Some(other) => return Err(err("attr", format!("is {}, not a number", other.kind()))),
-        None => return Err(err("attr", "missing".into())),
-    };
-    if Attributes::from(attributes).contains(Attributes::APPEND_WRITE) {
-        return Err(err(
-            "attr",
-            format!("{attributes:#x} has APPEND_WRITE (0x40), which is never stored"),
-        ));
-    }
-
-    let data = from_hex(&string("data", data)?).map_err(|p| err("data", p))?;
+    let m = sort_entry_members(&cx, members)?;
+    let name = cx.string("name", m.name)?;
+    let name = decode_name(&name).map_err(|p| cx.err("name", p))?;
+    let guid_text = cx.string("guid", m.guid)?;
+    let guid: Guid = guid_text.parse().map_err(|e| cx.err("guid", e))?;
+    let attributes = decode_attributes(&cx, m.attributes)?;
+    let data = from_hex(&cx.string("data", m.data)?).map_err(|p| cx.err("data", p))?;
     if data.is_empty() {
-        return Err(err(
-            "data",
-            "empty (a variable of size 0 does not exist)".into(),
-        ));
+        return Err(cx.err("data", "empty (a variable of size 0 does not exist)"));
     }
-
-    let time = match optional_string("time", time)? {
-        None => EfiTime::default(),
-        Some(text) => {
-            let bytes = from_hex(&text).map_err(|p| err("time", p))?;
-            let raw: [u8; EfiTime::SIZE] = bytes.as_slice().try_into().map_err(|_| {
-                err(
-                    "time",
-                    format!("{} bytes, an EFI_TIME has {}", bytes.len(), EfiTime::SIZE),
-                )
-            })?;
-            EfiTime(raw)
-        }
-    };
-
-    let digest = match optional_string("digest", digest)? {
-        None => None,
-        Some(text) => {
-            let bytes = from_hex(&text).map_err(|p| err("digest", p))?;
-            if bytes.is_empty() {
-                return Err(err("digest", "empty".into()));
-            }
-            Some(bytes)
-        }
-    };
-
     Ok(Variable {
         guid,
         name,
         attributes,
         data,
-        time,
-        digest,
+        time: decode_time(&cx, m.time)?,
+        digest: decode_digest(&cx, m.digest)?,
     })
 }
 
+/// Puts each member in its slot: an unknown key or a key given twice fails.
+fn sort_entry_members(
+    cx: &EntryContext,
+    members: Vec<(String, Json)>,
+) -> Result<EntryMembers, FormatError> {
+    let mut m = EntryMembers::default();
+    for (key, value) in members {
+        let slot = match key.as_str() {
+            "name" => &mut m.name,
+            "guid" => &mut m.guid,
+            "attr" => &mut m.attributes,
+            "data" => &mut m.data,
+            "time" => &mut m.time,
+            "digest" => &mut m.digest,
+            _ => return Err(cx.err(&key, "unknown key")),
+        };
+        if slot.is_some() {
+            return Err(cx.err(&key, "key appears twice"));
+        }
+        *slot = Some(value);
+    }
+    Ok(m)
+}
+
+/// `attr`: an unsigned 32-bit number without APPEND_WRITE.
+fn decode_attributes(cx: &EntryContext, value: Option<Json>) -> Result<u32, FormatError> {
+    let attributes = match value {
+        Some(Json::UInt(v)) => {
+            u32::try_from(v).map_err(|_| cx.err("attr", format!("{v} does not fit in 32 bits")))?
+        }
+        Some(other @ (Json::NegInt(_) | Json::Float(_))) => {
+            return Err(cx.err(
+                "attr",
+                format!("{} is not an unsigned integer", other.describe()),
+            ))
+        }
+        Some(other) => return Err(cx.err("attr", format!("is {}, not a number", other.kind()))),
+        None => return Err(cx.err("attr", "missing")),
+    };
+    if Attributes::from(attributes).contains(Attributes::APPEND_WRITE) {
+        return Err(cx.err(
+            "attr",
+            format!("{attributes:#x} has APPEND_WRITE (0x40), which is never stored"),
+        ));
+    }
+    Ok(attributes)
+}
+
+/// `time` (optional): the hex of exactly one EFI_TIME.
+fn decode_time(cx: &EntryContext, value: Option<Json>) -> Result<EfiTime, FormatError> {
+    let Some(text) = cx.optional_string("time", value)? else {
+        return Ok(EfiTime::default());
+    };
+    let bytes = from_hex(&text).map_err(|p| cx.err("time", p))?;
+    let raw: [u8; EfiTime::SIZE] = bytes.as_slice().try_into().map_err(|_| {
+        cx.err(
+            "time",
+            format!("{} bytes, an EFI_TIME has {}", bytes.len(), EfiTime::SIZE),
+        )
+    })?;
+    Ok(EfiTime(raw))
+}
+
+/// `digest` (optional): non-empty hex.
+fn decode_digest(cx: &EntryContext, value: Option<Json>) -> Result<Option<Vec<u8>>, FormatError> {
+    let Some(text) = cx.optional_string("digest", value)? else {
+        return Ok(None);
+    };
+    let bytes = from_hex(&text).map_err(|p| cx.err("digest", p))?;
+    if bytes.is_empty() {
+        return Err(cx.err("digest", "empty"));
+    }
+    Ok(Some(bytes))
+}
+
 /// Name text → UCS-2 units: non-empty, no NUL, nothing beyond U+FFFF.
-fn decode_name(text: &str) -> Result<VarName, String> {
+fn decode_name(text: &str) -> Result<VarName, NameProblem> {
     if text.is_empty() {
-        return Err("empty name".into());
+        return Err(NameProblem::Empty);
     }
     for (pos, c) in text.chars().enumerate() {
         if c == '\0' {
-            return Err(format!("NUL character at position {pos}"));
+            return Err(NameProblem::NulChar { pos });
         }
         if u32::from(c) > 0xffff {
-            return Err(format!(
-                "character U+{:X} at position {pos} is outside UCS-2",
-                u32::from(c)
-            ));
+            return Err(NameProblem::OutsideUcs2 {
+                code: u32::from(c),
+                pos,
+            });
         }
     }
     Ok(VarName::from(text))
@@ -693,8 +802,11 @@ mod tests {
         assert_eq!(to_hex(&[0x00, 0xab, 0x7f]), "00ab7f");
         assert_eq!(from_hex("00AB7f").unwrap(), vec![0x00, 0xab, 0x7f]);
         assert_eq!(from_hex("").unwrap(), Vec::<u8>::new());
-        assert!(from_hex("abc").unwrap_err().contains("odd"));
-        assert!(from_hex("0g").unwrap_err().contains("'g'"));
+        assert_eq!(from_hex("abc").unwrap_err(), HexError::OddLength { len: 3 });
+        assert_eq!(
+            from_hex("0g").unwrap_err(),
+            HexError::NonHex { c: 'g', pos: 1 }
+        );
         assert!(from_hex("0 ").is_err());
         assert!(from_hex("+1").is_err());
         assert!(from_hex("é0").is_err());
